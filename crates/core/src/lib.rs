@@ -1,0 +1,14 @@
+//! Ferrodesk's domain: tickets, their lifecycle, priority, people and who may do what.
+//!
+//! Everything here is pure: no I/O, no SQL, no async runtime, no wall clock. Adapters
+//! (store, web, mail, jobs) parse input into these types at the edge and trust them inside.
+
+pub mod access;
+pub mod error;
+pub mod ids;
+pub mod priority;
+pub mod search;
+pub mod ticket;
+pub mod user;
+
+pub use error::DomainError;

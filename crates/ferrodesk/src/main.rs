@@ -1,0 +1,241 @@
+//! The `ferrodesk` binary: command line, configuration, wiring, start-up and shutdown.
+
+mod config;
+mod demo;
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use ferrodesk_core::ids::{TokenId, UserId};
+use ferrodesk_core::user::{EmailAddress, Role, User, validate_name, validate_password};
+use ferrodesk_store::ApiToken;
+use ferrodesk_web::AppState;
+use ferrodesk_web::auth::{generate_token, hash_password, hash_token};
+
+use crate::config::{Config, GlobalArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "ferrodesk",
+    version,
+    about = "Ferrodesk: an IT helpdesk and service desk in one binary"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server (applies pending migrations first).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "FERRODESK_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Fill an empty database with a believable demo organisation and tickets.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["admin", "supervisor", "agent", "requester"])]
+        role: String,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a personal API token for a user and print it (shown once).
+    Create {
+        /// The user's e-mail address.
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::resolve(&cli.global) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ferrodesk: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    config::init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ferrodesk: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferrodesk: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn ferrodesk_store::Store>> {
+    let store = ferrodesk_store::open(&config.database_url)
+        .await
+        .with_context(|| format!("cannot open the database ({})", config.database_display()))?;
+    let applied = store
+        .migrate()
+        .await
+        .context("cannot bring the database schema up to date")?;
+    for name in applied {
+        tracing::info!(migration = %name, "applied migration");
+    }
+    Ok(store)
+}
+
+async fn run(command: Command, config: Config) -> Result<()> {
+    match command {
+        Command::Serve { listen } => serve(&config, &listen).await,
+        Command::Migrate => {
+            open_store(&config).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    name,
+                    role,
+                    password_stdin,
+                },
+        } => {
+            let store = open_store(&config).await?;
+            let password = if password_stdin {
+                let mut input = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut input)
+                    .context("cannot read the password from standard input")?;
+                let pw = input.lines().next().unwrap_or_default().to_owned();
+                validate_password(&pw)?;
+                Some(
+                    hash_password(pw)
+                        .await
+                        .map_err(|e| anyhow::anyhow!(e.detail))?,
+                )
+            } else {
+                None
+            };
+            let user = User {
+                id: UserId::generate(),
+                email: EmailAddress::parse(&email)?,
+                name: validate_name("name", &name)?,
+                role: Role::parse(&role, "role")?,
+                organisation_id: None,
+                active: true,
+                created_at: jiff::Timestamp::now(),
+            };
+            store
+                .create_user(&user, password.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create the user: {e}"))?;
+            println!("created {} {} ({})", user.role, user.email, user.id);
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Create { user, name },
+        } => {
+            let store = open_store(&config).await?;
+            let email = EmailAddress::parse(&user)?;
+            let Some((user, _)) = store.user_by_email(&email).await? else {
+                bail!("no user with the address {email}");
+            };
+            if !user.active {
+                bail!("{email} is deactivated");
+            }
+            let secret = generate_token();
+            let token = ApiToken {
+                id: TokenId::generate(),
+                user_id: user.id,
+                name: validate_name("name", &name)?,
+                created_at: jiff::Timestamp::now(),
+                last_used_at: None,
+                revoked_at: None,
+            };
+            store.create_token(&token, &hash_token(&secret)).await?;
+            println!("{secret}");
+            Ok(())
+        }
+        Command::Demo => {
+            let store = open_store(&config).await?;
+            demo::fill(store.as_ref()).await
+        }
+    }
+}
+
+async fn serve(config: &Config, listen: &str) -> Result<()> {
+    let store = open_store(config).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = %config.database_display(), "ferrodesk is listening");
+    println!("ferrodesk listening on http://{addr}");
+    ferrodesk_web::serve(listener, AppState::new(store), shutdown_signal()).await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C; the server then stops accepting and drains in-flight requests.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}

@@ -1,0 +1,147 @@
+//! Ferrodesk's persistence. [`Store`] is shaped by use cases; [`sqlite::SqliteStore`] and
+//! [`postgres::PgStore`] implement it with hand-written SQL. Handlers never contain SQL.
+//!
+//! Every write that changes a ticket goes through [`Store::save_ticket`], which applies the new
+//! ticket row, its history lines and an optional comment atomically, guarded by the version the
+//! caller read (optimistic concurrency).
+
+mod migrate;
+pub mod postgres;
+mod query;
+mod records;
+mod row;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ferrodesk_core::access::{Actor, TicketScope};
+use ferrodesk_core::ids::*;
+use ferrodesk_core::priority::PriorityMatrix;
+use ferrodesk_core::ticket::{Ticket, TicketDraft};
+use ferrodesk_core::user::{EmailAddress, User};
+use jiff::Timestamp;
+
+pub use migrate::{MIGRATION_NAMES, Migration};
+pub use records::*;
+
+/// What can go wrong in the store. Internal causes are logged by the caller, never shown.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value is taken (`what` names it, e.g. "email").
+    #[error("{what} already exists")]
+    Duplicate { what: String },
+    /// The ticket changed since the caller read it.
+    #[error("the ticket was changed by someone else (now version {current})")]
+    Conflict { current: i64 },
+    /// A referenced row does not exist (e.g. an unknown group id).
+    #[error("{what} does not exist")]
+    MissingReference { what: String },
+    #[error("not found")]
+    NotFound,
+    /// The schema on disk cannot be used by this binary; start-up must stop.
+    #[error("{0}")]
+    Schema(String),
+    /// The database failed or is unreachable.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The persistence operations Ferrodesk needs, one per use case.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which dialect this is ("sqlite" or "postgres").
+    fn dialect(&self) -> &'static str;
+    /// Cheap reachability check for `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Applies pending migrations; returns the names applied now. Refuses a changed or
+    /// unknown (newer) migration without writing anything.
+    async fn migrate(&self) -> StoreResult<Vec<String>>;
+
+    // Settings
+    async fn settings(&self) -> StoreResult<Settings>;
+    async fn save_settings(&self, settings: &Settings) -> StoreResult<()>;
+
+    // People
+    async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()>;
+    async fn update_user(&self, user: &User) -> StoreResult<()>;
+    async fn set_password_hash(&self, id: UserId, hash: &str) -> StoreResult<()>;
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// The user and their password hash, for login.
+    async fn user_by_email(
+        &self,
+        email: &EmailAddress,
+    ) -> StoreResult<Option<(User, Option<String>)>>;
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>>;
+    /// Everything access decisions need about an active user; `None` if missing or inactive.
+    async fn actor(&self, id: UserId) -> StoreResult<Option<Actor>>;
+
+    // API tokens
+    async fn create_token(&self, token: &ApiToken, token_hash: &str) -> StoreResult<()>;
+    /// The owner of an unrevoked token with this hash; records its use.
+    async fn token_owner(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<UserId>>;
+    async fn list_tokens(&self, user: UserId) -> StoreResult<Vec<ApiToken>>;
+    /// Revokes a token of this user; false when there was no such live token.
+    async fn revoke_token(&self, user: UserId, id: TokenId, now: Timestamp) -> StoreResult<bool>;
+
+    // Organisation structure
+    async fn create_organisation(&self, org: &Organisation) -> StoreResult<()>;
+    async fn list_organisations(&self) -> StoreResult<Vec<Organisation>>;
+    async fn create_group(&self, group: &Group) -> StoreResult<()>;
+    async fn list_groups(&self) -> StoreResult<Vec<Group>>;
+    async fn group(&self, id: GroupId) -> StoreResult<Option<Group>>;
+    async fn add_group_member(&self, group: GroupId, user: UserId) -> StoreResult<()>;
+    async fn remove_group_member(&self, group: GroupId, user: UserId) -> StoreResult<bool>;
+    async fn group_members(&self, group: GroupId) -> StoreResult<Vec<UserId>>;
+    async fn create_category(&self, category: &Category) -> StoreResult<()>;
+    async fn list_categories(&self) -> StoreResult<Vec<Category>>;
+
+    // Tickets
+    /// Opens a ticket: allocates the next number, stores it with its search entry and a
+    /// "created" history line, atomically.
+    async fn create_ticket(
+        &self,
+        draft: TicketDraft,
+        matrix: &PriorityMatrix,
+        actor: Option<UserId>,
+        now: Timestamp,
+    ) -> StoreResult<Ticket>;
+    async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;
+    async fn ticket_by_number(&self, number: TicketNumber) -> StoreResult<Option<Ticket>>;
+    /// Stores `change.ticket` if the stored version is still `change.expected_version`, with
+    /// its history and optional comment; returns the ticket with its new version.
+    async fn save_ticket(&self, change: TicketChange) -> StoreResult<Ticket>;
+    /// One page of tickets within `scope`, filtered and sorted by `query`.
+    async fn list_tickets(
+        &self,
+        query: &TicketQuery,
+        scope: &TicketScope,
+    ) -> StoreResult<Vec<Ticket>>;
+    async fn comments(&self, ticket: TicketId, include_internal: bool)
+    -> StoreResult<Vec<Comment>>;
+    async fn history(&self, ticket: TicketId) -> StoreResult<Vec<HistoryEntry>>;
+}
+
+/// Opens the store a database URL names: `sqlite://PATH` (or a plain path) or `postgres://…`.
+pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+    } else {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        Ok(Arc::new(
+            sqlite::SqliteStore::open(std::path::Path::new(path)).await?,
+        ))
+    }
+}
+
+/// Converts an instant to stored microseconds.
+pub(crate) fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+pub(crate) fn from_micros(v: i64) -> StoreResult<Timestamp> {
+    Timestamp::from_microsecond(v)
+        .map_err(|e| StoreError::Database(format!("bad stored instant {v}: {e}")))
+}

@@ -1,0 +1,628 @@
+//! The PostgreSQL store: a deadpool connection pool, one transaction per use case. Migrations
+//! run under an advisory lock so that several nodes starting together apply them once.
+
+use async_trait::async_trait;
+use bytes::BytesMut;
+use deadpool_postgres::GenericClient;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use ferrodesk_core::access::{Actor, TicketScope};
+use ferrodesk_core::ids::*;
+use ferrodesk_core::priority::PriorityMatrix;
+use ferrodesk_core::ticket::{FieldChange, Ticket, TicketDraft};
+use ferrodesk_core::user::{EmailAddress, User};
+use jiff::Timestamp;
+use tokio_postgres::NoTls;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use uuid::Uuid;
+
+use crate::migrate::{self, Applied};
+use crate::query::{self, Dialect, Param, Stmt};
+use crate::records::*;
+use crate::row::{self, RowAccess};
+use crate::{Store, StoreError, StoreResult, micros};
+
+/// Arbitrary constant naming our migration advisory lock.
+const MIGRATION_LOCK: i64 = 0x0fe7_7d35;
+
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl ToSql for Param {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Param::Int(v) => v.to_sql(ty, out),
+            Param::Text(v) => v.to_sql(ty, out),
+            Param::Uuid(v) => v.to_sql(ty, out),
+            Param::Bool(v) => v.to_sql(ty, out),
+            Param::NullText | Param::NullUuid | Param::NullInt => Ok(IsNull::Yes),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+impl RowAccess for tokio_postgres::Row {
+    fn text(&self, col: &str) -> StoreResult<String> {
+        self.try_get(col).map_err(db)
+    }
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+        self.try_get(col).map_err(db)
+    }
+    fn int(&self, col: &str) -> StoreResult<i64> {
+        self.try_get(col).map_err(db)
+    }
+    fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
+        self.try_get(col).map_err(db)
+    }
+    fn boolean(&self, col: &str) -> StoreResult<bool> {
+        self.try_get(col).map_err(db)
+    }
+    fn uuid(&self, col: &str) -> StoreResult<Uuid> {
+        self.try_get(col).map_err(db)
+    }
+    fn opt_uuid(&self, col: &str) -> StoreResult<Option<Uuid>> {
+        self.try_get(col).map_err(db)
+    }
+}
+
+/// Maps driver errors: unique and foreign-key violations become their own cases.
+fn db(e: tokio_postgres::Error) -> StoreError {
+    if let Some(d) = e.as_db_error() {
+        let code = d.code().code();
+        if code == "23505" {
+            let what = d
+                .constraint()
+                .map(|c| {
+                    c.trim_end_matches("_key")
+                        .split('_')
+                        .skip(1)
+                        .collect::<Vec<_>>()
+                        .join("_")
+                })
+                .unwrap_or_else(|| "value".into());
+            return StoreError::Duplicate { what };
+        }
+        if code == "23503" {
+            return StoreError::MissingReference {
+                what: "a referenced record".into(),
+            };
+        }
+        return StoreError::Database(format!("{}: {}", code, d.message()));
+    }
+    StoreError::Database(e.to_string())
+}
+
+fn pool_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(format!("database unavailable: {e}"))
+}
+
+fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
+async fn exec(c: &impl GenericClient, s: &Stmt) -> StoreResult<u64> {
+    c.execute(s.sql.as_str(), &refs(&s.params))
+        .await
+        .map_err(db)
+}
+
+async fn rows<T>(
+    c: &impl GenericClient,
+    s: &Stmt,
+    decode: impl Fn(&tokio_postgres::Row) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    c.query(s.sql.as_str(), &refs(&s.params))
+        .await
+        .map_err(db)?
+        .iter()
+        .map(decode)
+        .collect()
+}
+
+async fn one<T>(
+    c: &impl GenericClient,
+    s: &Stmt,
+    decode: impl Fn(&tokio_postgres::Row) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    Ok(rows(c, s, decode).await?.into_iter().next())
+}
+
+async fn reindex(c: &impl GenericClient, t: &Ticket) -> StoreResult<()> {
+    let comments = rows(
+        c,
+        &Stmt::new(
+            "SELECT body, internal FROM comments WHERE ticket_id = $1 ORDER BY created_at",
+            vec![Param::Uuid(t.id.0)],
+        ),
+        |r| Ok((r.text("body")?, r.boolean("internal")?)),
+    )
+    .await?;
+    let (subject, description, public, internal) = query::search_document(t, &comments);
+    exec(
+        c,
+        &Stmt::new(
+            "UPDATE tickets SET search_public = to_tsvector('simple', $2 || ' ' || $3 || ' ' || $4), \
+             search_all = to_tsvector('simple', $2 || ' ' || $3 || ' ' || $4 || ' ' || $5) WHERE id = $1",
+            vec![Param::Uuid(t.id.0), Param::Text(subject), Param::Text(description), Param::Text(public), Param::Text(internal)],
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+fn by_id(id: Uuid) -> Vec<Param> {
+    vec![Param::Uuid(id)]
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Database(format!("bad database URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .build()
+            .map_err(pool_err)?;
+        // Fail at start-up, not at the first request, when the server is unreachable.
+        drop(pool.get().await.map_err(pool_err)?);
+        Ok(Self { pool })
+    }
+
+    async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(pool_err)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn dialect(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.client()
+            .await?
+            .simple_query("SELECT 1")
+            .await
+            .map_err(db)
+            .map(drop)
+    }
+
+    async fn migrate(&self) -> StoreResult<Vec<String>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        exec(
+            &tx,
+            &Stmt::new(
+                "SELECT pg_advisory_xact_lock($1)",
+                vec![Param::Int(MIGRATION_LOCK)],
+            ),
+        )
+        .await?;
+        let exists = one(
+            &tx,
+            &Stmt::new(
+                "SELECT to_regclass('schema_migrations') IS NOT NULL AS present",
+                vec![],
+            ),
+            |r| r.boolean("present"),
+        )
+        .await?
+        .unwrap_or(false);
+        let applied = if exists {
+            rows(
+                &tx,
+                &Stmt::new(
+                    "SELECT version, name, checksum FROM schema_migrations ORDER BY version",
+                    vec![],
+                ),
+                |r| {
+                    Ok(Applied {
+                        version: r.int("version")?,
+                        name: r.text("name")?,
+                        checksum: r.text("checksum")?,
+                    })
+                },
+            )
+            .await?
+        } else {
+            vec![]
+        };
+        let todo = migrate::pending(migrate::POSTGRES, &applied)?;
+        if !exists {
+            tx.batch_execute(
+                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+                 checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+            )
+            .await
+            .map_err(db)?;
+        }
+        let mut names = Vec::new();
+        for m in todo {
+            tx.batch_execute(m.sql)
+                .await
+                .map_err(|e| StoreError::Schema(format!("migration {} failed: {e}", m.name)))?;
+            exec(
+                &tx,
+                &Stmt::new(
+                    "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
+                    vec![Param::Int(m.version), Param::Text(m.name.into()), Param::Text(m.checksum()), Param::Int(micros(Timestamp::now()))],
+                ),
+            )
+            .await?;
+            names.push(m.name.to_string());
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(names)
+    }
+
+    async fn settings(&self) -> StoreResult<Settings> {
+        let c = self.client().await?;
+        let pairs = rows(
+            &c,
+            &Stmt::new("SELECT key, value FROM settings", vec![]),
+            |r| Ok((r.text("key")?, r.text("value")?)),
+        )
+        .await?;
+        Ok(query::settings_from_pairs(&pairs))
+    }
+
+    async fn save_settings(&self, settings: &Settings) -> StoreResult<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        for (k, v) in query::settings_to_pairs(settings) {
+            exec(
+                &tx,
+                &Stmt::new(
+                    query::UPSERT_SETTING,
+                    vec![Param::Text(k.into()), Param::Text(v)],
+                ),
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()> {
+        exec(
+            &self.client().await?,
+            &query::insert_user(user, password_hash),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<()> {
+        match exec(&self.client().await?, &query::update_user(user)).await? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    async fn set_password_hash(&self, id: UserId, hash: &str) -> StoreResult<()> {
+        let s = Stmt::new(
+            "UPDATE users SET password_hash = $1 WHERE id = $2",
+            vec![Param::Text(hash.into()), Param::Uuid(id.0)],
+        );
+        exec(&self.client().await?, &s).await.map(drop)
+    }
+
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        let s = Stmt::new(
+            format!("SELECT {} FROM users WHERE id = $1", row::USER_COLUMNS),
+            by_id(id.0),
+        );
+        one(&self.client().await?, &s, |r| row::user(r)).await
+    }
+
+    async fn user_by_email(
+        &self,
+        email: &EmailAddress,
+    ) -> StoreResult<Option<(User, Option<String>)>> {
+        let s = Stmt::new(
+            format!(
+                "SELECT {}, password_hash FROM users WHERE email = $1",
+                row::USER_COLUMNS
+            ),
+            vec![Param::Text(email.as_str().into())],
+        );
+        one(&self.client().await?, &s, |r| {
+            Ok((row::user(r)?, r.opt_text("password_hash")?))
+        })
+        .await
+    }
+
+    async fn list_users(&self, q: &UserQuery) -> StoreResult<Vec<User>> {
+        rows(&self.client().await?, &query::list_users(q), |r| {
+            row::user(r)
+        })
+        .await
+    }
+
+    async fn actor(&self, id: UserId) -> StoreResult<Option<Actor>> {
+        let c = self.client().await?;
+        let (who, groups, see_all) = query::actor_statements(id);
+        let Some((role, org, shares)) = one(&c, &who, |r| row::actor(r)).await? else {
+            return Ok(None);
+        };
+        let group_ids = rows(&c, &groups, |r| Ok(GroupId(r.uuid("group_id")?))).await?;
+        let agents_see_all = one(&c, &see_all, |r| r.text("value"))
+            .await?
+            .is_some_and(|v| v == "true");
+        Ok(Some(Actor {
+            user_id: id,
+            role,
+            group_ids,
+            organisation_id: org,
+            organisation_shares_tickets: shares,
+            agents_see_all,
+        }))
+    }
+
+    async fn create_token(&self, token: &ApiToken, token_hash: &str) -> StoreResult<()> {
+        exec(
+            &self.client().await?,
+            &query::insert_token(token, token_hash),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn token_owner(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<UserId>> {
+        let c = self.client().await?;
+        let (find, mut touch) = query::token_statements(token_hash, now);
+        let found = one(&c, &find, |r| {
+            Ok((
+                TokenId(r.uuid("id")?),
+                UserId(r.uuid("user_id")?),
+                r.opt_int("last_used_at")?,
+            ))
+        })
+        .await?;
+        let Some((token_id, user, last_used)) = found else {
+            return Ok(None);
+        };
+        if last_used.is_none_or(|t| micros(now) - t > 60_000_000) {
+            touch.params.push(Param::Uuid(token_id.0));
+            exec(&c, &touch).await?;
+        }
+        Ok(Some(user))
+    }
+
+    async fn list_tokens(&self, user: UserId) -> StoreResult<Vec<ApiToken>> {
+        let s = Stmt::new(
+            "SELECT id, user_id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY created_at",
+            by_id(user.0),
+        );
+        rows(&self.client().await?, &s, |r| row::token(r)).await
+    }
+
+    async fn revoke_token(&self, user: UserId, id: TokenId, now: Timestamp) -> StoreResult<bool> {
+        exec(&self.client().await?, &query::revoke_token(user, id, now))
+            .await
+            .map(|n| n > 0)
+    }
+
+    async fn create_organisation(&self, org: &Organisation) -> StoreResult<()> {
+        exec(&self.client().await?, &query::insert_organisation(org))
+            .await
+            .map(drop)
+    }
+
+    async fn list_organisations(&self) -> StoreResult<Vec<Organisation>> {
+        let s = Stmt::new(
+            "SELECT id, name, shares_tickets, created_at FROM organisations ORDER BY name",
+            vec![],
+        );
+        rows(&self.client().await?, &s, |r| row::organisation(r)).await
+    }
+
+    async fn create_group(&self, group: &Group) -> StoreResult<()> {
+        exec(&self.client().await?, &query::insert_group(group))
+            .await
+            .map(drop)
+    }
+
+    async fn list_groups(&self) -> StoreResult<Vec<Group>> {
+        let s = Stmt::new(
+            "SELECT id, name, support_level, created_at FROM support_groups ORDER BY name",
+            vec![],
+        );
+        rows(&self.client().await?, &s, |r| row::group(r)).await
+    }
+
+    async fn group(&self, id: GroupId) -> StoreResult<Option<Group>> {
+        let s = Stmt::new(
+            "SELECT id, name, support_level, created_at FROM support_groups WHERE id = $1",
+            by_id(id.0),
+        );
+        one(&self.client().await?, &s, |r| row::group(r)).await
+    }
+
+    async fn add_group_member(&self, group: GroupId, user: UserId) -> StoreResult<()> {
+        exec(&self.client().await?, &query::add_member(group, user))
+            .await
+            .map(drop)
+    }
+
+    async fn remove_group_member(&self, group: GroupId, user: UserId) -> StoreResult<bool> {
+        let s = Stmt::new(
+            "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2",
+            vec![Param::Uuid(group.0), Param::Uuid(user.0)],
+        );
+        exec(&self.client().await?, &s).await.map(|n| n > 0)
+    }
+
+    async fn group_members(&self, group: GroupId) -> StoreResult<Vec<UserId>> {
+        let s = Stmt::new(
+            "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id",
+            by_id(group.0),
+        );
+        rows(&self.client().await?, &s, |r| {
+            Ok(UserId(r.uuid("user_id")?))
+        })
+        .await
+    }
+
+    async fn create_category(&self, category: &Category) -> StoreResult<()> {
+        exec(&self.client().await?, &query::insert_category(category))
+            .await
+            .map(drop)
+    }
+
+    async fn list_categories(&self) -> StoreResult<Vec<Category>> {
+        let s = Stmt::new(
+            "SELECT id, parent_id, name, created_at FROM categories ORDER BY name",
+            vec![],
+        );
+        rows(&self.client().await?, &s, |r| row::category(r)).await
+    }
+
+    async fn create_ticket(
+        &self,
+        draft: TicketDraft,
+        matrix: &PriorityMatrix,
+        actor: Option<UserId>,
+        now: Timestamp,
+    ) -> StoreResult<Ticket> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let number = one(
+            &tx,
+            &Stmt::new("SELECT nextval('ticket_number_seq') AS n", vec![]),
+            |r| r.int("n"),
+        )
+        .await?
+        .ok_or_else(|| StoreError::Database("no ticket number".into()))?;
+        let ticket = Ticket::open(
+            draft,
+            TicketId::generate(),
+            TicketNumber(number),
+            matrix,
+            now,
+        );
+        exec(&tx, &query::insert_ticket(&ticket)).await?;
+        for s in query::replace_ticket_sets(&ticket) {
+            exec(&tx, &s).await?;
+        }
+        let created = TicketChange {
+            ticket: ticket.clone(),
+            expected_version: 0,
+            actor,
+            changes: vec![FieldChange {
+                field: "created".into(),
+                old: None,
+                new: Some(ticket.status.to_string()),
+            }],
+            comment: None,
+            at: now,
+        };
+        for s in query::insert_history(&created) {
+            exec(&tx, &s).await?;
+        }
+        reindex(&tx, &ticket).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(ticket)
+    }
+
+    async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
+        let s = Stmt::new(
+            format!(
+                "SELECT {} FROM tickets t WHERE t.id = $1",
+                row::TICKET_COLUMNS
+            ),
+            by_id(id.0),
+        );
+        one(&self.client().await?, &s, |r| row::ticket(r)).await
+    }
+
+    async fn ticket_by_number(&self, number: TicketNumber) -> StoreResult<Option<Ticket>> {
+        let s = Stmt::new(
+            format!(
+                "SELECT {} FROM tickets t WHERE t.number = $1",
+                row::TICKET_COLUMNS
+            ),
+            vec![Param::Int(number.0)],
+        );
+        one(&self.client().await?, &s, |r| row::ticket(r)).await
+    }
+
+    async fn save_ticket(&self, change: TicketChange) -> StoreResult<Ticket> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        if exec(
+            &tx,
+            &query::update_ticket(&change.ticket, change.expected_version),
+        )
+        .await?
+            != 1
+        {
+            let current = one(
+                &tx,
+                &Stmt::new(
+                    "SELECT version FROM tickets WHERE id = $1",
+                    by_id(change.ticket.id.0),
+                ),
+                |r| r.int("version"),
+            )
+            .await?;
+            return Err(
+                current.map_or(StoreError::NotFound, |current| StoreError::Conflict {
+                    current,
+                }),
+            );
+        }
+        for s in query::plan_save(&change) {
+            exec(&tx, &s).await?;
+        }
+        if query::needs_reindex(&change) {
+            reindex(&tx, &change.ticket).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        let mut saved = change.ticket;
+        saved.version = change.expected_version + 1;
+        Ok(saved)
+    }
+
+    async fn list_tickets(&self, q: &TicketQuery, scope: &TicketScope) -> StoreResult<Vec<Ticket>> {
+        let s = query::list_tickets(Dialect::Postgres, q, scope);
+        rows(&self.client().await?, &s, |r| row::ticket(r)).await
+    }
+
+    async fn comments(
+        &self,
+        ticket: TicketId,
+        include_internal: bool,
+    ) -> StoreResult<Vec<Comment>> {
+        rows(
+            &self.client().await?,
+            &query::list_comments(ticket, include_internal),
+            |r| row::comment(r),
+        )
+        .await
+    }
+
+    async fn history(&self, ticket: TicketId) -> StoreResult<Vec<HistoryEntry>> {
+        let s = Stmt::new(
+            "SELECT id, ticket_id, actor_id, at, field, old_value, new_value FROM ticket_history WHERE ticket_id = $1 ORDER BY id",
+            by_id(ticket.0),
+        );
+        rows(&self.client().await?, &s, |r| row::history_entry(r)).await
+    }
+}

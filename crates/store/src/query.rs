@@ -1,0 +1,648 @@
+//! SQL shared by both dialects. Statements are written once with `$N` placeholders and typed
+//! [`Param`]s; each driver binds them its own way (SQLite reads `$N` as `?N`). Only full-text
+//! search and number allocation differ per dialect.
+
+use ferrodesk_core::access::TicketScope;
+use ferrodesk_core::ticket::Ticket;
+use uuid::Uuid;
+
+use crate::records::*;
+use crate::row::TICKET_COLUMNS;
+use crate::{Comment, micros};
+
+/// A bound value. SQLite stores UUIDs as text and booleans as integers; PostgreSQL natively.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Param {
+    Int(i64),
+    Text(String),
+    Uuid(Uuid),
+    Bool(bool),
+    NullText,
+    NullUuid,
+    NullInt,
+}
+
+impl Param {
+    pub(crate) fn opt_uuid(v: Option<Uuid>) -> Param {
+        v.map_or(Param::NullUuid, Param::Uuid)
+    }
+    pub(crate) fn opt_text(v: Option<String>) -> Param {
+        v.map_or(Param::NullText, Param::Text)
+    }
+    pub(crate) fn opt_int(v: Option<i64>) -> Param {
+        v.map_or(Param::NullInt, Param::Int)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A statement and its parameters.
+#[derive(Debug, Clone)]
+pub(crate) struct Stmt {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+impl Stmt {
+    pub(crate) fn new(sql: impl Into<String>, params: Vec<Param>) -> Self {
+        Self {
+            sql: sql.into(),
+            params,
+        }
+    }
+
+    /// Appends a parameter and returns its placeholder.
+    fn bind(&mut self, p: Param) -> String {
+        self.params.push(p);
+        format!("${}", self.params.len())
+    }
+}
+
+/// The columns a ticket row is written with, in order, and their values.
+fn ticket_values(t: &Ticket) -> Vec<(&'static str, Param)> {
+    let ts = |v: Option<jiff::Timestamp>| Param::opt_int(v.map(micros));
+    vec![
+        ("number", Param::Int(t.number.0)),
+        ("id", Param::Uuid(t.id.0)),
+        ("ticket_type", Param::Text(t.ticket_type.as_str().into())),
+        ("subject", Param::Text(t.subject.clone())),
+        ("description", Param::Text(t.description.clone())),
+        ("requester_id", Param::Uuid(t.requester_id.0)),
+        (
+            "organisation_id",
+            Param::opt_uuid(t.organisation_id.map(|v| v.0)),
+        ),
+        ("category_id", Param::opt_uuid(t.category_id.map(|v| v.0))),
+        ("impact", Param::Text(t.impact.as_str().into())),
+        ("urgency", Param::Text(t.urgency.as_str().into())),
+        ("priority", Param::Int(i64::from(t.priority.rank()))),
+        ("priority_overridden", Param::Bool(t.priority_overridden)),
+        ("status", Param::Text(t.status.as_str().into())),
+        (
+            "pending_reason",
+            Param::opt_text(t.pending_reason.map(|v| v.as_str().into())),
+        ),
+        ("group_id", Param::opt_uuid(t.group_id.map(|v| v.0))),
+        ("assignee_id", Param::opt_uuid(t.assignee_id.map(|v| v.0))),
+        (
+            "support_level",
+            Param::Text(t.support_level.as_str().into()),
+        ),
+        ("channel", Param::Text(t.channel.as_str().into())),
+        ("tags", Param::Text(json_text(&t.tags))),
+        ("watchers", Param::Text(json_text(&t.watchers))),
+        ("custom_fields", Param::Text(json_text(&t.custom_fields))),
+        (
+            "resolution_note",
+            Param::opt_text(t.resolution_note.clone()),
+        ),
+        (
+            "resolution_code",
+            Param::opt_text(t.resolution_code.clone()),
+        ),
+        ("merged_into", Param::opt_uuid(t.merged_into.map(|v| v.0))),
+        ("version", Param::Int(t.version)),
+        ("created_at", Param::Int(micros(t.created_at))),
+        ("updated_at", Param::Int(micros(t.updated_at))),
+        ("first_response_at", ts(t.first_response_at)),
+        ("resolved_at", ts(t.resolved_at)),
+        ("closed_at", ts(t.closed_at)),
+        (
+            "last_requester_activity_at",
+            ts(t.last_requester_activity_at),
+        ),
+        ("last_agent_activity_at", ts(t.last_agent_activity_at)),
+    ]
+}
+
+pub(crate) fn insert_ticket(t: &Ticket) -> Stmt {
+    let mut s = Stmt::new("", vec![]);
+    let values = ticket_values(t);
+    let cols: Vec<&str> = values.iter().map(|(c, _)| *c).collect();
+    let marks: Vec<String> = values.into_iter().map(|(_, p)| s.bind(p)).collect();
+    s.sql = format!(
+        "INSERT INTO tickets ({}) VALUES ({})",
+        cols.join(", "),
+        marks.join(", ")
+    );
+    s
+}
+
+/// Writes every column except number, id and created_at, bumping the version, only if the
+/// stored version is `expected`. Exactly one affected row means success.
+pub(crate) fn update_ticket(t: &Ticket, expected: i64) -> Stmt {
+    let mut s = Stmt::new("", vec![]);
+    let mut sets = Vec::new();
+    for (col, p) in ticket_values(t) {
+        if matches!(col, "number" | "id" | "created_at" | "version") {
+            continue;
+        }
+        sets.push(format!("{col} = {}", s.bind(p)));
+    }
+    let id = s.bind(Param::Uuid(t.id.0));
+    let version = s.bind(Param::Int(expected));
+    s.sql = format!(
+        "UPDATE tickets SET {}, version = version + 1 WHERE id = {id} AND version = {version}",
+        sets.join(", ")
+    );
+    s
+}
+
+/// Replaces the tag and watcher index rows of a ticket.
+pub(crate) fn replace_ticket_sets(t: &Ticket) -> Vec<Stmt> {
+    let id = Param::Uuid(t.id.0);
+    let mut out = vec![
+        Stmt::new(
+            "DELETE FROM ticket_tags WHERE ticket_id = $1",
+            vec![id.clone()],
+        ),
+        Stmt::new(
+            "DELETE FROM ticket_watchers WHERE ticket_id = $1",
+            vec![id.clone()],
+        ),
+    ];
+    for tag in &t.tags {
+        out.push(Stmt::new(
+            "INSERT INTO ticket_tags (ticket_id, tag) VALUES ($1, $2)",
+            vec![id.clone(), Param::Text(tag.clone())],
+        ));
+    }
+    for w in &t.watchers {
+        out.push(Stmt::new(
+            "INSERT INTO ticket_watchers (ticket_id, user_id) VALUES ($1, $2)",
+            vec![id.clone(), Param::Uuid(w.0)],
+        ));
+    }
+    out
+}
+
+pub(crate) fn insert_history(change: &TicketChange) -> Vec<Stmt> {
+    change
+        .changes
+        .iter()
+        .map(|c| {
+            Stmt::new(
+                "INSERT INTO ticket_history (ticket_id, actor_id, at, field, old_value, new_value) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                vec![
+                    Param::Uuid(change.ticket.id.0),
+                    Param::opt_uuid(change.actor.map(|a| a.0)),
+                    Param::Int(micros(change.at)),
+                    Param::Text(c.field.clone()),
+                    Param::opt_text(c.old.clone()),
+                    Param::opt_text(c.new.clone()),
+                ],
+            )
+        })
+        .collect()
+}
+
+pub(crate) fn insert_comment(c: &Comment) -> Stmt {
+    Stmt::new(
+        "INSERT INTO comments (id, ticket_id, author_id, body, internal, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        vec![
+            Param::Uuid(c.id.0),
+            Param::Uuid(c.ticket_id.0),
+            Param::opt_uuid(c.author_id.map(|a| a.0)),
+            Param::Text(c.body.clone()),
+            Param::Bool(c.internal),
+            Param::Int(micros(c.created_at)),
+        ],
+    )
+}
+
+/// Builds the ticket list query for a dialect: scope, filters, full text, keyset page.
+pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScope) -> Stmt {
+    let mut s = Stmt::new("", vec![]);
+    let mut wh: Vec<String> = Vec::new();
+    let watches = |s: &mut Stmt, user: Uuid| {
+        format!(
+            "EXISTS (SELECT 1 FROM ticket_watchers w WHERE w.ticket_id = t.id AND w.user_id = {})",
+            s.bind(Param::Uuid(user))
+        )
+    };
+    let public_only = matches!(scope, TicketScope::Requester { .. });
+    match scope {
+        TicketScope::All => {}
+        TicketScope::Groups { user_id, group_ids } => {
+            let mut any = vec!["t.group_id IS NULL".to_string()];
+            if !group_ids.is_empty() {
+                let marks: Vec<String> =
+                    group_ids.iter().map(|g| s.bind(Param::Uuid(g.0))).collect();
+                any.push(format!("t.group_id IN ({})", marks.join(", ")));
+            }
+            any.push(format!(
+                "t.assignee_id = {}",
+                s.bind(Param::Uuid(user_id.0))
+            ));
+            any.push(format!(
+                "t.requester_id = {}",
+                s.bind(Param::Uuid(user_id.0))
+            ));
+            any.push(watches(&mut s, user_id.0));
+            wh.push(format!("({})", any.join(" OR ")));
+        }
+        TicketScope::Requester {
+            user_id,
+            organisation_id,
+        } => {
+            let mut any = vec![format!(
+                "t.requester_id = {}",
+                s.bind(Param::Uuid(user_id.0))
+            )];
+            any.push(watches(&mut s, user_id.0));
+            if let Some(org) = organisation_id {
+                any.push(format!(
+                    "t.organisation_id = {}",
+                    s.bind(Param::Uuid(org.0))
+                ));
+            }
+            wh.push(format!("({})", any.join(" OR ")));
+        }
+    }
+    let mut any_of = |s: &mut Stmt, col: &str, values: Vec<Param>| {
+        if !values.is_empty() {
+            let marks: Vec<String> = values.into_iter().map(|v| s.bind(v)).collect();
+            wh.push(format!("t.{col} IN ({})", marks.join(", ")));
+        }
+    };
+    any_of(
+        &mut s,
+        "status",
+        q.statuses
+            .iter()
+            .map(|v| Param::Text(v.as_str().into()))
+            .collect(),
+    );
+    any_of(
+        &mut s,
+        "priority",
+        q.priorities
+            .iter()
+            .map(|v| Param::Int(i64::from(v.rank())))
+            .collect(),
+    );
+    any_of(
+        &mut s,
+        "ticket_type",
+        q.types
+            .iter()
+            .map(|v| Param::Text(v.as_str().into()))
+            .collect(),
+    );
+    let mut opt_eq = |s: &mut Stmt, col: &str, v: Option<Option<Uuid>>| match v {
+        None => {}
+        Some(None) => wh.push(format!("t.{col} IS NULL")),
+        Some(Some(id)) => wh.push(format!("t.{col} = {}", s.bind(Param::Uuid(id)))),
+    };
+    opt_eq(&mut s, "group_id", q.group_id.map(|g| g.map(|g| g.0)));
+    opt_eq(&mut s, "assignee_id", q.assignee_id.map(|g| g.map(|g| g.0)));
+    opt_eq(&mut s, "requester_id", q.requester_id.map(|g| Some(g.0)));
+    opt_eq(
+        &mut s,
+        "organisation_id",
+        q.organisation_id.map(|g| Some(g.0)),
+    );
+    opt_eq(&mut s, "category_id", q.category_id.map(|g| Some(g.0)));
+    if let Some(tag) = &q.tag {
+        let m = s.bind(Param::Text(tag.clone()));
+        wh.push(format!(
+            "EXISTS (SELECT 1 FROM ticket_tags g WHERE g.ticket_id = t.id AND g.tag = {m})"
+        ));
+    }
+    for (col, op, v) in [
+        ("created_at", ">=", q.created_after),
+        ("created_at", "<", q.created_before),
+        ("updated_at", ">=", q.updated_after),
+        ("updated_at", "<", q.updated_before),
+    ] {
+        if let Some(v) = v {
+            let m = s.bind(Param::Int(micros(v)));
+            wh.push(format!("t.{col} {op} {m}"));
+        }
+    }
+    if !q.terms.is_empty() {
+        // Terms are letters and digits only (core::search), so quoting them is safe.
+        match dialect {
+            Dialect::Sqlite => {
+                let words: Vec<String> = q.terms.iter().map(|w| format!("\"{w}\"")).collect();
+                let expr = if public_only {
+                    format!(
+                        "{{subject description public_text}} : ({})",
+                        words.join(" AND ")
+                    )
+                } else {
+                    words.join(" AND ")
+                };
+                let m = s.bind(Param::Text(expr));
+                wh.push(format!(
+                    "t.number IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH {m})"
+                ));
+            }
+            Dialect::Postgres => {
+                let words: Vec<String> = q.terms.iter().map(|w| format!("'{w}'")).collect();
+                let m = s.bind(Param::Text(words.join(" & ")));
+                let col = if public_only {
+                    "search_public"
+                } else {
+                    "search_all"
+                };
+                wh.push(format!("t.{col} @@ to_tsquery('simple', {m})"));
+            }
+        }
+    }
+    let col = q.sort.column();
+    let (dir, cmp) = if q.descending {
+        ("DESC", "<")
+    } else {
+        ("ASC", ">")
+    };
+    if let Some(c) = q.after {
+        let v = s.bind(Param::Int(c.value));
+        let n = s.bind(Param::Int(c.number));
+        wh.push(format!("(t.{col}, t.number) {cmp} ({v}, {n})"));
+    }
+    let limit = s.bind(Param::Int(i64::from(q.limit)));
+    let where_sql = if wh.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", wh.join(" AND "))
+    };
+    s.sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets t {where_sql} ORDER BY t.{col} {dir}, t.number {dir} LIMIT {limit}"
+    );
+    s
+}
+
+/// Text a ticket's search entry is made of: (subject, description, public replies, internal notes).
+pub(crate) fn search_document(
+    t: &Ticket,
+    comments: &[(String, bool)],
+) -> (String, String, String, String) {
+    let mut public = String::new();
+    let mut internal = String::new();
+    for (body, is_internal) in comments {
+        let target = if *is_internal {
+            &mut internal
+        } else {
+            &mut public
+        };
+        target.push_str(body);
+        target.push('\n');
+    }
+    (t.subject.clone(), t.description.clone(), public, internal)
+}
+
+/// The statements after the guarded ticket update: tag/watcher index, history, comment.
+pub(crate) fn plan_save(change: &TicketChange) -> Vec<Stmt> {
+    let mut out = Vec::new();
+    if change
+        .changes
+        .iter()
+        .any(|c| c.field == "tags" || c.field == "watchers")
+    {
+        out.extend(replace_ticket_sets(&change.ticket));
+    }
+    out.extend(insert_history(change));
+    if let Some(c) = &change.comment {
+        out.push(insert_comment(c));
+    }
+    out
+}
+
+/// Whether the change alters searchable text.
+pub(crate) fn needs_reindex(change: &TicketChange) -> bool {
+    change.comment.is_some()
+        || change
+            .changes
+            .iter()
+            .any(|c| c.field == "subject" || c.field == "description")
+}
+
+pub(crate) fn list_comments(ticket: ferrodesk_core::ids::TicketId, include_internal: bool) -> Stmt {
+    let filter = if include_internal {
+        ""
+    } else {
+        " AND internal = $2"
+    };
+    let mut params = vec![Param::Uuid(ticket.0)];
+    if !include_internal {
+        params.push(Param::Bool(false));
+    }
+    Stmt::new(
+        format!(
+            "SELECT id, ticket_id, author_id, body, internal, created_at FROM comments WHERE ticket_id = $1{filter} ORDER BY created_at, id"
+        ),
+        params,
+    )
+}
+
+pub(crate) const UPSERT_SETTING: &str = "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+pub(crate) fn settings_to_pairs(s: &Settings) -> Vec<(&'static str, String)> {
+    vec![
+        ("priority_matrix", json_text(&s.priority_matrix)),
+        ("agents_see_all", s.agents_see_all.to_string()),
+    ]
+}
+
+pub(crate) fn settings_from_pairs(pairs: &[(String, String)]) -> Settings {
+    let mut s = Settings::default();
+    for (k, v) in pairs {
+        match k.as_str() {
+            "priority_matrix" => {
+                if let Ok(m) = serde_json::from_str(v) {
+                    s.priority_matrix = m;
+                }
+            }
+            "agents_see_all" => s.agents_see_all = v == "true",
+            _ => {}
+        }
+    }
+    s
+}
+
+pub(crate) fn insert_user(u: &ferrodesk_core::user::User, password_hash: Option<&str>) -> Stmt {
+    let now = micros(u.created_at);
+    Stmt::new(
+        "INSERT INTO users (id, email, name, role, organisation_id, password_hash, active, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        vec![
+            Param::Uuid(u.id.0),
+            Param::Text(u.email.as_str().into()),
+            Param::Text(u.name.clone()),
+            Param::Text(u.role.as_str().into()),
+            Param::opt_uuid(u.organisation_id.map(|o| o.0)),
+            Param::opt_text(password_hash.map(str::to_owned)),
+            Param::Bool(u.active),
+            Param::Int(now),
+            Param::Int(now),
+        ],
+    )
+}
+
+pub(crate) fn update_user(u: &ferrodesk_core::user::User) -> Stmt {
+    Stmt::new(
+        "UPDATE users SET email = $1, name = $2, role = $3, organisation_id = $4, active = $5, updated_at = $6 WHERE id = $7",
+        vec![
+            Param::Text(u.email.as_str().into()),
+            Param::Text(u.name.clone()),
+            Param::Text(u.role.as_str().into()),
+            Param::opt_uuid(u.organisation_id.map(|o| o.0)),
+            Param::Bool(u.active),
+            Param::Int(micros(jiff::Timestamp::now())),
+            Param::Uuid(u.id.0),
+        ],
+    )
+}
+
+pub(crate) fn list_users(q: &UserQuery) -> Stmt {
+    let mut s = Stmt::new("", vec![]);
+    let mut wh = Vec::new();
+    if let Some(r) = q.role {
+        wh.push(format!("role = {}", s.bind(Param::Text(r.as_str().into()))));
+    }
+    if let Some(o) = q.organisation_id {
+        wh.push(format!("organisation_id = {}", s.bind(Param::Uuid(o.0))));
+    }
+    if let Some(t) = &q.text {
+        // Escape LIKE wildcards so the text is matched literally.
+        let pattern = format!(
+            "%{}%",
+            t.to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let m = s.bind(Param::Text(pattern));
+        wh.push(format!(
+            "(lower(name) LIKE {m} ESCAPE '\\' OR email LIKE {m} ESCAPE '\\')"
+        ));
+    }
+    if let Some(after) = &q.after_email {
+        wh.push(format!("email > {}", s.bind(Param::Text(after.clone()))));
+    }
+    let limit = s.bind(Param::Int(i64::from(q.limit)));
+    let where_sql = if wh.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", wh.join(" AND "))
+    };
+    s.sql = format!(
+        "SELECT {} FROM users {where_sql} ORDER BY email LIMIT {limit}",
+        crate::row::USER_COLUMNS
+    );
+    s
+}
+
+/// (the user with organisation sharing, their groups, the agents-see-all setting).
+pub(crate) fn actor_statements(id: ferrodesk_core::ids::UserId) -> (Stmt, Stmt, Stmt) {
+    (
+        Stmt::new(
+            "SELECT u.role, u.organisation_id, coalesce(o.shares_tickets, $2) AS shares_tickets \
+             FROM users u LEFT JOIN organisations o ON o.id = u.organisation_id WHERE u.id = $1 AND u.active = $3",
+            vec![Param::Uuid(id.0), Param::Bool(false), Param::Bool(true)],
+        ),
+        Stmt::new(
+            "SELECT group_id FROM group_members WHERE user_id = $1",
+            vec![Param::Uuid(id.0)],
+        ),
+        Stmt::new(
+            "SELECT value FROM settings WHERE key = 'agents_see_all'",
+            vec![],
+        ),
+    )
+}
+
+pub(crate) fn insert_token(t: &ApiToken, hash: &str) -> Stmt {
+    Stmt::new(
+        "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+        vec![
+            Param::Uuid(t.id.0),
+            Param::Uuid(t.user_id.0),
+            Param::Text(t.name.clone()),
+            Param::Text(hash.into()),
+            Param::Int(micros(t.created_at)),
+        ],
+    )
+}
+
+/// (find a live token of an active user by hash; record its use — the token id is appended).
+pub(crate) fn token_statements(hash: &str, now: jiff::Timestamp) -> (Stmt, Stmt) {
+    (
+        Stmt::new(
+            "SELECT k.id, k.user_id, k.last_used_at FROM api_tokens k JOIN users u ON u.id = k.user_id \
+             WHERE k.token_hash = $1 AND k.revoked_at IS NULL AND u.active = $2",
+            vec![Param::Text(hash.into()), Param::Bool(true)],
+        ),
+        Stmt::new(
+            "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2",
+            vec![Param::Int(micros(now))],
+        ),
+    )
+}
+
+pub(crate) fn revoke_token(
+    user: ferrodesk_core::ids::UserId,
+    id: ferrodesk_core::ids::TokenId,
+    now: jiff::Timestamp,
+) -> Stmt {
+    Stmt::new(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+        vec![
+            Param::Int(micros(now)),
+            Param::Uuid(id.0),
+            Param::Uuid(user.0),
+        ],
+    )
+}
+
+pub(crate) fn insert_organisation(o: &Organisation) -> Stmt {
+    Stmt::new(
+        "INSERT INTO organisations (id, name, shares_tickets, created_at) VALUES ($1, $2, $3, $4)",
+        vec![
+            Param::Uuid(o.id.0),
+            Param::Text(o.name.clone()),
+            Param::Bool(o.shares_tickets),
+            Param::Int(micros(o.created_at)),
+        ],
+    )
+}
+
+pub(crate) fn insert_group(g: &Group) -> Stmt {
+    Stmt::new(
+        "INSERT INTO support_groups (id, name, support_level, created_at) VALUES ($1, $2, $3, $4)",
+        vec![
+            Param::Uuid(g.id.0),
+            Param::Text(g.name.clone()),
+            Param::Text(g.support_level.as_str().into()),
+            Param::Int(micros(g.created_at)),
+        ],
+    )
+}
+
+pub(crate) fn add_member(
+    group: ferrodesk_core::ids::GroupId,
+    user: ferrodesk_core::ids::UserId,
+) -> Stmt {
+    Stmt::new(
+        "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        vec![Param::Uuid(group.0), Param::Uuid(user.0)],
+    )
+}
+
+pub(crate) fn insert_category(c: &Category) -> Stmt {
+    Stmt::new(
+        "INSERT INTO categories (id, parent_id, name, created_at) VALUES ($1, $2, $3, $4)",
+        vec![
+            Param::Uuid(c.id.0),
+            Param::opt_uuid(c.parent_id.map(|p| p.0)),
+            Param::Text(c.name.clone()),
+            Param::Int(micros(c.created_at)),
+        ],
+    )
+}

@@ -1,0 +1,193 @@
+//! Records the store reads and writes besides the core's own types.
+
+use ferrodesk_core::ids::*;
+use ferrodesk_core::priority::{Priority, PriorityMatrix};
+use ferrodesk_core::ticket::{FieldChange, Status, SupportLevel, Ticket, TicketType};
+use ferrodesk_core::user::Role;
+use jiff::Timestamp;
+use serde_json::Value;
+
+/// Instance-wide settings, stored as key/value rows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Settings {
+    pub priority_matrix: PriorityMatrix,
+    pub agents_see_all: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organisation {
+    pub id: OrganisationId,
+    pub name: String,
+    /// Members may see each other's tickets.
+    pub shares_tickets: bool,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub id: GroupId,
+    pub name: String,
+    pub support_level: SupportLevel,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Category {
+    pub id: CategoryId,
+    pub parent_id: Option<CategoryId>,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+/// A personal API token's public part (the secret is only ever shown once, at creation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: TokenId,
+    pub user_id: UserId,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A public reply or internal note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: CommentId,
+    pub ticket_id: TicketId,
+    pub author_id: Option<UserId>,
+    pub body: String,
+    pub internal: bool,
+    pub created_at: Timestamp,
+}
+
+/// One immutable history line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub id: i64,
+    pub ticket_id: TicketId,
+    pub actor_id: Option<UserId>,
+    pub at: Timestamp,
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+}
+
+/// A ticket change to persist atomically.
+#[derive(Debug, Clone)]
+pub struct TicketChange {
+    /// The ticket as it should be stored (its `version` is ignored: the store increments).
+    pub ticket: Ticket,
+    pub expected_version: i64,
+    pub actor: Option<UserId>,
+    pub changes: Vec<FieldChange>,
+    pub comment: Option<Comment>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    pub role: Option<Role>,
+    pub organisation_id: Option<OrganisationId>,
+    /// Case-insensitive substring of name or email.
+    pub text: Option<String>,
+    pub after_email: Option<String>,
+    pub limit: u32,
+}
+
+/// Sortable ticket columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketSortKey {
+    Number,
+    CreatedAt,
+    UpdatedAt,
+    Priority,
+}
+
+impl TicketSortKey {
+    pub fn column(self) -> &'static str {
+        match self {
+            Self::Number => "number",
+            Self::CreatedAt => "created_at",
+            Self::UpdatedAt => "updated_at",
+            Self::Priority => "priority",
+        }
+    }
+
+    /// The key's value for a ticket (cursor material).
+    pub fn value_of(self, t: &Ticket) -> i64 {
+        match self {
+            Self::Number => t.number.0,
+            Self::CreatedAt => t.created_at.as_microsecond(),
+            Self::UpdatedAt => t.updated_at.as_microsecond(),
+            Self::Priority => i64::from(t.priority.rank()),
+        }
+    }
+}
+
+/// Where the previous page ended: the sort key's value and the ticket number (tie-breaker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketCursor {
+    pub value: i64,
+    pub number: i64,
+}
+
+/// Filters, sort and page of a ticket list. Empty vectors mean "any".
+#[derive(Debug, Clone)]
+pub struct TicketQuery {
+    pub statuses: Vec<Status>,
+    pub priorities: Vec<Priority>,
+    pub types: Vec<TicketType>,
+    pub group_id: Option<Option<GroupId>>,
+    pub assignee_id: Option<Option<UserId>>,
+    pub requester_id: Option<UserId>,
+    pub organisation_id: Option<OrganisationId>,
+    pub category_id: Option<CategoryId>,
+    pub tag: Option<String>,
+    pub created_after: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
+    pub updated_after: Option<Timestamp>,
+    pub updated_before: Option<Timestamp>,
+    /// Full-text words, all required (parsed by `core::search::search_terms`).
+    pub terms: Vec<String>,
+    pub sort: TicketSortKey,
+    pub descending: bool,
+    pub after: Option<TicketCursor>,
+    pub limit: u32,
+}
+
+impl Default for TicketQuery {
+    fn default() -> Self {
+        Self {
+            statuses: vec![],
+            priorities: vec![],
+            types: vec![],
+            group_id: None,
+            assignee_id: None,
+            requester_id: None,
+            organisation_id: None,
+            category_id: None,
+            tag: None,
+            created_after: None,
+            created_before: None,
+            updated_after: None,
+            updated_before: None,
+            terms: vec![],
+            sort: TicketSortKey::CreatedAt,
+            descending: true,
+            after: None,
+            limit: 50,
+        }
+    }
+}
+
+pub(crate) fn json_text(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+pub(crate) fn json_object(text: &str) -> serde_json::Map<String, Value> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    }
+}

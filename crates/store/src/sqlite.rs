@@ -1,0 +1,714 @@
+//! The SQLite store: one writer thread applying queued writes in short group-commit
+//! transactions (each write in its own savepoint), and a small pool of read connections used
+//! from blocking threads. WAL mode, `synchronous=FULL`: an acknowledged write survives power loss.
+
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::{Arc, Mutex, mpsc};
+
+use async_trait::async_trait;
+use ferrodesk_core::access::{Actor, TicketScope};
+use ferrodesk_core::ids::*;
+use ferrodesk_core::priority::PriorityMatrix;
+use ferrodesk_core::ticket::{FieldChange, Ticket, TicketDraft};
+use ferrodesk_core::user::{EmailAddress, User};
+use jiff::Timestamp;
+use rusqlite::types::{ToSqlOutput, Value as SqlValue};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{Semaphore, oneshot};
+use uuid::Uuid;
+
+use crate::migrate::{self, Applied};
+use crate::query::{self, Dialect, Param, Stmt};
+use crate::records::*;
+use crate::row::{self, RowAccess};
+use crate::{Store, StoreError, StoreResult, micros};
+
+const READERS: usize = 4;
+const MAX_BATCH: usize = 64;
+
+type Finish = Box<dyn FnOnce(StoreResult<()>) + Send>;
+/// A queued write: run on the writer's connection (or `None` when the batch cannot start),
+/// returning whether it succeeded and how to deliver its result after commit.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
+
+pub struct SqliteStore {
+    writer: mpsc::Sender<Job>,
+    readers: Arc<Readers>,
+}
+
+struct Readers {
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+}
+
+impl rusqlite::ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Owned(match self {
+            Param::Int(v) => SqlValue::Integer(*v),
+            Param::Text(v) => SqlValue::Text(v.clone()),
+            Param::Uuid(v) => SqlValue::Text(v.to_string()),
+            Param::Bool(v) => SqlValue::Integer(i64::from(*v)),
+            Param::NullText | Param::NullUuid | Param::NullInt => SqlValue::Null,
+        }))
+    }
+}
+
+impl RowAccess for rusqlite::Row<'_> {
+    fn text(&self, col: &str) -> StoreResult<String> {
+        self.get(col).map_err(db)
+    }
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+        self.get(col).map_err(db)
+    }
+    fn int(&self, col: &str) -> StoreResult<i64> {
+        self.get(col).map_err(db)
+    }
+    fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
+        self.get(col).map_err(db)
+    }
+    fn boolean(&self, col: &str) -> StoreResult<bool> {
+        Ok(self.get::<_, i64>(col).map_err(db)? != 0)
+    }
+    fn uuid(&self, col: &str) -> StoreResult<Uuid> {
+        let s: String = self.get(col).map_err(db)?;
+        Uuid::parse_str(&s).map_err(|e| StoreError::Database(format!("{col}: {e}")))
+    }
+    fn opt_uuid(&self, col: &str) -> StoreResult<Option<Uuid>> {
+        let s: Option<String> = self.get(col).map_err(db)?;
+        s.map(|s| Uuid::parse_str(&s).map_err(|e| StoreError::Database(format!("{col}: {e}"))))
+            .transpose()
+    }
+}
+
+/// Maps driver errors to store errors: constraint violations become their own cases.
+fn db(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e {
+        if f.code == rusqlite::ErrorCode::ConstraintViolation {
+            if let Some(cols) = msg.strip_prefix("UNIQUE constraint failed: ") {
+                let what = cols
+                    .split(", ")
+                    .map(|c| c.rsplit('.').next().unwrap_or(c))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return StoreError::Duplicate { what };
+            }
+            if msg.contains("FOREIGN KEY") {
+                return StoreError::MissingReference {
+                    what: "a referenced record".into(),
+                };
+            }
+        }
+    }
+    StoreError::Database(e.to_string())
+}
+
+/// Our statements use `$N`; SQLite spells numbered parameters `?N`.
+fn lite(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+fn exec(conn: &Connection, s: &Stmt) -> StoreResult<usize> {
+    let mut st = conn.prepare_cached(&lite(&s.sql)).map_err(db)?;
+    st.execute(rusqlite::params_from_iter(s.params.iter()))
+        .map_err(db)
+}
+
+fn rows<T>(
+    conn: &Connection,
+    s: &Stmt,
+    decode: impl Fn(&rusqlite::Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut st = conn.prepare_cached(&lite(&s.sql)).map_err(db)?;
+    let mut rs = st
+        .query(rusqlite::params_from_iter(s.params.iter()))
+        .map_err(db)?;
+    let mut out = Vec::new();
+    while let Some(r) = rs.next().map_err(db)? {
+        out.push(decode(r)?);
+    }
+    Ok(out)
+}
+
+fn one<T>(
+    conn: &Connection,
+    s: &Stmt,
+    decode: impl Fn(&rusqlite::Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    Ok(rows(conn, s, decode)?.into_iter().next())
+}
+
+fn configure(conn: &Connection) -> StoreResult<()> {
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+         PRAGMA busy_timeout = 5000; PRAGMA temp_store = MEMORY;",
+    )
+    .map_err(db)
+}
+
+fn run_writer(conn: Connection, jobs: mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = db(e);
+            for job in batch {
+                let (_, finish) = job(None);
+                finish(Err(err.clone()));
+            }
+            continue;
+        }
+        let mut finishes = Vec::with_capacity(batch.len());
+        for job in batch {
+            if conn.execute_batch("SAVEPOINT job").is_err() {
+                let (_, finish) = job(None);
+                finishes.push((finish, false));
+                continue;
+            }
+            match std::panic::catch_unwind(AssertUnwindSafe(|| job(Some(&conn)))) {
+                Ok((ok, finish)) => {
+                    if !ok {
+                        let _ = conn.execute_batch("ROLLBACK TO job");
+                    }
+                    finishes.push((finish, true));
+                }
+                Err(_) => {
+                    tracing::error!("a store write panicked; its changes were rolled back");
+                    let _ = conn.execute_batch("ROLLBACK TO job");
+                }
+            }
+            let _ = conn.execute_batch("RELEASE job");
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(db);
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for (finish, started) in finishes {
+            let outcome = if started {
+                commit.clone()
+            } else {
+                Err(StoreError::Database("could not start the write".into()))
+            };
+            finish(outcome);
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and its connections.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Database(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let writer_conn = Connection::open(path).map_err(db)?;
+        configure(&writer_conn)?;
+        let mut idle = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let c = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(db)?;
+            configure(&c)?;
+            idle.push(c);
+        }
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(writer_conn, rx))
+            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            writer: tx,
+            readers: Arc::new(Readers {
+                idle: Mutex::new(idle),
+                permits: Semaphore::new(READERS),
+            }),
+        })
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = match conn {
+                Some(c) => f(c),
+                None => Err(StoreError::Database("the write could not start".into())),
+            };
+            let ok = result.is_ok();
+            let finish: Finish = Box::new(move |commit| {
+                let _ = tx.send(commit.and(result));
+            });
+            (ok, finish)
+        });
+        let stopped = || StoreError::Database("the database writer has stopped".into());
+        self.writer.send(job).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let _permit = self
+            .readers
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Database("store closed".into()))?;
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers
+                .idle
+                .lock()
+                .map_err(|_| StoreError::Database("reader pool poisoned".into()))?
+                .pop();
+            let Some(conn) = conn else {
+                return Err(StoreError::Database("no idle reader".into()));
+            };
+            let result = f(&conn);
+            if let Ok(mut idle) = readers.idle.lock() {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+    }
+}
+
+fn reindex(conn: &Connection, t: &Ticket) -> StoreResult<()> {
+    let comments = rows(
+        conn,
+        &Stmt::new(
+            "SELECT body, internal FROM comments WHERE ticket_id = $1 ORDER BY created_at",
+            vec![Param::Uuid(t.id.0)],
+        ),
+        |r| Ok((r.text("body")?, r.boolean("internal")?)),
+    )?;
+    let (subject, description, public, internal) = query::search_document(t, &comments);
+    exec(
+        conn,
+        &Stmt::new(
+            "DELETE FROM ticket_search WHERE rowid = $1",
+            vec![Param::Int(t.number.0)],
+        ),
+    )?;
+    exec(
+        conn,
+        &Stmt::new(
+            "INSERT INTO ticket_search (rowid, subject, description, public_text, internal_text) VALUES ($1, $2, $3, $4, $5)",
+            vec![
+                Param::Int(t.number.0),
+                Param::Text(subject),
+                Param::Text(description),
+                Param::Text(public),
+                Param::Text(internal),
+            ],
+        ),
+    )?;
+    Ok(())
+}
+
+fn by_id(id: Uuid) -> Vec<Param> {
+    vec![Param::Uuid(id)]
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn dialect(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
+            .await
+    }
+
+    async fn migrate(&self) -> StoreResult<Vec<String>> {
+        self.write(|c| {
+            let exists: bool = c
+                .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'schema_migrations'", [], |r| r.get::<_, i64>(0))
+                .map_err(db)?
+                > 0;
+            let applied = if exists {
+                rows(c, &Stmt::new("SELECT version, name, checksum FROM schema_migrations ORDER BY version", vec![]), |r| {
+                    Ok(Applied { version: r.int("version")?, name: r.text("name")?, checksum: r.text("checksum")? })
+                })?
+            } else {
+                vec![]
+            };
+            let todo = migrate::pending(migrate::SQLITE, &applied)?;
+            if !exists {
+                c.execute_batch(
+                    "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+                     checksum TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+                )
+                .map_err(db)?;
+            }
+            let mut names = Vec::new();
+            for m in todo {
+                c.execute_batch(m.sql).map_err(|e| StoreError::Schema(format!("migration {} failed: {e}", m.name)))?;
+                exec(
+                    c,
+                    &Stmt::new(
+                        "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
+                        vec![Param::Int(m.version), Param::Text(m.name.into()), Param::Text(m.checksum()), Param::Int(micros(Timestamp::now()))],
+                    ),
+                )?;
+                names.push(m.name.to_string());
+            }
+            Ok(names)
+        })
+        .await
+    }
+
+    async fn settings(&self) -> StoreResult<Settings> {
+        let pairs = self
+            .read(|c| {
+                rows(
+                    c,
+                    &Stmt::new("SELECT key, value FROM settings", vec![]),
+                    |r| Ok((r.text("key")?, r.text("value")?)),
+                )
+            })
+            .await?;
+        Ok(query::settings_from_pairs(&pairs))
+    }
+
+    async fn save_settings(&self, settings: &Settings) -> StoreResult<()> {
+        let pairs = query::settings_to_pairs(settings);
+        self.write(move |c| {
+            for (k, v) in pairs {
+                exec(
+                    c,
+                    &Stmt::new(
+                        query::UPSERT_SETTING,
+                        vec![Param::Text(k.into()), Param::Text(v)],
+                    ),
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()> {
+        let s = query::insert_user(user, password_hash);
+        self.write(move |c| exec(c, &s).map(drop)).await
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<()> {
+        let s = query::update_user(user);
+        self.write(move |c| match exec(c, &s)? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    async fn set_password_hash(&self, id: UserId, hash: &str) -> StoreResult<()> {
+        let s = Stmt::new(
+            "UPDATE users SET password_hash = $1 WHERE id = $2",
+            vec![Param::Text(hash.into()), Param::Uuid(id.0)],
+        );
+        self.write(move |c| exec(c, &s).map(drop)).await
+    }
+
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        let s = Stmt::new(
+            format!("SELECT {} FROM users WHERE id = $1", row::USER_COLUMNS),
+            by_id(id.0),
+        );
+        self.read(move |c| one(c, &s, |r| row::user(r))).await
+    }
+
+    async fn user_by_email(
+        &self,
+        email: &EmailAddress,
+    ) -> StoreResult<Option<(User, Option<String>)>> {
+        let s = Stmt::new(
+            format!(
+                "SELECT {}, password_hash FROM users WHERE email = $1",
+                row::USER_COLUMNS
+            ),
+            vec![Param::Text(email.as_str().into())],
+        );
+        self.read(move |c| one(c, &s, |r| Ok((row::user(r)?, r.opt_text("password_hash")?))))
+            .await
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>> {
+        let s = query::list_users(query);
+        self.read(move |c| rows(c, &s, |r| row::user(r))).await
+    }
+
+    async fn actor(&self, id: UserId) -> StoreResult<Option<Actor>> {
+        let (who, groups, see_all) = query::actor_statements(id);
+        self.read(move |c| {
+            let Some((role, org, shares)) = one(c, &who, |r| row::actor(r))? else {
+                return Ok(None);
+            };
+            let group_ids = rows(c, &groups, |r| Ok(GroupId(r.uuid("group_id")?)))?;
+            let agents_see_all =
+                one(c, &see_all, |r| r.text("value"))?.is_some_and(|v| v == "true");
+            Ok(Some(Actor {
+                user_id: id,
+                role,
+                group_ids,
+                organisation_id: org,
+                organisation_shares_tickets: shares,
+                agents_see_all,
+            }))
+        })
+        .await
+    }
+
+    async fn create_token(&self, token: &ApiToken, token_hash: &str) -> StoreResult<()> {
+        let s = query::insert_token(token, token_hash);
+        self.write(move |c| exec(c, &s).map(drop)).await
+    }
+
+    async fn token_owner(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<UserId>> {
+        let (find, touch) = query::token_statements(token_hash, now);
+        let owner = self
+            .read(move |c| {
+                one(c, &find, |r| {
+                    Ok((
+                        TokenId(r.uuid("id")?),
+                        UserId(r.uuid("user_id")?),
+                        r.opt_int("last_used_at")?,
+                    ))
+                })
+            })
+            .await?;
+        let Some((token_id, user, last_used)) = owner else {
+            return Ok(None);
+        };
+        // Record use at most once a minute: a read should not queue a write every time.
+        if last_used.is_none_or(|t| micros(now) - t > 60_000_000) {
+            let mut touch = touch;
+            touch.params.push(Param::Uuid(token_id.0));
+            self.write(move |c| exec(c, &touch).map(drop)).await?;
+        }
+        Ok(Some(user))
+    }
+
+    async fn list_tokens(&self, user: UserId) -> StoreResult<Vec<ApiToken>> {
+        let s = Stmt::new(
+            "SELECT id, user_id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY created_at",
+            by_id(user.0),
+        );
+        self.read(move |c| rows(c, &s, |r| row::token(r))).await
+    }
+
+    async fn revoke_token(&self, user: UserId, id: TokenId, now: Timestamp) -> StoreResult<bool> {
+        let s = query::revoke_token(user, id, now);
+        self.write(move |c| exec(c, &s).map(|n| n > 0)).await
+    }
+
+    async fn create_organisation(&self, org: &Organisation) -> StoreResult<()> {
+        let s = query::insert_organisation(org);
+        self.write(move |c| exec(c, &s).map(drop)).await
+    }
+
+    async fn list_organisations(&self) -> StoreResult<Vec<Organisation>> {
+        let s = Stmt::new(
+            "SELECT id, name, shares_tickets, created_at FROM organisations ORDER BY name",
+            vec![],
+        );
+        self.read(move |c| rows(c, &s, |r| row::organisation(r)))
+            .await
+    }
+
+    async fn create_group(&self, group: &Group) -> StoreResult<()> {
+        let s = query::insert_group(group);
+        self.write(move |c| exec(c, &s).map(drop)).await
+    }
+
+    async fn list_groups(&self) -> StoreResult<Vec<Group>> {
+        let s = Stmt::new(
+            "SELECT id, name, support_level, created_at FROM support_groups ORDER BY name",
+            vec![],
+        );
+        self.read(move |c| rows(c, &s, |r| row::group(r))).await
+    }
+
+    async fn group(&self, id: GroupId) -> StoreResult<Option<Group>> {
+        let s = Stmt::new(
+            "SELECT id, name, support_level, created_at FROM support_groups WHERE id = $1",
+            by_id(id.0),
+        );
+        self.read(move |c| one(c, &s, |r| row::group(r))).await
+    }
+
+    async fn add_group_member(&self, group: GroupId, user: UserId) -> StoreResult<()> {
+        let s = query::add_member(group, user);
+        self.write(move |c| exec(c, &s).map(drop)).await
+    }
+
+    async fn remove_group_member(&self, group: GroupId, user: UserId) -> StoreResult<bool> {
+        let s = Stmt::new(
+            "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2",
+            vec![Param::Uuid(group.0), Param::Uuid(user.0)],
+        );
+        self.write(move |c| exec(c, &s).map(|n| n > 0)).await
+    }
+
+    async fn group_members(&self, group: GroupId) -> StoreResult<Vec<UserId>> {
+        let s = Stmt::new(
+            "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id",
+            by_id(group.0),
+        );
+        self.read(move |c| rows(c, &s, |r| Ok(UserId(r.uuid("user_id")?))))
+            .await
+    }
+
+    async fn create_category(&self, category: &Category) -> StoreResult<()> {
+        let s = query::insert_category(category);
+        self.write(move |c| exec(c, &s).map(drop)).await
+    }
+
+    async fn list_categories(&self) -> StoreResult<Vec<Category>> {
+        let s = Stmt::new(
+            "SELECT id, parent_id, name, created_at FROM categories ORDER BY name",
+            vec![],
+        );
+        self.read(move |c| rows(c, &s, |r| row::category(r))).await
+    }
+
+    async fn create_ticket(
+        &self,
+        draft: TicketDraft,
+        matrix: &PriorityMatrix,
+        actor: Option<UserId>,
+        now: Timestamp,
+    ) -> StoreResult<Ticket> {
+        let matrix = matrix.clone();
+        self.write(move |c| {
+            let number: i64 = c
+                .query_row(
+                    "SELECT coalesce(max(number), 1000) + 1 FROM tickets",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            let ticket = Ticket::open(
+                draft,
+                TicketId::generate(),
+                TicketNumber(number),
+                &matrix,
+                now,
+            );
+            exec(c, &query::insert_ticket(&ticket))?;
+            for s in query::replace_ticket_sets(&ticket) {
+                exec(c, &s)?;
+            }
+            let created = TicketChange {
+                ticket: ticket.clone(),
+                expected_version: 0,
+                actor,
+                changes: vec![FieldChange {
+                    field: "created".into(),
+                    old: None,
+                    new: Some(ticket.status.to_string()),
+                }],
+                comment: None,
+                at: now,
+            };
+            for s in query::insert_history(&created) {
+                exec(c, &s)?;
+            }
+            reindex(c, &ticket)?;
+            Ok(ticket)
+        })
+        .await
+    }
+
+    async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
+        let s = Stmt::new(
+            format!(
+                "SELECT {} FROM tickets t WHERE t.id = $1",
+                row::TICKET_COLUMNS
+            ),
+            by_id(id.0),
+        );
+        self.read(move |c| one(c, &s, |r| row::ticket(r))).await
+    }
+
+    async fn ticket_by_number(&self, number: TicketNumber) -> StoreResult<Option<Ticket>> {
+        let s = Stmt::new(
+            format!(
+                "SELECT {} FROM tickets t WHERE t.number = $1",
+                row::TICKET_COLUMNS
+            ),
+            vec![Param::Int(number.0)],
+        );
+        self.read(move |c| one(c, &s, |r| row::ticket(r))).await
+    }
+
+    async fn save_ticket(&self, change: TicketChange) -> StoreResult<Ticket> {
+        self.write(move |c| {
+            if exec(
+                c,
+                &query::update_ticket(&change.ticket, change.expected_version),
+            )? != 1
+            {
+                let current = one(
+                    c,
+                    &Stmt::new(
+                        "SELECT version FROM tickets WHERE id = $1",
+                        by_id(change.ticket.id.0),
+                    ),
+                    |r| r.int("version"),
+                )?;
+                return Err(
+                    current.map_or(StoreError::NotFound, |current| StoreError::Conflict {
+                        current,
+                    }),
+                );
+            }
+            for s in query::plan_save(&change) {
+                exec(c, &s)?;
+            }
+            if query::needs_reindex(&change) {
+                reindex(c, &change.ticket)?;
+            }
+            let mut saved = change.ticket;
+            saved.version = change.expected_version + 1;
+            Ok(saved)
+        })
+        .await
+    }
+
+    async fn list_tickets(&self, q: &TicketQuery, scope: &TicketScope) -> StoreResult<Vec<Ticket>> {
+        let s = query::list_tickets(Dialect::Sqlite, q, scope);
+        self.read(move |c| rows(c, &s, |r| row::ticket(r))).await
+    }
+
+    async fn comments(
+        &self,
+        ticket: TicketId,
+        include_internal: bool,
+    ) -> StoreResult<Vec<Comment>> {
+        let s = query::list_comments(ticket, include_internal);
+        self.read(move |c| rows(c, &s, |r| row::comment(r))).await
+    }
+
+    async fn history(&self, ticket: TicketId) -> StoreResult<Vec<HistoryEntry>> {
+        let s = Stmt::new(
+            "SELECT id, ticket_id, actor_id, at, field, old_value, new_value FROM ticket_history WHERE ticket_id = $1 ORDER BY id",
+            by_id(ticket.0),
+        );
+        self.read(move |c| rows(c, &s, |r| row::history_entry(r)))
+            .await
+    }
+}

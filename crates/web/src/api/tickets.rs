@@ -1,0 +1,860 @@
+//! Tickets: create, read, list and search, update with optimistic concurrency, comments,
+//! history and the lifecycle actions.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use ferrodesk_core::access::{Action, Actor, Resource, TicketFacts, TicketScope};
+use ferrodesk_core::ids::*;
+use ferrodesk_core::priority::{Impact, Priority, Urgency};
+use ferrodesk_core::search::search_terms;
+use ferrodesk_core::ticket::*;
+use ferrodesk_core::user::Role;
+use ferrodesk_store::{Comment, TicketChange, TicketCursor, TicketQuery, TicketSortKey};
+use jiff::Timestamp;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{authorise, page_limit};
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::json::{ApiJson, ApiQuery, double_option};
+use crate::views::{CommentView, HistoryView, Page, TicketView};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_ticket, list_tickets))
+        .routes(routes!(get_ticket, update_ticket))
+        .routes(routes!(add_comment, list_comments))
+        .routes(routes!(ticket_history))
+        .routes(routes!(assign_ticket))
+        .routes(routes!(escalate_ticket))
+        .routes(routes!(resolve_ticket))
+        .routes(routes!(close_ticket))
+        .routes(routes!(reopen_ticket))
+}
+
+/// A ticket reply with its ETag (the version) so clients can send `If-Match`.
+fn with_etag(status: StatusCode, t: ferrodesk_core::ticket::Ticket) -> Response {
+    let etag = format!("\"{}\"", t.version);
+    let location = format!("/api/v1/tickets/{}", t.id);
+    let mut resp = (status, Json(TicketView::from(t))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    if status == StatusCode::CREATED {
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+    }
+    resp
+}
+
+/// Loads a ticket by id or number and checks the actor may do `action` on it. Unknown and
+/// invisible tickets are indistinguishable (404).
+async fn find_ticket(
+    state: &AppState,
+    actor: &Actor,
+    raw: &str,
+    action: Action,
+) -> Result<Ticket, ApiError> {
+    let ticket = match TicketRef::parse(raw) {
+        Some(TicketRef::Id(id)) => state.store.ticket(id).await?,
+        Some(TicketRef::Number(n)) => state.store.ticket_by_number(n).await?,
+        None => None,
+    }
+    .ok_or_else(ApiError::not_found)?;
+    authorise(actor, Resource::Ticket(&TicketFacts::from(&ticket)), action)?;
+    Ok(ticket)
+}
+
+/// The version the client says it has seen (`If-Match`); a stale one fails before any work.
+fn expected_version(headers: &HeaderMap, current: &Ticket) -> Result<i64, ApiError> {
+    let Some(raw) = headers.get(header::IF_MATCH) else {
+        return Ok(current.version);
+    };
+    let text = raw.to_str().map_err(|_| {
+        ApiError::bad_request("invalid_if_match", "If-Match must be a version like \"3\"")
+    })?;
+    let v: i64 = text
+        .trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map_err(|_| {
+            ApiError::bad_request("invalid_if_match", "If-Match must be a version like \"3\"")
+        })?;
+    if v != current.version {
+        return Err(ferrodesk_store::StoreError::Conflict {
+            current: current.version,
+        }
+        .into());
+    }
+    Ok(v)
+}
+
+/// Persists a changed ticket with its history (and comment); a no-op returns it unchanged.
+async fn commit(
+    state: &AppState,
+    actor: &Actor,
+    ticket: Ticket,
+    expected_version: i64,
+    changes: Vec<FieldChange>,
+    comment: Option<Comment>,
+) -> Result<Ticket, ApiError> {
+    if changes.is_empty() && comment.is_none() {
+        return Ok(ticket);
+    }
+    let at = ticket.updated_at;
+    Ok(state
+        .store
+        .save_ticket(TicketChange {
+            ticket,
+            expected_version,
+            actor: Some(actor.user_id),
+            changes,
+            comment,
+            at,
+        })
+        .await?)
+}
+
+/// The assignee must be an active member of staff.
+async fn check_assignee(state: &AppState, assignee: Option<UserId>) -> Result<(), ApiError> {
+    if let Some(id) = assignee {
+        match state.store.user(id).await? {
+            Some(u) if u.active && u.role.is_staff() => {}
+            _ => {
+                return Err(ApiError::invalid(
+                    "assignee_id",
+                    "the assignee must be an active agent, supervisor or admin",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTicket {
+    pub subject: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(rename = "type", default = "default_type")]
+    pub ticket_type: TicketType,
+    #[serde(default = "default_impact")]
+    pub impact: Impact,
+    #[serde(default = "default_urgency")]
+    pub urgency: Urgency,
+    /// Overrides the matrix (staff only).
+    pub priority: Option<Priority>,
+    pub category_id: Option<CategoryId>,
+    /// Whom the ticket is for (staff only; requesters always raise their own).
+    pub requester_id: Option<UserId>,
+    pub group_id: Option<GroupId>,
+    pub assignee_id: Option<UserId>,
+    pub channel: Option<Channel>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub watchers: Vec<UserId>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom_fields: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_type() -> TicketType {
+    TicketType::Incident
+}
+fn default_impact() -> Impact {
+    Impact::Medium
+}
+fn default_urgency() -> Urgency {
+    Urgency::Medium
+}
+
+/// Open a ticket.
+#[utoipa::path(post, path = "/tickets", tag = "tickets", request_body = CreateTicket,
+    responses((status = 201, body = TicketView), (status = "4XX", body = crate::error::Problem)))]
+async fn create_ticket(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiJson(body): ApiJson<CreateTicket>,
+) -> Result<Response, ApiError> {
+    authorise(&actor, Resource::Tickets, Action::Create)?;
+    let staff = actor.role.is_staff();
+    if !staff {
+        // Requesters raise their own tickets; routing and priority are the desk's to set.
+        let refused = [
+            (
+                "requester_id",
+                body.requester_id.is_some_and(|r| r != actor.user_id),
+            ),
+            ("group_id", body.group_id.is_some()),
+            ("assignee_id", body.assignee_id.is_some()),
+            ("priority", body.priority.is_some()),
+            ("tags", !body.tags.is_empty()),
+            ("watchers", !body.watchers.is_empty()),
+            ("channel", body.channel.is_some()),
+        ];
+        if let Some((field, _)) = refused.iter().find(|(_, bad)| *bad) {
+            return Err(ApiError {
+                field: Some((*field).into()),
+                ..ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "field_not_allowed",
+                    format!("requesters cannot set {field}"),
+                )
+            });
+        }
+    }
+    let requester_id = body.requester_id.unwrap_or(actor.user_id);
+    let requester = state
+        .store
+        .user(requester_id)
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| ApiError::invalid("requester_id", "no such active user"))?;
+    check_assignee(&state, body.assignee_id).await?;
+    let mut watchers = body.watchers;
+    watchers.sort();
+    watchers.dedup();
+    let draft = TicketDraft {
+        ticket_type: body.ticket_type,
+        subject: validate_subject(&body.subject)?,
+        description: validate_description(&body.description)?,
+        requester_id,
+        organisation_id: requester.organisation_id,
+        category_id: body.category_id,
+        impact: body.impact,
+        urgency: body.urgency,
+        priority_override: body.priority,
+        group_id: body.group_id,
+        assignee_id: body.assignee_id,
+        channel: body.channel.unwrap_or(Channel::Api),
+        tags: normalise_tags(&body.tags)?,
+        watchers,
+        custom_fields: body.custom_fields,
+    };
+    let settings = state.store.settings().await?;
+    let ticket = state
+        .store
+        .create_ticket(
+            draft,
+            &settings.priority_matrix,
+            Some(actor.user_id),
+            state.now(),
+        )
+        .await?;
+    Ok(with_etag(StatusCode::CREATED, ticket))
+}
+
+/// Get a ticket by id or by number (`1042` or `%231042`).
+#[utoipa::path(get, path = "/tickets/{id}", tag = "tickets", params(("id" = String, Path, description = "UUID or number")),
+    responses((status = 200, body = TicketView), (status = 404, body = crate::error::Problem)))]
+async fn get_ticket(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let ticket = find_ticket(&state, &actor, &id, Action::Read).await?;
+    Ok(with_etag(StatusCode::OK, ticket))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Comma-separated statuses.
+    status: Option<String>,
+    /// Comma-separated priorities.
+    priority: Option<String>,
+    /// Comma-separated types.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    ticket_type: Option<String>,
+    /// Group id, or `none` for tickets without a group.
+    group_id: Option<String>,
+    /// User id, `me`, or `none` for unassigned.
+    assignee_id: Option<String>,
+    requester_id: Option<String>,
+    organisation_id: Option<String>,
+    category_id: Option<String>,
+    tag: Option<String>,
+    created_after: Option<String>,
+    created_before: Option<String>,
+    updated_after: Option<String>,
+    updated_before: Option<String>,
+    /// Full-text words over subject, description and comments (all must match).
+    q: Option<String>,
+    /// `created_at`, `updated_at`, `priority` or `number`; prefix `-` for descending.
+    sort: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+fn parse_list<T>(
+    raw: &Option<String>,
+    field: &str,
+    parse: fn(&str, &str) -> Result<T, ferrodesk_core::DomainError>,
+) -> Result<Vec<T>, ApiError> {
+    let Some(raw) = raw else { return Ok(vec![]) };
+    raw.split(',')
+        .map(|v| {
+            parse(v.trim(), field)
+                .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))
+        })
+        .collect()
+}
+
+fn parse_query_id<T: std::str::FromStr>(
+    raw: &Option<String>,
+    field: &str,
+) -> Result<Option<T>, ApiError> {
+    raw.as_deref()
+        .map(|v| {
+            v.parse().map_err(|_| {
+                ApiError::bad_request("invalid_query", format!("{field} must be an id"))
+            })
+        })
+        .transpose()
+}
+
+fn parse_instant(raw: &Option<String>, field: &str) -> Result<Option<Timestamp>, ApiError> {
+    raw.as_deref()
+        .map(|v| {
+            v.parse::<Timestamp>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("{field} must be an RFC 3339 instant like 2026-01-31T09:00:00Z"),
+                )
+            })
+        })
+        .transpose()
+}
+
+fn encode_cursor(sort: TicketSortKey, t: &Ticket) -> String {
+    let raw = format!("{}:{}:{}", sort.column(), sort.value_of(t), t.number.0);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn decode_cursor(sort: TicketSortKey, raw: &str) -> Result<TicketCursor, ApiError> {
+    let bad =
+        || ApiError::bad_request("invalid_cursor", "the cursor is not one this list produced");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let mut parts = text.split(':');
+    let (Some(col), Some(value), Some(number), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    if col != sort.column() {
+        return Err(ApiError::bad_request(
+            "invalid_cursor",
+            "the cursor belongs to another sort order",
+        ));
+    }
+    Ok(TicketCursor {
+        value: value.parse().map_err(|_| bad())?,
+        number: number.parse().map_err(|_| bad())?,
+    })
+}
+
+fn to_query(p: &ListParams, actor: &Actor) -> Result<TicketQuery, ApiError> {
+    let (descending, sort_name) = match p.sort.as_deref() {
+        None => (true, "created_at"),
+        Some(s) => match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        },
+    };
+    let sort = match sort_name {
+        "created_at" => TicketSortKey::CreatedAt,
+        "updated_at" => TicketSortKey::UpdatedAt,
+        "priority" => TicketSortKey::Priority,
+        "number" => TicketSortKey::Number,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_sort",
+                "sort must be created_at, updated_at, priority or number, optionally prefixed with -",
+            ));
+        }
+    };
+    let optional_id = |raw: &Option<String>,
+                       field: &str,
+                       me: bool|
+     -> Result<Option<Option<uuid::Uuid>>, ApiError> {
+        match raw.as_deref() {
+            None => Ok(None),
+            Some("none") => Ok(Some(None)),
+            Some("me") if me => Ok(Some(Some(actor.user_id.0))),
+            Some(v) => v.parse().map(|u| Some(Some(u))).map_err(|_| {
+                ApiError::bad_request("invalid_query", format!("{field} must be an id or none"))
+            }),
+        }
+    };
+    let terms = match p.q.as_deref().map(str::trim) {
+        None | Some("") => vec![],
+        Some(q) => {
+            search_terms(q).map_err(|e| ApiError::bad_request("invalid_search", e.to_string()))?
+        }
+    };
+    let tag = p.tag.as_deref().map(|t| t.trim().to_lowercase());
+    Ok(TicketQuery {
+        statuses: parse_list(&p.status, "status", Status::parse)?,
+        priorities: parse_list(&p.priority, "priority", Priority::parse)?,
+        types: parse_list(&p.ticket_type, "type", TicketType::parse)?,
+        group_id: optional_id(&p.group_id, "group_id", false)?.map(|g| g.map(GroupId)),
+        assignee_id: optional_id(&p.assignee_id, "assignee_id", true)?.map(|g| g.map(UserId)),
+        requester_id: parse_query_id(&p.requester_id, "requester_id")?,
+        organisation_id: parse_query_id(&p.organisation_id, "organisation_id")?,
+        category_id: parse_query_id(&p.category_id, "category_id")?,
+        tag,
+        created_after: parse_instant(&p.created_after, "created_after")?,
+        created_before: parse_instant(&p.created_before, "created_before")?,
+        updated_after: parse_instant(&p.updated_after, "updated_after")?,
+        updated_before: parse_instant(&p.updated_before, "updated_before")?,
+        terms,
+        sort,
+        descending,
+        after: p
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(sort, c))
+            .transpose()?,
+        limit: page_limit(p.limit)?,
+    })
+}
+
+/// List and search tickets the caller may see.
+#[utoipa::path(get, path = "/tickets", tag = "tickets", params(ListParams),
+    responses((status = 200, body = Page<TicketView>), (status = 400, body = crate::error::Problem)))]
+async fn list_tickets(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Page<TicketView>>, ApiError> {
+    let mut query = to_query(&params, &actor)?;
+    let limit = query.limit;
+    query.limit = limit + 1;
+    let mut tickets = state
+        .store
+        .list_tickets(&query, &TicketScope::of(&actor))
+        .await?;
+    let more = tickets.len() > limit as usize;
+    tickets.truncate(limit as usize);
+    let next_cursor = if more {
+        tickets.last().map(|t| encode_cursor(query.sort, t))
+    } else {
+        None
+    };
+    Ok(Json(Page {
+        items: tickets.into_iter().map(TicketView::from).collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTicket {
+    subject: Option<String>,
+    description: Option<String>,
+    #[serde(rename = "type")]
+    ticket_type: Option<TicketType>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<CategoryId>)]
+    category_id: Option<Option<CategoryId>>,
+    impact: Option<Impact>,
+    urgency: Option<Urgency>,
+    /// A priority overrides the matrix; `null` goes back to the derived one.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Priority>)]
+    priority: Option<Option<Priority>>,
+    status: Option<Status>,
+    pending_reason: Option<PendingReason>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<GroupId>)]
+    group_id: Option<Option<GroupId>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<UserId>)]
+    assignee_id: Option<Option<UserId>>,
+    support_level: Option<SupportLevel>,
+    tags: Option<Vec<String>>,
+    watchers: Option<Vec<UserId>>,
+    #[schema(value_type = Option<Object>)]
+    custom_fields: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Change a ticket. Send `If-Match: "<version>"`; a stale version gets 412 and changes nothing.
+#[utoipa::path(patch, path = "/tickets/{id}", tag = "tickets", request_body = UpdateTicket, params(("id" = String, Path)),
+    responses((status = 200, body = TicketView), (status = 409, body = crate::error::Problem), (status = 412, body = crate::error::Problem)))]
+async fn update_ticket(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<UpdateTicket>,
+) -> Result<Response, ApiError> {
+    let mut ticket = find_ticket(&state, &actor, &id, Action::Update).await?;
+    let version = expected_version(&headers, &ticket)?;
+    if let Some(a) = body.assignee_id {
+        check_assignee(&state, a).await?;
+    }
+    let patch = TicketPatch {
+        subject: body.subject,
+        description: body.description,
+        ticket_type: body.ticket_type,
+        category_id: body.category_id,
+        impact: body.impact,
+        urgency: body.urgency,
+        priority: body.priority,
+        status: body.status,
+        pending_reason: body.pending_reason.map(Some),
+        group_id: body.group_id,
+        assignee_id: body.assignee_id,
+        support_level: body.support_level,
+        tags: body.tags,
+        watchers: body.watchers,
+        custom_fields: body.custom_fields,
+        resolution_note: None,
+        resolution_code: None,
+    };
+    let settings = state.store.settings().await?;
+    let changes = ticket.apply(patch, &settings.priority_matrix, state.now())?;
+    let saved = commit(&state, &actor, ticket, version, changes, None).await?;
+    Ok(with_etag(StatusCode::OK, saved))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    body: String,
+    /// An internal note (staff only), never shown to requesters.
+    #[serde(default)]
+    internal: bool,
+}
+
+/// Add a public reply or an internal note.
+#[utoipa::path(post, path = "/tickets/{id}/comments", tag = "tickets", request_body = NewComment, params(("id" = String, Path)),
+    responses((status = 201, body = CommentView), (status = 403, body = crate::error::Problem)))]
+async fn add_comment(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NewComment>,
+) -> Result<(StatusCode, Json<CommentView>), ApiError> {
+    let action = if body.internal {
+        Action::InternalNote
+    } else {
+        Action::Reply
+    };
+    let mut ticket = find_ticket(&state, &actor, &id, action).await?;
+    let text = body.body.trim();
+    if text.is_empty() {
+        return Err(ApiError::invalid("body", "the comment is empty"));
+    }
+    let text = validate_description(text)
+        .map_err(|_| ApiError::invalid("body", "the comment is too long or contains NUL"))?;
+    let now = state.now();
+    let version = ticket.version;
+    let changes = ticket.note_comment(actor.role.is_staff(), body.internal, now)?;
+    let comment = Comment {
+        id: CommentId::generate(),
+        ticket_id: ticket.id,
+        author_id: Some(actor.user_id),
+        body: text,
+        internal: body.internal,
+        created_at: now,
+    };
+    commit(
+        &state,
+        &actor,
+        ticket,
+        version,
+        changes,
+        Some(comment.clone()),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(CommentView::from(comment))))
+}
+
+/// The conversation; internal notes only for staff.
+#[utoipa::path(get, path = "/tickets/{id}/comments", tag = "tickets", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<CommentView>)))]
+async fn list_comments(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<CommentView>>, ApiError> {
+    let ticket = find_ticket(&state, &actor, &id, Action::Read).await?;
+    let internal = ferrodesk_core::access::decide(
+        &actor,
+        Resource::Ticket(&TicketFacts::from(&ticket)),
+        Action::InternalNote,
+    )
+    .is_allowed();
+    let comments = state.store.comments(ticket.id, internal).await?;
+    Ok(Json(comments.into_iter().map(CommentView::from).collect()))
+}
+
+/// Every change to the ticket, oldest first. Immutable.
+#[utoipa::path(get, path = "/tickets/{id}/history", tag = "tickets", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<HistoryView>)))]
+async fn ticket_history(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<HistoryView>>, ApiError> {
+    let ticket = find_ticket(&state, &actor, &id, Action::Read).await?;
+    if !actor.role.is_staff() {
+        // Requesters see the conversation, not the desk's internal routing.
+        return Err(ApiError::forbidden());
+    }
+    let entries = state.store.history(ticket.id).await?;
+    Ok(Json(entries.into_iter().map(HistoryView::from).collect()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignTicket {
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<GroupId>)]
+    group_id: Option<Option<GroupId>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<UserId>)]
+    assignee_id: Option<Option<UserId>>,
+}
+
+/// Assign to a group and/or an agent (`null` unassigns).
+#[utoipa::path(post, path = "/tickets/{id}/assign", tag = "ticket actions", request_body = AssignTicket, params(("id" = String, Path)),
+    responses((status = 200, body = TicketView)))]
+async fn assign_ticket(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<AssignTicket>,
+) -> Result<Response, ApiError> {
+    if body.group_id.is_none() && body.assignee_id.is_none() {
+        return Err(ApiError::invalid(
+            "assignee_id",
+            "give a group_id, an assignee_id, or both",
+        ));
+    }
+    let patch = TicketPatch {
+        group_id: body.group_id,
+        assignee_id: body.assignee_id,
+        ..TicketPatch::default()
+    };
+    if let Some(a) = body.assignee_id {
+        check_assignee(&state, a).await?;
+    }
+    act(
+        &state,
+        &actor,
+        &id,
+        &headers,
+        Action::Assign,
+        |t, m, now| t.apply(patch, m, now),
+    )
+    .await
+}
+
+/// Runs one lifecycle action: load with permission, check version, apply, save.
+async fn act(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    headers: &HeaderMap,
+    action: Action,
+    change: impl FnOnce(
+        &mut Ticket,
+        &ferrodesk_core::priority::PriorityMatrix,
+        Timestamp,
+    ) -> Result<Vec<FieldChange>, ferrodesk_core::DomainError>,
+) -> Result<Response, ApiError> {
+    let mut ticket = find_ticket(state, actor, id, action).await?;
+    let version = expected_version(headers, &ticket)?;
+    let settings = state.store.settings().await?;
+    let changes = change(&mut ticket, &settings.priority_matrix, state.now())?;
+    let saved = commit(state, actor, ticket, version, changes, None).await?;
+    Ok(with_etag(StatusCode::OK, saved))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateTicket {
+    reason: String,
+    /// The group of the next level, if it changes.
+    group_id: Option<GroupId>,
+}
+
+/// Raise the support level (L1 → L2 → L3) with a reason.
+#[utoipa::path(post, path = "/tickets/{id}/escalate", tag = "ticket actions", request_body = EscalateTicket, params(("id" = String, Path)),
+    responses((status = 200, body = TicketView)))]
+async fn escalate_ticket(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<EscalateTicket>,
+) -> Result<Response, ApiError> {
+    act(
+        &state,
+        &actor,
+        &id,
+        &headers,
+        Action::Escalate,
+        |t, m, now| t.escalate(&body.reason, body.group_id, m, now),
+    )
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveTicket {
+    resolution_note: String,
+    resolution_code: Option<String>,
+}
+
+/// Resolve with a note saying what fixed it.
+#[utoipa::path(post, path = "/tickets/{id}/resolve", tag = "ticket actions", request_body = ResolveTicket, params(("id" = String, Path)),
+    responses((status = 200, body = TicketView)))]
+async fn resolve_ticket(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ResolveTicket>,
+) -> Result<Response, ApiError> {
+    let note = body.resolution_note.trim().to_owned();
+    if note.is_empty() {
+        return Err(ApiError::invalid(
+            "resolution_note",
+            "say what resolved the ticket",
+        ));
+    }
+    let code = body
+        .resolution_code
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "solved".into());
+    let patch = TicketPatch {
+        status: Some(Status::Resolved),
+        resolution_note: Some(note),
+        resolution_code: Some(code),
+        ..TicketPatch::default()
+    };
+    act(
+        &state,
+        &actor,
+        &id,
+        &headers,
+        Action::Resolve,
+        |t, m, now| t.apply(patch, m, now),
+    )
+    .await
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CloseTicket {
+    /// Defaults to `cancelled` when an unresolved ticket is closed.
+    resolution_code: Option<String>,
+}
+
+/// Close: staff close; a requester confirms a resolution or cancels their own request.
+#[utoipa::path(post, path = "/tickets/{id}/close", tag = "ticket actions", request_body = CloseTicket, params(("id" = String, Path)),
+    responses((status = 200, body = TicketView)))]
+async fn close_ticket(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CloseTicket>,
+) -> Result<Response, ApiError> {
+    act(&state, &actor, &id, &headers, Action::Close, |t, m, now| {
+        let code = match (&body.resolution_code, t.status) {
+            (Some(c), _) => Some(c.trim().to_owned()),
+            (None, Status::Resolved) => None,
+            (None, _) => Some("cancelled".to_owned()),
+        };
+        t.apply(
+            TicketPatch {
+                status: Some(Status::Closed),
+                resolution_code: code,
+                ..TicketPatch::default()
+            },
+            m,
+            now,
+        )
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReopenTicket {
+    reason: Option<String>,
+}
+
+/// Reopen a resolved ticket.
+#[utoipa::path(post, path = "/tickets/{id}/reopen", tag = "ticket actions", request_body = ReopenTicket, params(("id" = String, Path)),
+    responses((status = 200, body = TicketView)))]
+async fn reopen_ticket(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ReopenTicket>,
+) -> Result<Response, ApiError> {
+    let by_requester = actor.role == Role::Requester;
+    act(
+        &state,
+        &actor,
+        &id,
+        &headers,
+        Action::Reopen,
+        |t, m, now| {
+            if t.status != Status::Resolved {
+                return Err(ferrodesk_core::DomainError::InvalidTransition {
+                    from: t.status.to_string(),
+                    to: "open".into(),
+                });
+            }
+            let mut changes = t.apply(
+                TicketPatch {
+                    status: Some(Status::Open),
+                    ..TicketPatch::default()
+                },
+                m,
+                now,
+            )?;
+            if let Some(reason) = body
+                .reason
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty())
+            {
+                changes.push(FieldChange {
+                    field: "reopen_reason".into(),
+                    old: None,
+                    new: Some(reason),
+                });
+            }
+            if by_requester {
+                t.last_requester_activity_at = Some(now);
+            }
+            Ok(changes)
+        },
+    )
+    .await
+}

@@ -1,0 +1,99 @@
+//! Ferrodesk's HTTP edge: the REST API under `/api/v1` (OpenAPI at `/api/openapi.json`),
+//! health endpoints, and the middleware around them. Handlers parse input, ask
+//! `core::access::decide`, call the domain and the store; they never contain SQL.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod json;
+mod system;
+pub mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use ferrodesk_store::Store;
+use jiff::Timestamp;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Largest JSON body accepted.
+pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Shared, cheap-to-clone application state. Nothing here is per-node state that others need:
+/// everything shared lives in the store.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    clock: Clock,
+}
+
+/// The source of "now". Tests may shift it to step time instead of sleeping.
+#[derive(Clone, Default)]
+pub struct Clock {
+    offset: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> Timestamp {
+        let offset = self.offset.load(std::sync::atomic::Ordering::Relaxed);
+        let now = Timestamp::now();
+        now.checked_add(jiff::SignedDuration::from_micros(offset))
+            .unwrap_or(now)
+    }
+
+    /// Moves this clock forward (tests).
+    pub fn advance(&self, by: Duration) {
+        let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
+        self.offset
+            .fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            clock: Clock::default(),
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+}
+
+/// The whole application router with its middleware.
+pub fn build_router(state: AppState) -> Router {
+    let (api, _) = api::router().split_for_parts();
+    Router::new()
+        .merge(system::router())
+        .merge(api)
+        .fallback(system::route_not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::custom(system::panic_response))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Serves the app on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, build_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
