@@ -126,11 +126,7 @@ impl Decision {
 }
 
 fn allow_if(cond: bool) -> Decision {
-    if cond {
-        Decision::Allow
-    } else {
-        Decision::Forbidden
-    }
+    if cond { Decision::Allow } else { Decision::Forbidden }
 }
 
 /// Which tickets an actor may see, as a filter.
@@ -140,15 +136,9 @@ pub enum TicketScope {
     All,
     /// Staff limited to their groups: tickets of those groups, tickets with no group yet
     /// (the triage pool), tickets assigned to them or that they watch or requested.
-    Groups {
-        user_id: UserId,
-        group_ids: Vec<GroupId>,
-    },
+    Groups { user_id: UserId, group_ids: Vec<GroupId> },
     /// Requesters: tickets they requested or watch, and their organisation's when it shares.
-    Requester {
-        user_id: UserId,
-        organisation_id: Option<OrganisationId>,
-    },
+    Requester { user_id: UserId, organisation_id: Option<OrganisationId> },
 }
 
 impl TicketScope {
@@ -156,15 +146,12 @@ impl TicketScope {
         match actor.role {
             Role::Admin => TicketScope::All,
             Role::Supervisor | Role::Agent if actor.agents_see_all => TicketScope::All,
-            Role::Supervisor | Role::Agent => TicketScope::Groups {
-                user_id: actor.user_id,
-                group_ids: actor.group_ids.clone(),
-            },
+            Role::Supervisor | Role::Agent => {
+                TicketScope::Groups { user_id: actor.user_id, group_ids: actor.group_ids.clone() }
+            }
             Role::Requester => TicketScope::Requester {
                 user_id: actor.user_id,
-                organisation_id: actor
-                    .organisation_id
-                    .filter(|_| actor.organisation_shares_tickets),
+                organisation_id: actor.organisation_id.filter(|_| actor.organisation_shares_tickets),
             },
         }
     }
@@ -178,12 +165,8 @@ impl TicketScope {
                     || t.assignee_id == Some(*user_id)
                     || involves(user_id)
             }
-            TicketScope::Requester {
-                user_id,
-                organisation_id,
-            } => {
-                involves(user_id)
-                    || (organisation_id.is_some() && t.organisation_id == *organisation_id)
+            TicketScope::Requester { user_id, organisation_id } => {
+                involves(user_id) || (organisation_id.is_some() && t.organisation_id == *organisation_id)
             }
         }
     }
@@ -203,8 +186,7 @@ pub fn decide(actor: &Actor, resource: Resource<'_>, action: Action) -> Decision
                 return allow_if(!matches!(action, Administer | Create));
             }
             // Requesters: organisation colleagues may read; only participants act.
-            let participant =
-                t.requester_id == actor.user_id || t.watchers.contains(&actor.user_id);
+            let participant = t.requester_id == actor.user_id || t.watchers.contains(&actor.user_id);
             match action {
                 Read => Decision::Allow,
                 Reply | Attach | Reopen => allow_if(participant),
@@ -240,9 +222,7 @@ pub fn decide(actor: &Actor, resource: Resource<'_>, action: Action) -> Decision
         },
         Resource::GroupMembers(g) => match action {
             Read => allow_if(staff),
-            _ => {
-                allow_if(admin || (actor.role == Role::Supervisor && actor.group_ids.contains(&g)))
-            }
+            _ => allow_if(admin || (actor.role == Role::Supervisor && actor.group_ids.contains(&g))),
         },
         Resource::Credentials(owner) => allow_if(owner == actor.user_id || admin),
     }
@@ -311,12 +291,7 @@ mod tests {
             (&stranger, &own, Reply, NotFound),
         ];
         for (a, t, action, expected) in cases {
-            assert_eq!(
-                decide(a, Resource::Ticket(t), action),
-                expected,
-                "{:?} {action:?}",
-                a.role
-            );
+            assert_eq!(decide(a, Resource::Ticket(t), action), expected, "{:?} {action:?}", a.role);
         }
     }
 
@@ -327,19 +302,10 @@ mod tests {
         colleague.organisation_id = Some(org);
         let mut t = facts(UserId::generate(), None);
         t.organisation_id = Some(org);
-        assert_eq!(
-            decide(&colleague, Resource::Ticket(&t), Action::Read),
-            Decision::NotFound
-        );
+        assert_eq!(decide(&colleague, Resource::Ticket(&t), Action::Read), Decision::NotFound);
         colleague.organisation_shares_tickets = true;
-        assert_eq!(
-            decide(&colleague, Resource::Ticket(&t), Action::Read),
-            Decision::Allow
-        );
-        assert_eq!(
-            decide(&colleague, Resource::Ticket(&t), Action::Reply),
-            Decision::Forbidden
-        );
+        assert_eq!(decide(&colleague, Resource::Ticket(&t), Action::Read), Decision::Allow);
+        assert_eq!(decide(&colleague, Resource::Ticket(&t), Action::Reply), Decision::Forbidden);
     }
 
     #[test]
@@ -348,70 +314,17 @@ mod tests {
         let agent = actor(Role::Agent, vec![]);
         let requester = actor(Role::Requester, vec![]);
         let someone = UserId::generate();
-        assert_eq!(
-            decide(&requester, Resource::User(someone), Action::Read),
-            Decision::NotFound
-        );
-        assert_eq!(
-            decide(&requester, Resource::User(requester.user_id), Action::Read),
-            Decision::Allow
-        );
-        assert_eq!(
-            decide(
-                &requester,
-                Resource::User(requester.user_id),
-                Action::Administer
-            ),
-            Decision::Forbidden
-        );
-        assert_eq!(
-            decide(&agent, Resource::User(agent.user_id), Action::Administer),
-            Decision::Forbidden
-        );
-        assert_eq!(
-            decide(&admin, Resource::User(someone), Action::Administer),
-            Decision::Allow
-        );
-        assert_eq!(
-            decide(
-                &agent,
-                Resource::Users {
-                    role: Role::Requester
-                },
-                Action::Create
-            ),
-            Decision::Allow
-        );
-        assert_eq!(
-            decide(
-                &agent,
-                Resource::Users { role: Role::Admin },
-                Action::Create
-            ),
-            Decision::Forbidden
-        );
-        assert_eq!(
-            decide(
-                &requester,
-                Resource::Users {
-                    role: Role::Requester
-                },
-                Action::Create
-            ),
-            Decision::Forbidden
-        );
-        assert_eq!(
-            decide(&requester, Resource::Config, Action::Read),
-            Decision::Allow
-        );
-        assert_eq!(
-            decide(&agent, Resource::Config, Action::Update),
-            Decision::Forbidden
-        );
-        assert_eq!(
-            decide(&requester, Resource::Credentials(someone), Action::Read),
-            Decision::Forbidden
-        );
+        assert_eq!(decide(&requester, Resource::User(someone), Action::Read), Decision::NotFound);
+        assert_eq!(decide(&requester, Resource::User(requester.user_id), Action::Read), Decision::Allow);
+        assert_eq!(decide(&requester, Resource::User(requester.user_id), Action::Administer), Decision::Forbidden);
+        assert_eq!(decide(&agent, Resource::User(agent.user_id), Action::Administer), Decision::Forbidden);
+        assert_eq!(decide(&admin, Resource::User(someone), Action::Administer), Decision::Allow);
+        assert_eq!(decide(&agent, Resource::Users { role: Role::Requester }, Action::Create), Decision::Allow);
+        assert_eq!(decide(&agent, Resource::Users { role: Role::Admin }, Action::Create), Decision::Forbidden);
+        assert_eq!(decide(&requester, Resource::Users { role: Role::Requester }, Action::Create), Decision::Forbidden);
+        assert_eq!(decide(&requester, Resource::Config, Action::Read), Decision::Allow);
+        assert_eq!(decide(&agent, Resource::Config, Action::Update), Decision::Forbidden);
+        assert_eq!(decide(&requester, Resource::Credentials(someone), Action::Read), Decision::Forbidden);
     }
 
     fn arb_facts(users: Vec<UserId>, groups: Vec<GroupId>) -> impl Strategy<Value = TicketFacts> {
@@ -428,11 +341,7 @@ mod tests {
                 organisation_id: None,
                 group_id: grp.map(|i| g[i]),
                 assignee_id: asg.map(|i| u[i]),
-                watchers: if watch {
-                    vec![u[(r + 1) % u.len()]]
-                } else {
-                    vec![]
-                },
+                watchers: if watch { vec![u[(r + 1) % u.len()]] } else { vec![] },
             })
     }
 

@@ -55,19 +55,7 @@ id_type!(/// A time entry's identifier.
     TimeEntryId);
 
 /// The short, sequential, human ticket number shown as `#1042`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct TicketNumber(pub i64);
 
@@ -93,10 +81,7 @@ impl TicketRef {
         if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        digits
-            .parse::<i64>()
-            .ok()
-            .map(|n| Self::Number(TicketNumber(n)))
+        digits.parse::<i64>().ok().map(|n| Self::Number(TicketNumber(n)))
     }
 }
 
@@ -106,25 +91,11 @@ mod tests {
 
     #[test]
     fn ticket_refs_parse_ids_and_numbers_and_refuse_junk() {
-        assert_eq!(
-            TicketRef::parse("1042"),
-            Some(TicketRef::Number(TicketNumber(1042)))
-        );
-        assert_eq!(
-            TicketRef::parse("#7"),
-            Some(TicketRef::Number(TicketNumber(7)))
-        );
+        assert_eq!(TicketRef::parse("1042"), Some(TicketRef::Number(TicketNumber(1042))));
+        assert_eq!(TicketRef::parse("#7"), Some(TicketRef::Number(TicketNumber(7))));
         let id = TicketId::generate();
         assert_eq!(TicketRef::parse(&id.to_string()), Some(TicketRef::Id(id)));
-        for junk in [
-            "",
-            "#",
-            "-1",
-            "1;--",
-            "12a",
-            "99999999999999999999",
-            "(SELECT 1)",
-        ] {
+        for junk in ["", "#", "-1", "1;--", "12a", "99999999999999999999", "(SELECT 1)"] {
             assert_eq!(TicketRef::parse(junk), None, "{junk}");
         }
     }

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod priority;
 pub mod search;
 pub mod ticket;
+pub mod time;
 pub mod user;
 
 pub use error::DomainError;

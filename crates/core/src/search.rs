@@ -10,16 +10,10 @@ pub const QUERY_MAX_TERMS: usize = 12;
 /// separators, never syntax. Refuses queries that are too long or have nothing to search for.
 pub fn search_terms(q: &str) -> Result<Vec<String>, DomainError> {
     if q.chars().count() > QUERY_MAX_CHARS {
-        return Err(DomainError::invalid(
-            "q",
-            format!("at most {QUERY_MAX_CHARS} characters"),
-        ));
+        return Err(DomainError::invalid("q", format!("at most {QUERY_MAX_CHARS} characters")));
     }
     let mut terms: Vec<String> = Vec::new();
-    for word in q
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
+    for word in q.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
         let word = word.to_lowercase();
         if !terms.contains(&word) {
             terms.push(word);
@@ -29,10 +23,7 @@ pub fn search_terms(q: &str) -> Result<Vec<String>, DomainError> {
         return Err(DomainError::invalid("q", "has no words to search for"));
     }
     if terms.len() > QUERY_MAX_TERMS {
-        return Err(DomainError::invalid(
-            "q",
-            format!("at most {QUERY_MAX_TERMS} words"),
-        ));
+        return Err(DomainError::invalid("q", format!("at most {QUERY_MAX_TERMS} words")));
     }
     Ok(terms)
 }
@@ -52,10 +43,7 @@ mod tests {
             assert!(search_terms(bad).is_err(), "{bad:?}");
         }
         assert!(search_terms(&"a".repeat(10_000)).is_err());
-        assert!(
-            search_terms(&"w ".repeat(20)).is_ok(),
-            "repeated words collapse"
-        );
+        assert!(search_terms(&"w ".repeat(20)).is_ok(), "repeated words collapse");
         assert!(search_terms("a b c d e f g h i j k l m").is_err());
     }
 }

@@ -128,26 +128,17 @@ pub fn validate_subject(subject: &str) -> Result<String, DomainError> {
         return Err(DomainError::invalid("subject", "must not be empty"));
     }
     if trimmed.chars().count() > SUBJECT_MAX_CHARS {
-        return Err(DomainError::invalid(
-            "subject",
-            format!("at most {SUBJECT_MAX_CHARS} characters"),
-        ));
+        return Err(DomainError::invalid("subject", format!("at most {SUBJECT_MAX_CHARS} characters")));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            "subject",
-            "must not contain control characters",
-        ));
+        return Err(DomainError::invalid("subject", "must not contain control characters"));
     }
     Ok(trimmed.to_owned())
 }
 
 pub fn validate_description(text: &str) -> Result<String, DomainError> {
     if text.len() > DESCRIPTION_MAX_BYTES {
-        return Err(DomainError::invalid(
-            "description",
-            format!("at most {DESCRIPTION_MAX_BYTES} bytes"),
-        ));
+        return Err(DomainError::invalid("description", format!("at most {DESCRIPTION_MAX_BYTES} bytes")));
     }
     if text.contains('\0') {
         return Err(DomainError::invalid("description", "must not contain NUL"));
@@ -161,26 +152,17 @@ pub fn normalise_tags(tags: &[String]) -> Result<Vec<String>, DomainError> {
     for tag in tags {
         let t = tag.trim().to_lowercase();
         if t.is_empty() || t.chars().count() > TAG_MAX_CHARS {
-            return Err(DomainError::invalid(
-                "tags",
-                format!("each tag has 1 to {TAG_MAX_CHARS} characters"),
-            ));
+            return Err(DomainError::invalid("tags", format!("each tag has 1 to {TAG_MAX_CHARS} characters")));
         }
         if !t.chars().all(|c| c.is_alphanumeric() || "-_.:".contains(c)) {
-            return Err(DomainError::invalid(
-                "tags",
-                "tags use letters, digits and - _ . : only",
-            ));
+            return Err(DomainError::invalid("tags", "tags use letters, digits and - _ . : only"));
         }
         out.push(t);
     }
     out.sort();
     out.dedup();
     if out.len() > TAGS_MAX {
-        return Err(DomainError::invalid(
-            "tags",
-            format!("at most {TAGS_MAX} tags"),
-        ));
+        return Err(DomainError::invalid("tags", format!("at most {TAGS_MAX} tags")));
     }
     Ok(out)
 }
@@ -196,11 +178,7 @@ impl Ticket {
     ) -> Ticket {
         let derived = matrix.derive(draft.impact, draft.urgency);
         let priority = draft.priority_override.unwrap_or(derived);
-        let status = if draft.assignee_id.is_some() {
-            Status::Open
-        } else {
-            Status::New
-        };
+        let status = if draft.assignee_id.is_some() { Status::Open } else { Status::New };
         Ticket {
             id,
             number,
@@ -266,11 +244,7 @@ fn opt_str<T: ToString>(v: &Option<T>) -> Option<String> {
 }
 
 fn join<T: ToString>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// Records a change of one field when old ≠ new.
@@ -279,19 +253,9 @@ struct Recorder<'a> {
 }
 
 impl Recorder<'_> {
-    fn set<T: PartialEq + Clone>(
-        &mut self,
-        field: &str,
-        slot: &mut T,
-        new: T,
-        show: impl Fn(&T) -> Option<String>,
-    ) {
+    fn set<T: PartialEq + Clone>(&mut self, field: &str, slot: &mut T, new: T, show: impl Fn(&T) -> Option<String>) {
         if *slot != new {
-            self.changes.push(FieldChange {
-                field: field.to_owned(),
-                old: show(slot),
-                new: show(&new),
-            });
+            self.changes.push(FieldChange { field: field.to_owned(), old: show(slot), new: show(&new) });
             *slot = new;
         }
     }
@@ -323,21 +287,12 @@ impl Ticket {
             return Err(DomainError::TicketClosed);
         }
         let mut changes = Vec::new();
-        let mut r = Recorder {
-            changes: &mut changes,
-        };
+        let mut r = Recorder { changes: &mut changes };
         if let Some(s) = patch.subject {
-            r.set("subject", &mut self.subject, validate_subject(&s)?, |v| {
-                Some(v.clone())
-            });
+            r.set("subject", &mut self.subject, validate_subject(&s)?, |v| Some(v.clone()));
         }
         if let Some(d) = patch.description {
-            r.set(
-                "description",
-                &mut self.description,
-                validate_description(&d)?,
-                |v| Some(v.clone()),
-            );
+            r.set("description", &mut self.description, validate_description(&d)?, |v| Some(v.clone()));
         }
         if let Some(t) = patch.ticket_type {
             r.set("type", &mut self.ticket_type, t, |v| Some(v.to_string()));
@@ -359,9 +314,7 @@ impl Ticket {
             None => None,
         };
         let priority = overridden.unwrap_or(derived);
-        r.set("priority", &mut self.priority, priority, |v| {
-            Some(v.to_string())
-        });
+        r.set("priority", &mut self.priority, priority, |v| Some(v.to_string()));
         self.priority_overridden = priority != derived;
         if let Some(g) = patch.group_id {
             r.set("group_id", &mut self.group_id, g, opt_str);
@@ -370,14 +323,10 @@ impl Ticket {
             r.set("assignee_id", &mut self.assignee_id, a, opt_str);
         }
         if let Some(l) = patch.support_level {
-            r.set("support_level", &mut self.support_level, l, |v| {
-                Some(v.to_string())
-            });
+            r.set("support_level", &mut self.support_level, l, |v| Some(v.to_string()));
         }
         if let Some(tags) = patch.tags {
-            r.set("tags", &mut self.tags, normalise_tags(&tags)?, |v| {
-                Some(join(v))
-            });
+            r.set("tags", &mut self.tags, normalise_tags(&tags)?, |v| Some(join(v)));
         }
         if let Some(mut w) = patch.watchers {
             w.sort();
@@ -398,41 +347,26 @@ impl Ticket {
             });
         }
         if let Some(note) = patch.resolution_note {
-            r.set(
-                "resolution_note",
-                &mut self.resolution_note,
-                Some(note),
-                Clone::clone,
-            );
+            r.set("resolution_note", &mut self.resolution_note, Some(note), Clone::clone);
         }
         if let Some(code) = patch.resolution_code {
-            r.set(
-                "resolution_code",
-                &mut self.resolution_code,
-                Some(code),
-                Clone::clone,
-            );
+            r.set("resolution_code", &mut self.resolution_code, Some(code), Clone::clone);
         }
         // A new ticket that gains an assignee starts being worked on.
         let mut target = patch.status;
         if target.is_none() && self.status == Status::New && self.assignee_id.is_some() {
             target = Some(Status::Open);
         }
-        if let Some(to) = target {
-            if to != self.status {
-                if !self.status.can_become(to) {
-                    return Err(DomainError::InvalidTransition {
-                        from: self.status.to_string(),
-                        to: to.to_string(),
-                    });
-                }
-                r.set("status", &mut self.status, to, |v| Some(v.to_string()));
-                match to {
-                    Status::Resolved => self.resolved_at = Some(now),
-                    Status::Closed => self.closed_at = Some(now),
-                    Status::Open => self.resolved_at = None,
-                    _ => {}
-                }
+        if let Some(to) = target.filter(|to| *to != self.status) {
+            if !self.status.can_become(to) {
+                return Err(DomainError::InvalidTransition { from: self.status.to_string(), to: to.to_string() });
+            }
+            r.set("status", &mut self.status, to, |v| Some(v.to_string()));
+            match to {
+                Status::Resolved => self.resolved_at = Some(now),
+                Status::Closed => self.closed_at = Some(now),
+                Status::Open => self.resolved_at = None,
+                _ => {}
             }
         }
         let reason = match (self.status, patch.pending_reason) {
@@ -458,32 +392,19 @@ impl Ticket {
     ) -> Result<Vec<FieldChange>, DomainError> {
         let reason = reason.trim();
         if reason.is_empty() {
-            return Err(DomainError::invalid(
-                "reason",
-                "an escalation needs a reason",
-            ));
+            return Err(DomainError::invalid("reason", "an escalation needs a reason"));
         }
         let Some(next) = self.support_level.next() else {
-            return Err(DomainError::invalid(
-                "support_level",
-                "the ticket is already at L3",
-            ));
+            return Err(DomainError::invalid("support_level", "the ticket is already at L3"));
         };
-        let mut patch = TicketPatch {
-            support_level: Some(next),
-            ..TicketPatch::default()
-        };
+        let mut patch = TicketPatch { support_level: Some(next), ..TicketPatch::default() };
         if let Some(g) = group_id {
             patch.group_id = Some(Some(g));
             // A new group works it afresh: the old assignee belongs to the old level.
             patch.assignee_id = Some(None);
         }
         let mut changes = self.apply(patch, matrix, now)?;
-        changes.push(FieldChange {
-            field: "escalation_reason".into(),
-            old: None,
-            new: Some(reason.to_owned()),
-        });
+        changes.push(FieldChange { field: "escalation_reason".into(), old: None, new: Some(reason.to_owned()) });
         Ok(changes)
     }
 
@@ -508,9 +429,7 @@ impl Ticket {
             self.last_agent_activity_at = Some(now);
         } else {
             self.last_requester_activity_at = Some(now);
-            if self.status == Status::Pending
-                && self.pending_reason == Some(PendingReason::Requester)
-            {
+            if self.status == Status::Pending && self.pending_reason == Some(PendingReason::Requester) {
                 changes.push(FieldChange {
                     field: "status".into(),
                     old: Some(self.status.to_string()),
@@ -557,13 +476,7 @@ mod tests {
             watchers: vec![],
             custom_fields: Default::default(),
         };
-        Ticket::open(
-            draft,
-            TicketId::generate(),
-            TicketNumber(1001),
-            &PriorityMatrix::default(),
-            now,
-        )
+        Ticket::open(draft, TicketId::generate(), TicketNumber(1001), &PriorityMatrix::default(), now)
     }
 
     #[test]
@@ -595,33 +508,13 @@ mod tests {
     fn invalid_transition_is_refused_and_leaves_ticket_unchanged() {
         let now = Timestamp::UNIX_EPOCH;
         let mut t = sample(now);
-        t.apply(
-            TicketPatch {
-                status: Some(Status::Resolved),
-                ..Default::default()
-            },
-            &PriorityMatrix::default(),
-            now,
-        )
-        .unwrap_or_default();
-        t.apply(
-            TicketPatch {
-                status: Some(Status::Closed),
-                ..Default::default()
-            },
-            &PriorityMatrix::default(),
-            now,
-        )
-        .unwrap_or_default();
+        t.apply(TicketPatch { status: Some(Status::Resolved), ..Default::default() }, &PriorityMatrix::default(), now)
+            .unwrap_or_default();
+        t.apply(TicketPatch { status: Some(Status::Closed), ..Default::default() }, &PriorityMatrix::default(), now)
+            .unwrap_or_default();
         let before = t.clone();
-        let err = t.apply(
-            TicketPatch {
-                status: Some(Status::Open),
-                ..Default::default()
-            },
-            &PriorityMatrix::default(),
-            now,
-        );
+        let err =
+            t.apply(TicketPatch { status: Some(Status::Open), ..Default::default() }, &PriorityMatrix::default(), now);
         assert_eq!(err, Err(DomainError::TicketClosed));
         assert_eq!(t, before);
     }
@@ -631,46 +524,14 @@ mod tests {
         let now = Timestamp::UNIX_EPOCH;
         let m = PriorityMatrix::default();
         let mut t = sample(now);
-        let changes = t.apply(
-            TicketPatch {
-                impact: Some(Impact::High),
-                ..Default::default()
-            },
-            &m,
-            now,
-        );
+        let changes = t.apply(TicketPatch { impact: Some(Impact::High), ..Default::default() }, &m, now);
         assert_eq!(t.priority, Priority::High);
         assert!(changes.is_ok_and(|c| c.iter().any(|c| c.field == "priority")));
-        let _ = t.apply(
-            TicketPatch {
-                priority: Some(Some(Priority::Low)),
-                ..Default::default()
-            },
-            &m,
-            now,
-        );
+        let _ = t.apply(TicketPatch { priority: Some(Some(Priority::Low)), ..Default::default() }, &m, now);
         assert!(t.priority_overridden);
-        let _ = t.apply(
-            TicketPatch {
-                urgency: Some(Urgency::High),
-                ..Default::default()
-            },
-            &m,
-            now,
-        );
-        assert_eq!(
-            t.priority,
-            Priority::Low,
-            "override survives impact/urgency edits"
-        );
-        let _ = t.apply(
-            TicketPatch {
-                priority: Some(None),
-                ..Default::default()
-            },
-            &m,
-            now,
-        );
+        let _ = t.apply(TicketPatch { urgency: Some(Urgency::High), ..Default::default() }, &m, now);
+        assert_eq!(t.priority, Priority::Low, "override survives impact/urgency edits");
+        let _ = t.apply(TicketPatch { priority: Some(None), ..Default::default() }, &m, now);
         assert_eq!(t.priority, Priority::Critical);
         assert!(!t.priority_overridden);
     }
@@ -680,27 +541,14 @@ mod tests {
         let now = Timestamp::UNIX_EPOCH;
         let m = PriorityMatrix::default();
         let mut t = sample(now);
-        let _ = t.apply(
-            TicketPatch {
-                assignee_id: Some(Some(UserId::generate())),
-                ..Default::default()
-            },
-            &m,
-            now,
-        );
+        let _ = t.apply(TicketPatch { assignee_id: Some(Some(UserId::generate())), ..Default::default() }, &m, now);
         assert_eq!(t.status, Status::Open);
         assert!(t.escalate(" ", None, &m, now).is_err());
-        assert!(
-            t.escalate("needs network team", Some(GroupId::generate()), &m, now)
-                .is_ok()
-        );
+        assert!(t.escalate("needs network team", Some(GroupId::generate()), &m, now).is_ok());
         assert_eq!(t.support_level, SupportLevel::L2);
         assert_eq!(t.assignee_id, None);
         assert!(t.escalate("still broken", None, &m, now).is_ok());
-        assert!(
-            t.escalate("again", None, &m, now).is_err(),
-            "no level above L3"
-        );
+        assert!(t.escalate("again", None, &m, now).is_err(), "no level above L3");
     }
 
     #[test]
@@ -718,20 +566,10 @@ mod tests {
         let now = Timestamp::UNIX_EPOCH;
         let m = PriorityMatrix::default();
         let mut t = sample(now);
-        let _ = t.apply(
-            TicketPatch {
-                status: Some(Status::Pending),
-                ..Default::default()
-            },
-            &m,
-            now,
-        );
+        let _ = t.apply(TicketPatch { status: Some(Status::Pending), ..Default::default() }, &m, now);
         assert_eq!(t.pending_reason, Some(PendingReason::Requester));
         let _ = t.note_comment(true, true, now);
-        assert_eq!(
-            t.first_response_at, None,
-            "an internal note is not a response"
-        );
+        assert_eq!(t.first_response_at, None, "an internal note is not a response");
         let _ = t.note_comment(true, false, now);
         assert_eq!(t.first_response_at, Some(now));
         let changes = t.note_comment(false, false, now).unwrap_or_default();

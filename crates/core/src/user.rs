@@ -34,17 +34,11 @@ impl EmailAddress {
         if local.is_empty() || local.len() > 64 || domain.is_empty() || domain.contains('@') {
             return bad("must look like name@example.org");
         }
-        if !domain.contains('.')
-            || domain.starts_with('.')
-            || domain.ends_with('.')
-            || domain.contains("..")
-        {
+        if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
             return bad("the domain must have a dot, like example.org");
         }
         // Nothing that could split a mail header or hide in one.
-        if s.chars()
-            .any(|c| c.is_control() || c.is_whitespace() || "<>,;\"'()[]\\".contains(c))
-        {
+        if s.chars().any(|c| c.is_control() || c.is_whitespace() || "<>,;\"'()[]\\".contains(c)) {
             return bad("must be a single plain address");
         }
         Ok(Self(s))
@@ -88,10 +82,7 @@ pub fn validate_name(field: &str, name: &str) -> Result<String, DomainError> {
         return Err(DomainError::invalid(field, "at most 200 characters"));
     }
     if n.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            field,
-            "must not contain control characters",
-        ));
+        return Err(DomainError::invalid(field, "must not contain control characters"));
     }
     Ok(n.to_owned())
 }
@@ -126,10 +117,7 @@ mod tests {
 
     #[test]
     fn email_addresses() {
-        assert_eq!(
-            EmailAddress::parse(" Ana@Example.ORG ").map(|e| e.to_string()),
-            Ok("ana@example.org".into())
-        );
+        assert_eq!(EmailAddress::parse(" Ana@Example.ORG ").map(|e| e.to_string()), Ok("ana@example.org".into()));
         for bad in [
             "",
             "ana",

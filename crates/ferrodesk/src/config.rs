@@ -8,20 +8,10 @@ use clap::Args;
 #[derive(Args)]
 pub struct GlobalArgs {
     /// Folder for the SQLite database and other local data.
-    #[arg(
-        long,
-        global = true,
-        env = "FERRODESK_DATA_DIR",
-        default_value = "data"
-    )]
+    #[arg(long, global = true, env = "FERRODESK_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
     /// `postgres://user:pass@host/db` to use PostgreSQL; default: SQLite in the data folder.
-    #[arg(
-        long,
-        global = true,
-        env = "FERRODESK_DATABASE_URL",
-        hide_env_values = true
-    )]
+    #[arg(long, global = true, env = "FERRODESK_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Log format: `text` or `json`.
     #[arg(long, global = true, env = "FERRODESK_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
@@ -39,10 +29,7 @@ impl Config {
             Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
             _ => format!("sqlite://{}", args.data_dir.join("ferrodesk.db").display()),
         };
-        Ok(Self {
-            database_url,
-            log_json: args.log_format == "json",
-        })
+        Ok(Self { database_url, log_json: args.log_format == "json" })
     }
 
     /// The database URL without any password, for logs and messages.
@@ -66,9 +53,7 @@ pub fn redact_url(url: &str) -> String {
 pub fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRODESK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if config.log_json {
         builder.json().init();
     } else {
@@ -82,13 +67,7 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_logs() {
-        assert_eq!(
-            redact_url("postgres://desk:s3cret@db:5432/fd"),
-            "postgres://desk:***@db:5432/fd"
-        );
-        assert_eq!(
-            redact_url("sqlite://data/ferrodesk.db"),
-            "sqlite://data/ferrodesk.db"
-        );
+        assert_eq!(redact_url("postgres://desk:s3cret@db:5432/fd"), "postgres://desk:***@db:5432/fd");
+        assert_eq!(redact_url("sqlite://data/ferrodesk.db"), "sqlite://data/ferrodesk.db");
     }
 }

@@ -17,11 +17,7 @@ use ferrodesk_web::auth::{generate_token, hash_password, hash_token};
 use crate::config::{Config, GlobalArgs};
 
 #[derive(Parser)]
-#[command(
-    name = "ferrodesk",
-    version,
-    about = "Ferrodesk: an IT helpdesk and service desk in one binary"
-)]
+#[command(name = "ferrodesk", version, about = "Ferrodesk: an IT helpdesk and service desk in one binary")]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -36,6 +32,9 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "FERRODESK_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Fill the database with demo data first, if it has no tickets yet.
+        #[arg(long)]
+        demo: bool,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -91,10 +90,7 @@ fn main() -> ExitCode {
         }
     };
     config::init_logging(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ferrodesk: cannot start the async runtime: {e}");
@@ -114,10 +110,7 @@ async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn ferrodesk_stor
     let store = ferrodesk_store::open(&config.database_url)
         .await
         .with_context(|| format!("cannot open the database ({})", config.database_display()))?;
-    let applied = store
-        .migrate()
-        .await
-        .context("cannot bring the database schema up to date")?;
+    let applied = store.migrate().await.context("cannot bring the database schema up to date")?;
     for name in applied {
         tracing::info!(migration = %name, "applied migration");
     }
@@ -126,34 +119,20 @@ async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn ferrodesk_stor
 
 async fn run(command: Command, config: Config) -> Result<()> {
     match command {
-        Command::Serve { listen } => serve(&config, &listen).await,
+        Command::Serve { listen, demo } => serve(&config, &listen, demo).await,
         Command::Migrate => {
             open_store(&config).await?;
             println!("database is up to date");
             Ok(())
         }
-        Command::User {
-            command:
-                UserCommand::Create {
-                    email,
-                    name,
-                    role,
-                    password_stdin,
-                },
-        } => {
+        Command::User { command: UserCommand::Create { email, name, role, password_stdin } } => {
             let store = open_store(&config).await?;
             let password = if password_stdin {
                 let mut input = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut input)
-                    .context("cannot read the password from standard input")?;
+                std::io::stdin().read_to_string(&mut input).context("cannot read the password from standard input")?;
                 let pw = input.lines().next().unwrap_or_default().to_owned();
                 validate_password(&pw)?;
-                Some(
-                    hash_password(pw)
-                        .await
-                        .map_err(|e| anyhow::anyhow!(e.detail))?,
-                )
+                Some(hash_password(pw).await.map_err(|e| anyhow::anyhow!(e.detail))?)
             } else {
                 None
             };
@@ -173,9 +152,7 @@ async fn run(command: Command, config: Config) -> Result<()> {
             println!("created {} {} ({})", user.role, user.email, user.id);
             Ok(())
         }
-        Command::Token {
-            command: TokenCommand::Create { user, name },
-        } => {
+        Command::Token { command: TokenCommand::Create { user, name } } => {
             let store = open_store(&config).await?;
             let email = EmailAddress::parse(&user)?;
             let Some((user, _)) = store.user_by_email(&email).await? else {
@@ -204,11 +181,12 @@ async fn run(command: Command, config: Config) -> Result<()> {
     }
 }
 
-async fn serve(config: &Config, listen: &str) -> Result<()> {
+async fn serve(config: &Config, listen: &str, with_demo: bool) -> Result<()> {
     let store = open_store(config).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    if with_demo && demo::is_empty(store.as_ref()).await? {
+        demo::fill(store.as_ref()).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %config.database_display(), "ferrodesk is listening");
     println!("ferrodesk listening on http://{addr}");

@@ -70,10 +70,7 @@ pub trait Store: Send + Sync + 'static {
     async fn set_password_hash(&self, id: UserId, hash: &str) -> StoreResult<()>;
     async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
     /// The user and their password hash, for login.
-    async fn user_by_email(
-        &self,
-        email: &EmailAddress,
-    ) -> StoreResult<Option<(User, Option<String>)>>;
+    async fn user_by_email(&self, email: &EmailAddress) -> StoreResult<Option<(User, Option<String>)>>;
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>>;
     /// Everything access decisions need about an active user; `None` if missing or inactive.
     async fn actor(&self, id: UserId) -> StoreResult<Option<Actor>>;
@@ -114,13 +111,8 @@ pub trait Store: Send + Sync + 'static {
     /// its history and optional comment; returns the ticket with its new version.
     async fn save_ticket(&self, change: TicketChange) -> StoreResult<Ticket>;
     /// One page of tickets within `scope`, filtered and sorted by `query`.
-    async fn list_tickets(
-        &self,
-        query: &TicketQuery,
-        scope: &TicketScope,
-    ) -> StoreResult<Vec<Ticket>>;
-    async fn comments(&self, ticket: TicketId, include_internal: bool)
-    -> StoreResult<Vec<Comment>>;
+    async fn list_tickets(&self, query: &TicketQuery, scope: &TicketScope) -> StoreResult<Vec<Ticket>>;
+    async fn comments(&self, ticket: TicketId, include_internal: bool) -> StoreResult<Vec<Comment>>;
     async fn history(&self, ticket: TicketId) -> StoreResult<Vec<HistoryEntry>>;
 }
 
@@ -130,9 +122,7 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
         Ok(Arc::new(postgres::PgStore::connect(url).await?))
     } else {
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
-        Ok(Arc::new(
-            sqlite::SqliteStore::open(std::path::Path::new(path)).await?,
-        ))
+        Ok(Arc::new(sqlite::SqliteStore::open(std::path::Path::new(path)).await?))
     }
 }
 
@@ -142,6 +132,5 @@ pub(crate) fn micros(t: Timestamp) -> i64 {
 }
 
 pub(crate) fn from_micros(v: i64) -> StoreResult<Timestamp> {
-    Timestamp::from_microsecond(v)
-        .map_err(|e| StoreError::Database(format!("bad stored instant {v}: {e}")))
+    Timestamp::from_microsecond(v).map_err(|e| StoreError::Database(format!("bad stored instant {v}: {e}")))
 }

@@ -46,10 +46,7 @@ pub(crate) struct Applied {
 
 /// Checks what the database has applied against what this binary carries and returns the
 /// migrations still to apply.
-pub(crate) fn pending<'a>(
-    known: &'a [Migration],
-    applied: &[Applied],
-) -> StoreResult<Vec<&'a Migration>> {
+pub(crate) fn pending<'a>(known: &'a [Migration], applied: &[Applied]) -> StoreResult<Vec<&'a Migration>> {
     for a in applied {
         match known.iter().find(|m| m.version == a.version) {
             None => {
@@ -69,10 +66,7 @@ pub(crate) fn pending<'a>(
             Some(_) => {}
         }
     }
-    Ok(known
-        .iter()
-        .filter(|m| !applied.iter().any(|a| a.version == m.version))
-        .collect())
+    Ok(known.iter().filter(|m| !applied.iter().any(|a| a.version == m.version)).collect())
 }
 
 #[cfg(test)]
@@ -80,11 +74,7 @@ mod tests {
     use super::*;
 
     fn applied(m: &Migration) -> Applied {
-        Applied {
-            version: m.version,
-            name: m.name.to_string(),
-            checksum: m.checksum(),
-        }
+        Applied { version: m.version, name: m.name.to_string(), checksum: m.checksum() }
     }
 
     #[test]
@@ -95,9 +85,7 @@ mod tests {
             let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/");
             let mut on_disk: Vec<String> = std::fs::read_dir(format!("{dir}{dialect}"))
                 .map(|rd| {
-                    rd.filter_map(|e| e.ok())
-                        .map(|e| e.file_name().to_string_lossy().replace(".sql", ""))
-                        .collect()
+                    rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().replace(".sql", "")).collect()
                 })
                 .unwrap_or_default();
             on_disk.sort();
@@ -110,37 +98,18 @@ mod tests {
 
     #[test]
     fn pending_refuses_edited_and_unknown_migrations() {
-        assert_eq!(
-            pending(SQLITE, &[]).map(|p| p.len()).ok(),
-            Some(SQLITE.len())
-        );
+        assert_eq!(pending(SQLITE, &[]).map(|p| p.len()).ok(), Some(SQLITE.len()));
         let all: Vec<Applied> = SQLITE.iter().map(applied).collect();
         assert_eq!(pending(SQLITE, &all).map(|p| p.len()).ok(), Some(0));
 
         let mut edited = all.clone();
         edited[0].checksum = "0".repeat(64);
-        let err = pending(SQLITE, &edited)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            err.contains("0001_core") && err.contains("changed"),
-            "{err}"
-        );
+        let err = pending(SQLITE, &edited).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("0001_core") && err.contains("changed"), "{err}");
 
         let mut newer = all;
-        newer.push(Applied {
-            version: 999,
-            name: "0999_future".into(),
-            checksum: String::new(),
-        });
-        let err = pending(SQLITE, &newer)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            err.contains("0999_future") && err.contains("newer"),
-            "{err}"
-        );
+        newer.push(Applied { version: 999, name: "0999_future".into(), checksum: String::new() });
+        let err = pending(SQLITE, &newer).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("0999_future") && err.contains("newer"), "{err}");
     }
 }

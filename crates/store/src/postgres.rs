@@ -29,11 +29,7 @@ pub struct PgStore {
 }
 
 impl ToSql for Param {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
             Param::Int(v) => v.to_sql(ty, out),
             Param::Text(v) => v.to_sql(ty, out),
@@ -81,20 +77,12 @@ fn db(e: tokio_postgres::Error) -> StoreError {
         if code == "23505" {
             let what = d
                 .constraint()
-                .map(|c| {
-                    c.trim_end_matches("_key")
-                        .split('_')
-                        .skip(1)
-                        .collect::<Vec<_>>()
-                        .join("_")
-                })
+                .map(|c| c.trim_end_matches("_key").split('_').skip(1).collect::<Vec<_>>().join("_"))
                 .unwrap_or_else(|| "value".into());
             return StoreError::Duplicate { what };
         }
         if code == "23503" {
-            return StoreError::MissingReference {
-                what: "a referenced record".into(),
-            };
+            return StoreError::MissingReference { what: "a referenced record".into() };
         }
         return StoreError::Database(format!("{}: {}", code, d.message()));
     }
@@ -110,9 +98,7 @@ fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 async fn exec(c: &impl GenericClient, s: &Stmt) -> StoreResult<u64> {
-    c.execute(s.sql.as_str(), &refs(&s.params))
-        .await
-        .map_err(db)
+    c.execute(s.sql.as_str(), &refs(&s.params)).await.map_err(db)
 }
 
 async fn rows<T>(
@@ -120,12 +106,7 @@ async fn rows<T>(
     s: &Stmt,
     decode: impl Fn(&tokio_postgres::Row) -> StoreResult<T>,
 ) -> StoreResult<Vec<T>> {
-    c.query(s.sql.as_str(), &refs(&s.params))
-        .await
-        .map_err(db)?
-        .iter()
-        .map(decode)
-        .collect()
+    c.query(s.sql.as_str(), &refs(&s.params)).await.map_err(db)?.iter().map(decode).collect()
 }
 
 async fn one<T>(
@@ -152,7 +133,13 @@ async fn reindex(c: &impl GenericClient, t: &Ticket) -> StoreResult<()> {
         &Stmt::new(
             "UPDATE tickets SET search_public = to_tsvector('simple', $2 || ' ' || $3 || ' ' || $4), \
              search_all = to_tsvector('simple', $2 || ' ' || $3 || ' ' || $4 || ' ' || $5) WHERE id = $1",
-            vec![Param::Uuid(t.id.0), Param::Text(subject), Param::Text(description), Param::Text(public), Param::Text(internal)],
+            vec![
+                Param::Uuid(t.id.0),
+                Param::Text(subject),
+                Param::Text(description),
+                Param::Text(public),
+                Param::Text(internal),
+            ],
         ),
     )
     .await?;
@@ -165,20 +152,10 @@ fn by_id(id: Uuid) -> Vec<Param> {
 
 impl PgStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Database(format!("bad database URL: {e}")))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(16)
-            .build()
-            .map_err(pool_err)?;
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| StoreError::Database(format!("bad database URL: {e}")))?;
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(16).build().map_err(pool_err)?;
         // Fail at start-up, not at the first request, when the server is unreachable.
         drop(pool.get().await.map_err(pool_err)?);
         Ok(Self { pool })
@@ -196,49 +173,24 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.client()
-            .await?
-            .simple_query("SELECT 1")
-            .await
-            .map_err(db)
-            .map(drop)
+        self.client().await?.simple_query("SELECT 1").await.map_err(db).map(drop)
     }
 
     async fn migrate(&self) -> StoreResult<Vec<String>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
-        exec(
-            &tx,
-            &Stmt::new(
-                "SELECT pg_advisory_xact_lock($1)",
-                vec![Param::Int(MIGRATION_LOCK)],
-            ),
-        )
-        .await?;
-        let exists = one(
-            &tx,
-            &Stmt::new(
-                "SELECT to_regclass('schema_migrations') IS NOT NULL AS present",
-                vec![],
-            ),
-            |r| r.boolean("present"),
-        )
-        .await?
-        .unwrap_or(false);
+        exec(&tx, &Stmt::new("SELECT pg_advisory_xact_lock($1)", vec![Param::Int(MIGRATION_LOCK)])).await?;
+        let exists =
+            one(&tx, &Stmt::new("SELECT to_regclass('schema_migrations') IS NOT NULL AS present", vec![]), |r| {
+                r.boolean("present")
+            })
+            .await?
+            .unwrap_or(false);
         let applied = if exists {
             rows(
                 &tx,
-                &Stmt::new(
-                    "SELECT version, name, checksum FROM schema_migrations ORDER BY version",
-                    vec![],
-                ),
-                |r| {
-                    Ok(Applied {
-                        version: r.int("version")?,
-                        name: r.text("name")?,
-                        checksum: r.text("checksum")?,
-                    })
-                },
+                &Stmt::new("SELECT version, name, checksum FROM schema_migrations ORDER BY version", vec![]),
+                |r| Ok(Applied { version: r.int("version")?, name: r.text("name")?, checksum: r.text("checksum")? }),
             )
             .await?
         } else {
@@ -262,7 +214,12 @@ impl Store for PgStore {
                 &tx,
                 &Stmt::new(
                     "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
-                    vec![Param::Int(m.version), Param::Text(m.name.into()), Param::Text(m.checksum()), Param::Int(micros(Timestamp::now()))],
+                    vec![
+                        Param::Int(m.version),
+                        Param::Text(m.name.into()),
+                        Param::Text(m.checksum()),
+                        Param::Int(micros(Timestamp::now())),
+                    ],
                 ),
             )
             .await?;
@@ -274,12 +231,9 @@ impl Store for PgStore {
 
     async fn settings(&self) -> StoreResult<Settings> {
         let c = self.client().await?;
-        let pairs = rows(
-            &c,
-            &Stmt::new("SELECT key, value FROM settings", vec![]),
-            |r| Ok((r.text("key")?, r.text("value")?)),
-        )
-        .await?;
+        let pairs =
+            rows(&c, &Stmt::new("SELECT key, value FROM settings", vec![]), |r| Ok((r.text("key")?, r.text("value")?)))
+                .await?;
         Ok(query::settings_from_pairs(&pairs))
     }
 
@@ -287,25 +241,13 @@ impl Store for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
         for (k, v) in query::settings_to_pairs(settings) {
-            exec(
-                &tx,
-                &Stmt::new(
-                    query::UPSERT_SETTING,
-                    vec![Param::Text(k.into()), Param::Text(v)],
-                ),
-            )
-            .await?;
+            exec(&tx, &Stmt::new(query::UPSERT_SETTING, vec![Param::Text(k.into()), Param::Text(v)])).await?;
         }
         tx.commit().await.map_err(db)
     }
 
     async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()> {
-        exec(
-            &self.client().await?,
-            &query::insert_user(user, password_hash),
-        )
-        .await
-        .map(drop)
+        exec(&self.client().await?, &query::insert_user(user, password_hash)).await.map(drop)
     }
 
     async fn update_user(&self, user: &User) -> StoreResult<()> {
@@ -324,47 +266,30 @@ impl Store for PgStore {
     }
 
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
-        let s = Stmt::new(
-            format!("SELECT {} FROM users WHERE id = $1", row::USER_COLUMNS),
-            by_id(id.0),
-        );
-        one(&self.client().await?, &s, |r| row::user(r)).await
+        let s = Stmt::new(format!("SELECT {} FROM users WHERE id = $1", row::USER_COLUMNS), by_id(id.0));
+        one(&self.client().await?, &s, row::user).await
     }
 
-    async fn user_by_email(
-        &self,
-        email: &EmailAddress,
-    ) -> StoreResult<Option<(User, Option<String>)>> {
+    async fn user_by_email(&self, email: &EmailAddress) -> StoreResult<Option<(User, Option<String>)>> {
         let s = Stmt::new(
-            format!(
-                "SELECT {}, password_hash FROM users WHERE email = $1",
-                row::USER_COLUMNS
-            ),
+            format!("SELECT {}, password_hash FROM users WHERE email = $1", row::USER_COLUMNS),
             vec![Param::Text(email.as_str().into())],
         );
-        one(&self.client().await?, &s, |r| {
-            Ok((row::user(r)?, r.opt_text("password_hash")?))
-        })
-        .await
+        one(&self.client().await?, &s, |r| Ok((row::user(r)?, r.opt_text("password_hash")?))).await
     }
 
     async fn list_users(&self, q: &UserQuery) -> StoreResult<Vec<User>> {
-        rows(&self.client().await?, &query::list_users(q), |r| {
-            row::user(r)
-        })
-        .await
+        rows(&self.client().await?, &query::list_users(q), |r| row::user(r)).await
     }
 
     async fn actor(&self, id: UserId) -> StoreResult<Option<Actor>> {
         let c = self.client().await?;
         let (who, groups, see_all) = query::actor_statements(id);
-        let Some((role, org, shares)) = one(&c, &who, |r| row::actor(r)).await? else {
+        let Some((role, org, shares)) = one(&c, &who, row::actor).await? else {
             return Ok(None);
         };
         let group_ids = rows(&c, &groups, |r| Ok(GroupId(r.uuid("group_id")?))).await?;
-        let agents_see_all = one(&c, &see_all, |r| r.text("value"))
-            .await?
-            .is_some_and(|v| v == "true");
+        let agents_see_all = one(&c, &see_all, |r| r.text("value")).await?.is_some_and(|v| v == "true");
         Ok(Some(Actor {
             user_id: id,
             role,
@@ -376,25 +301,15 @@ impl Store for PgStore {
     }
 
     async fn create_token(&self, token: &ApiToken, token_hash: &str) -> StoreResult<()> {
-        exec(
-            &self.client().await?,
-            &query::insert_token(token, token_hash),
-        )
-        .await
-        .map(drop)
+        exec(&self.client().await?, &query::insert_token(token, token_hash)).await.map(drop)
     }
 
     async fn token_owner(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<UserId>> {
         let c = self.client().await?;
         let (find, mut touch) = query::token_statements(token_hash, now);
-        let found = one(&c, &find, |r| {
-            Ok((
-                TokenId(r.uuid("id")?),
-                UserId(r.uuid("user_id")?),
-                r.opt_int("last_used_at")?,
-            ))
-        })
-        .await?;
+        let found =
+            one(&c, &find, |r| Ok((TokenId(r.uuid("id")?), UserId(r.uuid("user_id")?), r.opt_int("last_used_at")?)))
+                .await?;
         let Some((token_id, user, last_used)) = found else {
             return Ok(None);
         };
@@ -410,55 +325,38 @@ impl Store for PgStore {
             "SELECT id, user_id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY created_at",
             by_id(user.0),
         );
-        rows(&self.client().await?, &s, |r| row::token(r)).await
+        rows(&self.client().await?, &s, row::token).await
     }
 
     async fn revoke_token(&self, user: UserId, id: TokenId, now: Timestamp) -> StoreResult<bool> {
-        exec(&self.client().await?, &query::revoke_token(user, id, now))
-            .await
-            .map(|n| n > 0)
+        exec(&self.client().await?, &query::revoke_token(user, id, now)).await.map(|n| n > 0)
     }
 
     async fn create_organisation(&self, org: &Organisation) -> StoreResult<()> {
-        exec(&self.client().await?, &query::insert_organisation(org))
-            .await
-            .map(drop)
+        exec(&self.client().await?, &query::insert_organisation(org)).await.map(drop)
     }
 
     async fn list_organisations(&self) -> StoreResult<Vec<Organisation>> {
-        let s = Stmt::new(
-            "SELECT id, name, shares_tickets, created_at FROM organisations ORDER BY name",
-            vec![],
-        );
-        rows(&self.client().await?, &s, |r| row::organisation(r)).await
+        let s = Stmt::new("SELECT id, name, shares_tickets, created_at FROM organisations ORDER BY name", vec![]);
+        rows(&self.client().await?, &s, row::organisation).await
     }
 
     async fn create_group(&self, group: &Group) -> StoreResult<()> {
-        exec(&self.client().await?, &query::insert_group(group))
-            .await
-            .map(drop)
+        exec(&self.client().await?, &query::insert_group(group)).await.map(drop)
     }
 
     async fn list_groups(&self) -> StoreResult<Vec<Group>> {
-        let s = Stmt::new(
-            "SELECT id, name, support_level, created_at FROM support_groups ORDER BY name",
-            vec![],
-        );
-        rows(&self.client().await?, &s, |r| row::group(r)).await
+        let s = Stmt::new("SELECT id, name, support_level, created_at FROM support_groups ORDER BY name", vec![]);
+        rows(&self.client().await?, &s, row::group).await
     }
 
     async fn group(&self, id: GroupId) -> StoreResult<Option<Group>> {
-        let s = Stmt::new(
-            "SELECT id, name, support_level, created_at FROM support_groups WHERE id = $1",
-            by_id(id.0),
-        );
-        one(&self.client().await?, &s, |r| row::group(r)).await
+        let s = Stmt::new("SELECT id, name, support_level, created_at FROM support_groups WHERE id = $1", by_id(id.0));
+        one(&self.client().await?, &s, row::group).await
     }
 
     async fn add_group_member(&self, group: GroupId, user: UserId) -> StoreResult<()> {
-        exec(&self.client().await?, &query::add_member(group, user))
-            .await
-            .map(drop)
+        exec(&self.client().await?, &query::add_member(group, user)).await.map(drop)
     }
 
     async fn remove_group_member(&self, group: GroupId, user: UserId) -> StoreResult<bool> {
@@ -470,28 +368,17 @@ impl Store for PgStore {
     }
 
     async fn group_members(&self, group: GroupId) -> StoreResult<Vec<UserId>> {
-        let s = Stmt::new(
-            "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id",
-            by_id(group.0),
-        );
-        rows(&self.client().await?, &s, |r| {
-            Ok(UserId(r.uuid("user_id")?))
-        })
-        .await
+        let s = Stmt::new("SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id", by_id(group.0));
+        rows(&self.client().await?, &s, |r| Ok(UserId(r.uuid("user_id")?))).await
     }
 
     async fn create_category(&self, category: &Category) -> StoreResult<()> {
-        exec(&self.client().await?, &query::insert_category(category))
-            .await
-            .map(drop)
+        exec(&self.client().await?, &query::insert_category(category)).await.map(drop)
     }
 
     async fn list_categories(&self) -> StoreResult<Vec<Category>> {
-        let s = Stmt::new(
-            "SELECT id, parent_id, name, created_at FROM categories ORDER BY name",
-            vec![],
-        );
-        rows(&self.client().await?, &s, |r| row::category(r)).await
+        let s = Stmt::new("SELECT id, parent_id, name, created_at FROM categories ORDER BY name", vec![]);
+        rows(&self.client().await?, &s, row::category).await
     }
 
     async fn create_ticket(
@@ -501,22 +388,13 @@ impl Store for PgStore {
         actor: Option<UserId>,
         now: Timestamp,
     ) -> StoreResult<Ticket> {
+        let now = ferrodesk_core::time::to_storage_precision(now);
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
-        let number = one(
-            &tx,
-            &Stmt::new("SELECT nextval('ticket_number_seq') AS n", vec![]),
-            |r| r.int("n"),
-        )
-        .await?
-        .ok_or_else(|| StoreError::Database("no ticket number".into()))?;
-        let ticket = Ticket::open(
-            draft,
-            TicketId::generate(),
-            TicketNumber(number),
-            matrix,
-            now,
-        );
+        let number = one(&tx, &Stmt::new("SELECT nextval('ticket_number_seq') AS n", vec![]), |r| r.int("n"))
+            .await?
+            .ok_or_else(|| StoreError::Database("no ticket number".into()))?;
+        let ticket = Ticket::open(draft, TicketId::generate(), TicketNumber(number), matrix, now);
         exec(&tx, &query::insert_ticket(&ticket)).await?;
         for s in query::replace_ticket_sets(&ticket) {
             exec(&tx, &s).await?;
@@ -525,11 +403,7 @@ impl Store for PgStore {
             ticket: ticket.clone(),
             expected_version: 0,
             actor,
-            changes: vec![FieldChange {
-                field: "created".into(),
-                old: None,
-                new: Some(ticket.status.to_string()),
-            }],
+            changes: vec![FieldChange { field: "created".into(), old: None, new: Some(ticket.status.to_string()) }],
             comment: None,
             at: now,
         };
@@ -542,51 +416,28 @@ impl Store for PgStore {
     }
 
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
-        let s = Stmt::new(
-            format!(
-                "SELECT {} FROM tickets t WHERE t.id = $1",
-                row::TICKET_COLUMNS
-            ),
-            by_id(id.0),
-        );
-        one(&self.client().await?, &s, |r| row::ticket(r)).await
+        let s = Stmt::new(format!("SELECT {} FROM tickets t WHERE t.id = $1", row::TICKET_COLUMNS), by_id(id.0));
+        one(&self.client().await?, &s, row::ticket).await
     }
 
     async fn ticket_by_number(&self, number: TicketNumber) -> StoreResult<Option<Ticket>> {
         let s = Stmt::new(
-            format!(
-                "SELECT {} FROM tickets t WHERE t.number = $1",
-                row::TICKET_COLUMNS
-            ),
+            format!("SELECT {} FROM tickets t WHERE t.number = $1", row::TICKET_COLUMNS),
             vec![Param::Int(number.0)],
         );
-        one(&self.client().await?, &s, |r| row::ticket(r)).await
+        one(&self.client().await?, &s, row::ticket).await
     }
 
     async fn save_ticket(&self, change: TicketChange) -> StoreResult<Ticket> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
-        if exec(
-            &tx,
-            &query::update_ticket(&change.ticket, change.expected_version),
-        )
-        .await?
-            != 1
-        {
-            let current = one(
-                &tx,
-                &Stmt::new(
-                    "SELECT version FROM tickets WHERE id = $1",
-                    by_id(change.ticket.id.0),
-                ),
-                |r| r.int("version"),
-            )
-            .await?;
-            return Err(
-                current.map_or(StoreError::NotFound, |current| StoreError::Conflict {
-                    current,
-                }),
-            );
+        if exec(&tx, &query::update_ticket(&change.ticket, change.expected_version)).await? != 1 {
+            let current =
+                one(&tx, &Stmt::new("SELECT version FROM tickets WHERE id = $1", by_id(change.ticket.id.0)), |r| {
+                    r.int("version")
+                })
+                .await?;
+            return Err(current.map_or(StoreError::NotFound, |current| StoreError::Conflict { current }));
         }
         for s in query::plan_save(&change) {
             exec(&tx, &s).await?;
@@ -602,20 +453,11 @@ impl Store for PgStore {
 
     async fn list_tickets(&self, q: &TicketQuery, scope: &TicketScope) -> StoreResult<Vec<Ticket>> {
         let s = query::list_tickets(Dialect::Postgres, q, scope);
-        rows(&self.client().await?, &s, |r| row::ticket(r)).await
+        rows(&self.client().await?, &s, row::ticket).await
     }
 
-    async fn comments(
-        &self,
-        ticket: TicketId,
-        include_internal: bool,
-    ) -> StoreResult<Vec<Comment>> {
-        rows(
-            &self.client().await?,
-            &query::list_comments(ticket, include_internal),
-            |r| row::comment(r),
-        )
-        .await
+    async fn comments(&self, ticket: TicketId, include_internal: bool) -> StoreResult<Vec<Comment>> {
+        rows(&self.client().await?, &query::list_comments(ticket, include_internal), row::comment).await
     }
 
     async fn history(&self, ticket: TicketId) -> StoreResult<Vec<HistoryEntry>> {
@@ -623,6 +465,6 @@ impl Store for PgStore {
             "SELECT id, ticket_id, actor_id, at, field, old_value, new_value FROM ticket_history WHERE ticket_id = $1 ORDER BY id",
             by_id(ticket.0),
         );
-        rows(&self.client().await?, &s, |r| row::history_entry(r)).await
+        rows(&self.client().await?, &s, row::history_entry).await
     }
 }

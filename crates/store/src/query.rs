@@ -49,10 +49,7 @@ pub(crate) struct Stmt {
 
 impl Stmt {
     pub(crate) fn new(sql: impl Into<String>, params: Vec<Param>) -> Self {
-        Self {
-            sql: sql.into(),
-            params,
-        }
+        Self { sql: sql.into(), params }
     }
 
     /// Appends a parameter and returns its placeholder.
@@ -72,38 +69,23 @@ fn ticket_values(t: &Ticket) -> Vec<(&'static str, Param)> {
         ("subject", Param::Text(t.subject.clone())),
         ("description", Param::Text(t.description.clone())),
         ("requester_id", Param::Uuid(t.requester_id.0)),
-        (
-            "organisation_id",
-            Param::opt_uuid(t.organisation_id.map(|v| v.0)),
-        ),
+        ("organisation_id", Param::opt_uuid(t.organisation_id.map(|v| v.0))),
         ("category_id", Param::opt_uuid(t.category_id.map(|v| v.0))),
         ("impact", Param::Text(t.impact.as_str().into())),
         ("urgency", Param::Text(t.urgency.as_str().into())),
         ("priority", Param::Int(i64::from(t.priority.rank()))),
         ("priority_overridden", Param::Bool(t.priority_overridden)),
         ("status", Param::Text(t.status.as_str().into())),
-        (
-            "pending_reason",
-            Param::opt_text(t.pending_reason.map(|v| v.as_str().into())),
-        ),
+        ("pending_reason", Param::opt_text(t.pending_reason.map(|v| v.as_str().into()))),
         ("group_id", Param::opt_uuid(t.group_id.map(|v| v.0))),
         ("assignee_id", Param::opt_uuid(t.assignee_id.map(|v| v.0))),
-        (
-            "support_level",
-            Param::Text(t.support_level.as_str().into()),
-        ),
+        ("support_level", Param::Text(t.support_level.as_str().into())),
         ("channel", Param::Text(t.channel.as_str().into())),
         ("tags", Param::Text(json_text(&t.tags))),
         ("watchers", Param::Text(json_text(&t.watchers))),
         ("custom_fields", Param::Text(json_text(&t.custom_fields))),
-        (
-            "resolution_note",
-            Param::opt_text(t.resolution_note.clone()),
-        ),
-        (
-            "resolution_code",
-            Param::opt_text(t.resolution_code.clone()),
-        ),
+        ("resolution_note", Param::opt_text(t.resolution_note.clone())),
+        ("resolution_code", Param::opt_text(t.resolution_code.clone())),
         ("merged_into", Param::opt_uuid(t.merged_into.map(|v| v.0))),
         ("version", Param::Int(t.version)),
         ("created_at", Param::Int(micros(t.created_at))),
@@ -111,10 +93,7 @@ fn ticket_values(t: &Ticket) -> Vec<(&'static str, Param)> {
         ("first_response_at", ts(t.first_response_at)),
         ("resolved_at", ts(t.resolved_at)),
         ("closed_at", ts(t.closed_at)),
-        (
-            "last_requester_activity_at",
-            ts(t.last_requester_activity_at),
-        ),
+        ("last_requester_activity_at", ts(t.last_requester_activity_at)),
         ("last_agent_activity_at", ts(t.last_agent_activity_at)),
     ]
 }
@@ -124,11 +103,7 @@ pub(crate) fn insert_ticket(t: &Ticket) -> Stmt {
     let values = ticket_values(t);
     let cols: Vec<&str> = values.iter().map(|(c, _)| *c).collect();
     let marks: Vec<String> = values.into_iter().map(|(_, p)| s.bind(p)).collect();
-    s.sql = format!(
-        "INSERT INTO tickets ({}) VALUES ({})",
-        cols.join(", "),
-        marks.join(", ")
-    );
+    s.sql = format!("INSERT INTO tickets ({}) VALUES ({})", cols.join(", "), marks.join(", "));
     s
 }
 
@@ -156,14 +131,8 @@ pub(crate) fn update_ticket(t: &Ticket, expected: i64) -> Stmt {
 pub(crate) fn replace_ticket_sets(t: &Ticket) -> Vec<Stmt> {
     let id = Param::Uuid(t.id.0);
     let mut out = vec![
-        Stmt::new(
-            "DELETE FROM ticket_tags WHERE ticket_id = $1",
-            vec![id.clone()],
-        ),
-        Stmt::new(
-            "DELETE FROM ticket_watchers WHERE ticket_id = $1",
-            vec![id.clone()],
-        ),
+        Stmt::new("DELETE FROM ticket_tags WHERE ticket_id = $1", vec![id.clone()]),
+        Stmt::new("DELETE FROM ticket_watchers WHERE ticket_id = $1", vec![id.clone()]),
     ];
     for tag in &t.tags {
         out.push(Stmt::new(
@@ -231,35 +200,19 @@ pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScop
         TicketScope::Groups { user_id, group_ids } => {
             let mut any = vec!["t.group_id IS NULL".to_string()];
             if !group_ids.is_empty() {
-                let marks: Vec<String> =
-                    group_ids.iter().map(|g| s.bind(Param::Uuid(g.0))).collect();
+                let marks: Vec<String> = group_ids.iter().map(|g| s.bind(Param::Uuid(g.0))).collect();
                 any.push(format!("t.group_id IN ({})", marks.join(", ")));
             }
-            any.push(format!(
-                "t.assignee_id = {}",
-                s.bind(Param::Uuid(user_id.0))
-            ));
-            any.push(format!(
-                "t.requester_id = {}",
-                s.bind(Param::Uuid(user_id.0))
-            ));
+            any.push(format!("t.assignee_id = {}", s.bind(Param::Uuid(user_id.0))));
+            any.push(format!("t.requester_id = {}", s.bind(Param::Uuid(user_id.0))));
             any.push(watches(&mut s, user_id.0));
             wh.push(format!("({})", any.join(" OR ")));
         }
-        TicketScope::Requester {
-            user_id,
-            organisation_id,
-        } => {
-            let mut any = vec![format!(
-                "t.requester_id = {}",
-                s.bind(Param::Uuid(user_id.0))
-            )];
+        TicketScope::Requester { user_id, organisation_id } => {
+            let mut any = vec![format!("t.requester_id = {}", s.bind(Param::Uuid(user_id.0)))];
             any.push(watches(&mut s, user_id.0));
             if let Some(org) = organisation_id {
-                any.push(format!(
-                    "t.organisation_id = {}",
-                    s.bind(Param::Uuid(org.0))
-                ));
+                any.push(format!("t.organisation_id = {}", s.bind(Param::Uuid(org.0))));
             }
             wh.push(format!("({})", any.join(" OR ")));
         }
@@ -270,30 +223,9 @@ pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScop
             wh.push(format!("t.{col} IN ({})", marks.join(", ")));
         }
     };
-    any_of(
-        &mut s,
-        "status",
-        q.statuses
-            .iter()
-            .map(|v| Param::Text(v.as_str().into()))
-            .collect(),
-    );
-    any_of(
-        &mut s,
-        "priority",
-        q.priorities
-            .iter()
-            .map(|v| Param::Int(i64::from(v.rank())))
-            .collect(),
-    );
-    any_of(
-        &mut s,
-        "ticket_type",
-        q.types
-            .iter()
-            .map(|v| Param::Text(v.as_str().into()))
-            .collect(),
-    );
+    any_of(&mut s, "status", q.statuses.iter().map(|v| Param::Text(v.as_str().into())).collect());
+    any_of(&mut s, "priority", q.priorities.iter().map(|v| Param::Int(i64::from(v.rank()))).collect());
+    any_of(&mut s, "ticket_type", q.types.iter().map(|v| Param::Text(v.as_str().into())).collect());
     let mut opt_eq = |s: &mut Stmt, col: &str, v: Option<Option<Uuid>>| match v {
         None => {}
         Some(None) => wh.push(format!("t.{col} IS NULL")),
@@ -302,17 +234,11 @@ pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScop
     opt_eq(&mut s, "group_id", q.group_id.map(|g| g.map(|g| g.0)));
     opt_eq(&mut s, "assignee_id", q.assignee_id.map(|g| g.map(|g| g.0)));
     opt_eq(&mut s, "requester_id", q.requester_id.map(|g| Some(g.0)));
-    opt_eq(
-        &mut s,
-        "organisation_id",
-        q.organisation_id.map(|g| Some(g.0)),
-    );
+    opt_eq(&mut s, "organisation_id", q.organisation_id.map(|g| Some(g.0)));
     opt_eq(&mut s, "category_id", q.category_id.map(|g| Some(g.0)));
     if let Some(tag) = &q.tag {
         let m = s.bind(Param::Text(tag.clone()));
-        wh.push(format!(
-            "EXISTS (SELECT 1 FROM ticket_tags g WHERE g.ticket_id = t.id AND g.tag = {m})"
-        ));
+        wh.push(format!("EXISTS (SELECT 1 FROM ticket_tags g WHERE g.ticket_id = t.id AND g.tag = {m})"));
     }
     for (col, op, v) in [
         ("created_at", ">=", q.created_after),
@@ -331,47 +257,30 @@ pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScop
             Dialect::Sqlite => {
                 let words: Vec<String> = q.terms.iter().map(|w| format!("\"{w}\"")).collect();
                 let expr = if public_only {
-                    format!(
-                        "{{subject description public_text}} : ({})",
-                        words.join(" AND ")
-                    )
+                    format!("{{subject description public_text}} : ({})", words.join(" AND "))
                 } else {
                     words.join(" AND ")
                 };
                 let m = s.bind(Param::Text(expr));
-                wh.push(format!(
-                    "t.number IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH {m})"
-                ));
+                wh.push(format!("t.number IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH {m})"));
             }
             Dialect::Postgres => {
                 let words: Vec<String> = q.terms.iter().map(|w| format!("'{w}'")).collect();
                 let m = s.bind(Param::Text(words.join(" & ")));
-                let col = if public_only {
-                    "search_public"
-                } else {
-                    "search_all"
-                };
+                let col = if public_only { "search_public" } else { "search_all" };
                 wh.push(format!("t.{col} @@ to_tsquery('simple', {m})"));
             }
         }
     }
     let col = q.sort.column();
-    let (dir, cmp) = if q.descending {
-        ("DESC", "<")
-    } else {
-        ("ASC", ">")
-    };
+    let (dir, cmp) = if q.descending { ("DESC", "<") } else { ("ASC", ">") };
     if let Some(c) = q.after {
         let v = s.bind(Param::Int(c.value));
         let n = s.bind(Param::Int(c.number));
         wh.push(format!("(t.{col}, t.number) {cmp} ({v}, {n})"));
     }
     let limit = s.bind(Param::Int(i64::from(q.limit)));
-    let where_sql = if wh.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", wh.join(" AND "))
-    };
+    let where_sql = if wh.is_empty() { String::new() } else { format!("WHERE {}", wh.join(" AND ")) };
     s.sql = format!(
         "SELECT {TICKET_COLUMNS} FROM tickets t {where_sql} ORDER BY t.{col} {dir}, t.number {dir} LIMIT {limit}"
     );
@@ -379,18 +288,11 @@ pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScop
 }
 
 /// Text a ticket's search entry is made of: (subject, description, public replies, internal notes).
-pub(crate) fn search_document(
-    t: &Ticket,
-    comments: &[(String, bool)],
-) -> (String, String, String, String) {
+pub(crate) fn search_document(t: &Ticket, comments: &[(String, bool)]) -> (String, String, String, String) {
     let mut public = String::new();
     let mut internal = String::new();
     for (body, is_internal) in comments {
-        let target = if *is_internal {
-            &mut internal
-        } else {
-            &mut public
-        };
+        let target = if *is_internal { &mut internal } else { &mut public };
         target.push_str(body);
         target.push('\n');
     }
@@ -400,11 +302,7 @@ pub(crate) fn search_document(
 /// The statements after the guarded ticket update: tag/watcher index, history, comment.
 pub(crate) fn plan_save(change: &TicketChange) -> Vec<Stmt> {
     let mut out = Vec::new();
-    if change
-        .changes
-        .iter()
-        .any(|c| c.field == "tags" || c.field == "watchers")
-    {
+    if change.changes.iter().any(|c| c.field == "tags" || c.field == "watchers") {
         out.extend(replace_ticket_sets(&change.ticket));
     }
     out.extend(insert_history(change));
@@ -416,19 +314,11 @@ pub(crate) fn plan_save(change: &TicketChange) -> Vec<Stmt> {
 
 /// Whether the change alters searchable text.
 pub(crate) fn needs_reindex(change: &TicketChange) -> bool {
-    change.comment.is_some()
-        || change
-            .changes
-            .iter()
-            .any(|c| c.field == "subject" || c.field == "description")
+    change.comment.is_some() || change.changes.iter().any(|c| c.field == "subject" || c.field == "description")
 }
 
 pub(crate) fn list_comments(ticket: ferrodesk_core::ids::TicketId, include_internal: bool) -> Stmt {
-    let filter = if include_internal {
-        ""
-    } else {
-        " AND internal = $2"
-    };
+    let filter = if include_internal { "" } else { " AND internal = $2" };
     let mut params = vec![Param::Uuid(ticket.0)];
     if !include_internal {
         params.push(Param::Bool(false));
@@ -441,13 +331,11 @@ pub(crate) fn list_comments(ticket: ferrodesk_core::ids::TicketId, include_inter
     )
 }
 
-pub(crate) const UPSERT_SETTING: &str = "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+pub(crate) const UPSERT_SETTING: &str =
+    "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
 pub(crate) fn settings_to_pairs(s: &Settings) -> Vec<(&'static str, String)> {
-    vec![
-        ("priority_matrix", json_text(&s.priority_matrix)),
-        ("agents_see_all", s.agents_see_all.to_string()),
-    ]
+    vec![("priority_matrix", json_text(&s.priority_matrix)), ("agents_see_all", s.agents_see_all.to_string())]
 }
 
 pub(crate) fn settings_from_pairs(pairs: &[(String, String)]) -> Settings {
@@ -511,31 +399,16 @@ pub(crate) fn list_users(q: &UserQuery) -> Stmt {
     }
     if let Some(t) = &q.text {
         // Escape LIKE wildcards so the text is matched literally.
-        let pattern = format!(
-            "%{}%",
-            t.to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern = format!("%{}%", t.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
         let m = s.bind(Param::Text(pattern));
-        wh.push(format!(
-            "(lower(name) LIKE {m} ESCAPE '\\' OR email LIKE {m} ESCAPE '\\')"
-        ));
+        wh.push(format!("(lower(name) LIKE {m} ESCAPE '\\' OR email LIKE {m} ESCAPE '\\')"));
     }
     if let Some(after) = &q.after_email {
         wh.push(format!("email > {}", s.bind(Param::Text(after.clone()))));
     }
     let limit = s.bind(Param::Int(i64::from(q.limit)));
-    let where_sql = if wh.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", wh.join(" AND "))
-    };
-    s.sql = format!(
-        "SELECT {} FROM users {where_sql} ORDER BY email LIMIT {limit}",
-        crate::row::USER_COLUMNS
-    );
+    let where_sql = if wh.is_empty() { String::new() } else { format!("WHERE {}", wh.join(" AND ")) };
+    s.sql = format!("SELECT {} FROM users {where_sql} ORDER BY email LIMIT {limit}", crate::row::USER_COLUMNS);
     s
 }
 
@@ -547,14 +420,8 @@ pub(crate) fn actor_statements(id: ferrodesk_core::ids::UserId) -> (Stmt, Stmt, 
              FROM users u LEFT JOIN organisations o ON o.id = u.organisation_id WHERE u.id = $1 AND u.active = $3",
             vec![Param::Uuid(id.0), Param::Bool(false), Param::Bool(true)],
         ),
-        Stmt::new(
-            "SELECT group_id FROM group_members WHERE user_id = $1",
-            vec![Param::Uuid(id.0)],
-        ),
-        Stmt::new(
-            "SELECT value FROM settings WHERE key = 'agents_see_all'",
-            vec![],
-        ),
+        Stmt::new("SELECT group_id FROM group_members WHERE user_id = $1", vec![Param::Uuid(id.0)]),
+        Stmt::new("SELECT value FROM settings WHERE key = 'agents_see_all'", vec![]),
     )
 }
 
@@ -579,10 +446,7 @@ pub(crate) fn token_statements(hash: &str, now: jiff::Timestamp) -> (Stmt, Stmt)
              WHERE k.token_hash = $1 AND k.revoked_at IS NULL AND u.active = $2",
             vec![Param::Text(hash.into()), Param::Bool(true)],
         ),
-        Stmt::new(
-            "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2",
-            vec![Param::Int(micros(now))],
-        ),
+        Stmt::new("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2", vec![Param::Int(micros(now))]),
     )
 }
 
@@ -593,11 +457,7 @@ pub(crate) fn revoke_token(
 ) -> Stmt {
     Stmt::new(
         "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
-        vec![
-            Param::Int(micros(now)),
-            Param::Uuid(id.0),
-            Param::Uuid(user.0),
-        ],
+        vec![Param::Int(micros(now)), Param::Uuid(id.0), Param::Uuid(user.0)],
     )
 }
 
@@ -625,10 +485,7 @@ pub(crate) fn insert_group(g: &Group) -> Stmt {
     )
 }
 
-pub(crate) fn add_member(
-    group: ferrodesk_core::ids::GroupId,
-    user: ferrodesk_core::ids::UserId,
-) -> Stmt {
+pub(crate) fn add_member(group: ferrodesk_core::ids::GroupId, user: ferrodesk_core::ids::UserId) -> Stmt {
     Stmt::new(
         "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         vec![Param::Uuid(group.0), Param::Uuid(user.0)],

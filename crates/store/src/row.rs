@@ -34,10 +34,7 @@ fn parse_enum<T>(
     parse(&v, col).map_err(|e| corrupt(col, e))
 }
 
-fn json_list<T: serde::de::DeserializeOwned>(
-    row: &impl RowAccess,
-    col: &str,
-) -> StoreResult<Vec<T>> {
+fn json_list<T: serde::de::DeserializeOwned>(row: &impl RowAccess, col: &str) -> StoreResult<Vec<T>> {
     serde_json::from_str(&row.text(col)?).map_err(|e| corrupt(col, e))
 }
 
@@ -58,10 +55,7 @@ pub(crate) const TICKET_COLUMNS: &str = "t.number, t.id, t.ticket_type, t.subjec
 
 pub(crate) fn ticket(row: &impl RowAccess) -> StoreResult<Ticket> {
     let rank = row.int("priority")?;
-    let priority = i16::try_from(rank)
-        .ok()
-        .and_then(Priority::from_rank)
-        .ok_or_else(|| corrupt("priority", rank))?;
+    let priority = i16::try_from(rank).ok().and_then(Priority::from_rank).ok_or_else(|| corrupt("priority", rank))?;
     Ok(Ticket {
         id: TicketId(row.uuid("id")?),
         number: TicketNumber(row.int("number")?),
@@ -78,9 +72,7 @@ pub(crate) fn ticket(row: &impl RowAccess) -> StoreResult<Ticket> {
         status: parse_enum(row, "status", Status::parse)?,
         pending_reason: row
             .opt_text("pending_reason")?
-            .map(|v| {
-                PendingReason::parse(&v, "pending_reason").map_err(|e| corrupt("pending_reason", e))
-            })
+            .map(|v| PendingReason::parse(&v, "pending_reason").map_err(|e| corrupt("pending_reason", e)))
             .transpose()?,
         group_id: row.opt_uuid("group_id")?.map(GroupId),
         assignee_id: row.opt_uuid("assignee_id")?.map(UserId),

@@ -76,28 +76,21 @@ impl RowAccess for rusqlite::Row<'_> {
     }
     fn opt_uuid(&self, col: &str) -> StoreResult<Option<Uuid>> {
         let s: Option<String> = self.get(col).map_err(db)?;
-        s.map(|s| Uuid::parse_str(&s).map_err(|e| StoreError::Database(format!("{col}: {e}"))))
-            .transpose()
+        s.map(|s| Uuid::parse_str(&s).map_err(|e| StoreError::Database(format!("{col}: {e}")))).transpose()
     }
 }
 
 /// Maps driver errors to store errors: constraint violations become their own cases.
 fn db(e: rusqlite::Error) -> StoreError {
-    if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e {
-        if f.code == rusqlite::ErrorCode::ConstraintViolation {
-            if let Some(cols) = msg.strip_prefix("UNIQUE constraint failed: ") {
-                let what = cols
-                    .split(", ")
-                    .map(|c| c.rsplit('.').next().unwrap_or(c))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return StoreError::Duplicate { what };
-            }
-            if msg.contains("FOREIGN KEY") {
-                return StoreError::MissingReference {
-                    what: "a referenced record".into(),
-                };
-            }
+    if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e
+        && f.code == rusqlite::ErrorCode::ConstraintViolation
+    {
+        if let Some(cols) = msg.strip_prefix("UNIQUE constraint failed: ") {
+            let what = cols.split(", ").map(|c| c.rsplit('.').next().unwrap_or(c)).collect::<Vec<_>>().join(", ");
+            return StoreError::Duplicate { what };
+        }
+        if msg.contains("FOREIGN KEY") {
+            return StoreError::MissingReference { what: "a referenced record".into() };
         }
     }
     StoreError::Database(e.to_string())
@@ -110,19 +103,12 @@ fn lite(sql: &str) -> String {
 
 fn exec(conn: &Connection, s: &Stmt) -> StoreResult<usize> {
     let mut st = conn.prepare_cached(&lite(&s.sql)).map_err(db)?;
-    st.execute(rusqlite::params_from_iter(s.params.iter()))
-        .map_err(db)
+    st.execute(rusqlite::params_from_iter(s.params.iter())).map_err(db)
 }
 
-fn rows<T>(
-    conn: &Connection,
-    s: &Stmt,
-    decode: impl Fn(&rusqlite::Row<'_>) -> StoreResult<T>,
-) -> StoreResult<Vec<T>> {
+fn rows<T>(conn: &Connection, s: &Stmt, decode: impl Fn(&rusqlite::Row<'_>) -> StoreResult<T>) -> StoreResult<Vec<T>> {
     let mut st = conn.prepare_cached(&lite(&s.sql)).map_err(db)?;
-    let mut rs = st
-        .query(rusqlite::params_from_iter(s.params.iter()))
-        .map_err(db)?;
+    let mut rs = st.query(rusqlite::params_from_iter(s.params.iter())).map_err(db)?;
     let mut out = Vec::new();
     while let Some(r) = rs.next().map_err(db)? {
         out.push(decode(r)?);
@@ -189,11 +175,8 @@ fn run_writer(conn: Connection, jobs: mpsc::Receiver<Job>) {
             let _ = conn.execute_batch("ROLLBACK");
         }
         for (finish, started) in finishes {
-            let outcome = if started {
-                commit.clone()
-            } else {
-                Err(StoreError::Database("could not start the write".into()))
-            };
+            let outcome =
+                if started { commit.clone() } else { Err(StoreError::Database("could not start the write".into())) };
             finish(outcome);
         }
     }
@@ -203,19 +186,16 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and its connections.
     pub async fn open(path: &Path) -> StoreResult<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Database(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", dir.display())))?;
         }
         let writer_conn = Connection::open(path).map_err(db)?;
         configure(&writer_conn)?;
         let mut idle = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            let c = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(db)?;
+            let c =
+                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                    .map_err(db)?;
             configure(&c)?;
             idle.push(c);
         }
@@ -224,13 +204,7 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn(move || run_writer(writer_conn, rx))
             .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self {
-            writer: tx,
-            readers: Arc::new(Readers {
-                idle: Mutex::new(idle),
-                permits: Semaphore::new(READERS),
-            }),
-        })
+        Ok(Self { writer: tx, readers: Arc::new(Readers { idle: Mutex::new(idle), permits: Semaphore::new(READERS) }) })
     }
 
     async fn write<T: Send + 'static>(
@@ -258,19 +232,10 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let _permit = self
-            .readers
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Database("store closed".into()))?;
+        let _permit = self.readers.permits.acquire().await.map_err(|_| StoreError::Database("store closed".into()))?;
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = readers
-                .idle
-                .lock()
-                .map_err(|_| StoreError::Database("reader pool poisoned".into()))?
-                .pop();
+            let conn = readers.idle.lock().map_err(|_| StoreError::Database("reader pool poisoned".into()))?.pop();
             let Some(conn) = conn else {
                 return Err(StoreError::Database("no idle reader".into()));
             };
@@ -295,13 +260,7 @@ fn reindex(conn: &Connection, t: &Ticket) -> StoreResult<()> {
         |r| Ok((r.text("body")?, r.boolean("internal")?)),
     )?;
     let (subject, description, public, internal) = query::search_document(t, &comments);
-    exec(
-        conn,
-        &Stmt::new(
-            "DELETE FROM ticket_search WHERE rowid = $1",
-            vec![Param::Int(t.number.0)],
-        ),
-    )?;
+    exec(conn, &Stmt::new("DELETE FROM ticket_search WHERE rowid = $1", vec![Param::Int(t.number.0)]))?;
     exec(
         conn,
         &Stmt::new(
@@ -329,20 +288,25 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
-            .await
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db)).await
     }
 
     async fn migrate(&self) -> StoreResult<Vec<String>> {
         self.write(|c| {
             let exists: bool = c
-                .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'schema_migrations'", [], |r| r.get::<_, i64>(0))
+                .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'schema_migrations'", [], |r| {
+                    r.get::<_, i64>(0)
+                })
                 .map_err(db)?
                 > 0;
             let applied = if exists {
-                rows(c, &Stmt::new("SELECT version, name, checksum FROM schema_migrations ORDER BY version", vec![]), |r| {
-                    Ok(Applied { version: r.int("version")?, name: r.text("name")?, checksum: r.text("checksum")? })
-                })?
+                rows(
+                    c,
+                    &Stmt::new("SELECT version, name, checksum FROM schema_migrations ORDER BY version", vec![]),
+                    |r| {
+                        Ok(Applied { version: r.int("version")?, name: r.text("name")?, checksum: r.text("checksum")? })
+                    },
+                )?
             } else {
                 vec![]
             };
@@ -361,7 +325,12 @@ impl Store for SqliteStore {
                     c,
                     &Stmt::new(
                         "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
-                        vec![Param::Int(m.version), Param::Text(m.name.into()), Param::Text(m.checksum()), Param::Int(micros(Timestamp::now()))],
+                        vec![
+                            Param::Int(m.version),
+                            Param::Text(m.name.into()),
+                            Param::Text(m.checksum()),
+                            Param::Int(micros(Timestamp::now())),
+                        ],
                     ),
                 )?;
                 names.push(m.name.to_string());
@@ -374,11 +343,9 @@ impl Store for SqliteStore {
     async fn settings(&self) -> StoreResult<Settings> {
         let pairs = self
             .read(|c| {
-                rows(
-                    c,
-                    &Stmt::new("SELECT key, value FROM settings", vec![]),
-                    |r| Ok((r.text("key")?, r.text("value")?)),
-                )
+                rows(c, &Stmt::new("SELECT key, value FROM settings", vec![]), |r| {
+                    Ok((r.text("key")?, r.text("value")?))
+                })
             })
             .await?;
         Ok(query::settings_from_pairs(&pairs))
@@ -388,13 +355,7 @@ impl Store for SqliteStore {
         let pairs = query::settings_to_pairs(settings);
         self.write(move |c| {
             for (k, v) in pairs {
-                exec(
-                    c,
-                    &Stmt::new(
-                        query::UPSERT_SETTING,
-                        vec![Param::Text(k.into()), Param::Text(v)],
-                    ),
-                )?;
+                exec(c, &Stmt::new(query::UPSERT_SETTING, vec![Param::Text(k.into()), Param::Text(v)]))?;
             }
             Ok(())
         })
@@ -424,26 +385,16 @@ impl Store for SqliteStore {
     }
 
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
-        let s = Stmt::new(
-            format!("SELECT {} FROM users WHERE id = $1", row::USER_COLUMNS),
-            by_id(id.0),
-        );
+        let s = Stmt::new(format!("SELECT {} FROM users WHERE id = $1", row::USER_COLUMNS), by_id(id.0));
         self.read(move |c| one(c, &s, |r| row::user(r))).await
     }
 
-    async fn user_by_email(
-        &self,
-        email: &EmailAddress,
-    ) -> StoreResult<Option<(User, Option<String>)>> {
+    async fn user_by_email(&self, email: &EmailAddress) -> StoreResult<Option<(User, Option<String>)>> {
         let s = Stmt::new(
-            format!(
-                "SELECT {}, password_hash FROM users WHERE email = $1",
-                row::USER_COLUMNS
-            ),
+            format!("SELECT {}, password_hash FROM users WHERE email = $1", row::USER_COLUMNS),
             vec![Param::Text(email.as_str().into())],
         );
-        self.read(move |c| one(c, &s, |r| Ok((row::user(r)?, r.opt_text("password_hash")?))))
-            .await
+        self.read(move |c| one(c, &s, |r| Ok((row::user(r)?, r.opt_text("password_hash")?)))).await
     }
 
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>> {
@@ -458,8 +409,7 @@ impl Store for SqliteStore {
                 return Ok(None);
             };
             let group_ids = rows(c, &groups, |r| Ok(GroupId(r.uuid("group_id")?)))?;
-            let agents_see_all =
-                one(c, &see_all, |r| r.text("value"))?.is_some_and(|v| v == "true");
+            let agents_see_all = one(c, &see_all, |r| r.text("value"))?.is_some_and(|v| v == "true");
             Ok(Some(Actor {
                 user_id: id,
                 role,
@@ -481,13 +431,7 @@ impl Store for SqliteStore {
         let (find, touch) = query::token_statements(token_hash, now);
         let owner = self
             .read(move |c| {
-                one(c, &find, |r| {
-                    Ok((
-                        TokenId(r.uuid("id")?),
-                        UserId(r.uuid("user_id")?),
-                        r.opt_int("last_used_at")?,
-                    ))
-                })
+                one(c, &find, |r| Ok((TokenId(r.uuid("id")?), UserId(r.uuid("user_id")?), r.opt_int("last_used_at")?)))
             })
             .await?;
         let Some((token_id, user, last_used)) = owner else {
@@ -521,12 +465,8 @@ impl Store for SqliteStore {
     }
 
     async fn list_organisations(&self) -> StoreResult<Vec<Organisation>> {
-        let s = Stmt::new(
-            "SELECT id, name, shares_tickets, created_at FROM organisations ORDER BY name",
-            vec![],
-        );
-        self.read(move |c| rows(c, &s, |r| row::organisation(r)))
-            .await
+        let s = Stmt::new("SELECT id, name, shares_tickets, created_at FROM organisations ORDER BY name", vec![]);
+        self.read(move |c| rows(c, &s, |r| row::organisation(r))).await
     }
 
     async fn create_group(&self, group: &Group) -> StoreResult<()> {
@@ -535,18 +475,12 @@ impl Store for SqliteStore {
     }
 
     async fn list_groups(&self) -> StoreResult<Vec<Group>> {
-        let s = Stmt::new(
-            "SELECT id, name, support_level, created_at FROM support_groups ORDER BY name",
-            vec![],
-        );
+        let s = Stmt::new("SELECT id, name, support_level, created_at FROM support_groups ORDER BY name", vec![]);
         self.read(move |c| rows(c, &s, |r| row::group(r))).await
     }
 
     async fn group(&self, id: GroupId) -> StoreResult<Option<Group>> {
-        let s = Stmt::new(
-            "SELECT id, name, support_level, created_at FROM support_groups WHERE id = $1",
-            by_id(id.0),
-        );
+        let s = Stmt::new("SELECT id, name, support_level, created_at FROM support_groups WHERE id = $1", by_id(id.0));
         self.read(move |c| one(c, &s, |r| row::group(r))).await
     }
 
@@ -564,12 +498,8 @@ impl Store for SqliteStore {
     }
 
     async fn group_members(&self, group: GroupId) -> StoreResult<Vec<UserId>> {
-        let s = Stmt::new(
-            "SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id",
-            by_id(group.0),
-        );
-        self.read(move |c| rows(c, &s, |r| Ok(UserId(r.uuid("user_id")?))))
-            .await
+        let s = Stmt::new("SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id", by_id(group.0));
+        self.read(move |c| rows(c, &s, |r| Ok(UserId(r.uuid("user_id")?)))).await
     }
 
     async fn create_category(&self, category: &Category) -> StoreResult<()> {
@@ -578,10 +508,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_categories(&self) -> StoreResult<Vec<Category>> {
-        let s = Stmt::new(
-            "SELECT id, parent_id, name, created_at FROM categories ORDER BY name",
-            vec![],
-        );
+        let s = Stmt::new("SELECT id, parent_id, name, created_at FROM categories ORDER BY name", vec![]);
         self.read(move |c| rows(c, &s, |r| row::category(r))).await
     }
 
@@ -592,22 +519,12 @@ impl Store for SqliteStore {
         actor: Option<UserId>,
         now: Timestamp,
     ) -> StoreResult<Ticket> {
+        let now = ferrodesk_core::time::to_storage_precision(now);
         let matrix = matrix.clone();
         self.write(move |c| {
-            let number: i64 = c
-                .query_row(
-                    "SELECT coalesce(max(number), 1000) + 1 FROM tickets",
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(db)?;
-            let ticket = Ticket::open(
-                draft,
-                TicketId::generate(),
-                TicketNumber(number),
-                &matrix,
-                now,
-            );
+            let number: i64 =
+                c.query_row("SELECT coalesce(max(number), 1000) + 1 FROM tickets", [], |r| r.get(0)).map_err(db)?;
+            let ticket = Ticket::open(draft, TicketId::generate(), TicketNumber(number), &matrix, now);
             exec(c, &query::insert_ticket(&ticket))?;
             for s in query::replace_ticket_sets(&ticket) {
                 exec(c, &s)?;
@@ -616,11 +533,7 @@ impl Store for SqliteStore {
                 ticket: ticket.clone(),
                 expected_version: 0,
                 actor,
-                changes: vec![FieldChange {
-                    field: "created".into(),
-                    old: None,
-                    new: Some(ticket.status.to_string()),
-                }],
+                changes: vec![FieldChange { field: "created".into(), old: None, new: Some(ticket.status.to_string()) }],
                 comment: None,
                 at: now,
             };
@@ -634,22 +547,13 @@ impl Store for SqliteStore {
     }
 
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
-        let s = Stmt::new(
-            format!(
-                "SELECT {} FROM tickets t WHERE t.id = $1",
-                row::TICKET_COLUMNS
-            ),
-            by_id(id.0),
-        );
+        let s = Stmt::new(format!("SELECT {} FROM tickets t WHERE t.id = $1", row::TICKET_COLUMNS), by_id(id.0));
         self.read(move |c| one(c, &s, |r| row::ticket(r))).await
     }
 
     async fn ticket_by_number(&self, number: TicketNumber) -> StoreResult<Option<Ticket>> {
         let s = Stmt::new(
-            format!(
-                "SELECT {} FROM tickets t WHERE t.number = $1",
-                row::TICKET_COLUMNS
-            ),
+            format!("SELECT {} FROM tickets t WHERE t.number = $1", row::TICKET_COLUMNS),
             vec![Param::Int(number.0)],
         );
         self.read(move |c| one(c, &s, |r| row::ticket(r))).await
@@ -657,24 +561,12 @@ impl Store for SqliteStore {
 
     async fn save_ticket(&self, change: TicketChange) -> StoreResult<Ticket> {
         self.write(move |c| {
-            if exec(
-                c,
-                &query::update_ticket(&change.ticket, change.expected_version),
-            )? != 1
-            {
-                let current = one(
-                    c,
-                    &Stmt::new(
-                        "SELECT version FROM tickets WHERE id = $1",
-                        by_id(change.ticket.id.0),
-                    ),
-                    |r| r.int("version"),
-                )?;
-                return Err(
-                    current.map_or(StoreError::NotFound, |current| StoreError::Conflict {
-                        current,
-                    }),
-                );
+            if exec(c, &query::update_ticket(&change.ticket, change.expected_version))? != 1 {
+                let current =
+                    one(c, &Stmt::new("SELECT version FROM tickets WHERE id = $1", by_id(change.ticket.id.0)), |r| {
+                        r.int("version")
+                    })?;
+                return Err(current.map_or(StoreError::NotFound, |current| StoreError::Conflict { current }));
             }
             for s in query::plan_save(&change) {
                 exec(c, &s)?;
@@ -694,11 +586,7 @@ impl Store for SqliteStore {
         self.read(move |c| rows(c, &s, |r| row::ticket(r))).await
     }
 
-    async fn comments(
-        &self,
-        ticket: TicketId,
-        include_internal: bool,
-    ) -> StoreResult<Vec<Comment>> {
+    async fn comments(&self, ticket: TicketId, include_internal: bool) -> StoreResult<Vec<Comment>> {
         let s = query::list_comments(ticket, include_internal);
         self.read(move |c| rows(c, &s, |r| row::comment(r))).await
     }
@@ -708,7 +596,6 @@ impl Store for SqliteStore {
             "SELECT id, ticket_id, actor_id, at, field, old_value, new_value FROM ticket_history WHERE ticket_id = $1 ORDER BY id",
             by_id(ticket.0),
         );
-        self.read(move |c| rows(c, &s, |r| row::history_entry(r)))
-            .await
+        self.read(move |c| rows(c, &s, |r| row::history_entry(r))).await
     }
 }

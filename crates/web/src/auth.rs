@@ -21,10 +21,7 @@ pub const TOKEN_PREFIX: &str = "fdk_";
 pub fn generate_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// Tokens are high-entropy, so a fast hash is enough; lookup is by hash, never by secret.
@@ -44,10 +41,7 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
         let mut salt_bytes = [0u8; 16];
         rand::rng().fill_bytes(&mut salt_bytes);
         let salt = SaltString::encode_b64(&salt_bytes).map_err(ApiError::internal)?;
-        argon2()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(ApiError::internal)
+        argon2().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(ApiError::internal)
     })
     .await
     .map_err(ApiError::internal)?
@@ -75,31 +69,18 @@ pub struct Auth(pub Actor);
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(ApiError::unauthenticated)?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header =
+            parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(ApiError::unauthenticated)?;
         let secret = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|s| s.starts_with(TOKEN_PREFIX) && s.len() < 200)
             .ok_or_else(ApiError::unauthenticated)?;
-        let user = state
-            .store
-            .token_owner(&hash_token(secret), state.now())
-            .await?
-            .ok_or_else(ApiError::unauthenticated)?;
-        let actor = state
-            .store
-            .actor(user)
-            .await?
-            .ok_or_else(ApiError::unauthenticated)?;
+        let user =
+            state.store.token_owner(&hash_token(secret), state.now()).await?.ok_or_else(ApiError::unauthenticated)?;
+        let actor = state.store.actor(user).await?.ok_or_else(ApiError::unauthenticated)?;
         Ok(Auth(actor))
     }
 }
@@ -110,25 +91,11 @@ mod tests {
 
     #[tokio::test]
     async fn passwords_hash_with_argon2id_and_verify() {
-        let hash = hash_password("correct horse battery".into())
-            .await
-            .unwrap_or_default();
+        let hash = hash_password("correct horse battery".into()).await.unwrap_or_default();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
-        assert!(
-            verify_password("correct horse battery".into(), Some(hash.clone()))
-                .await
-                .unwrap_or(false)
-        );
-        assert!(
-            !verify_password("wrong horse battery".into(), Some(hash))
-                .await
-                .unwrap_or(true)
-        );
-        assert!(
-            !verify_password("anything at all".into(), None)
-                .await
-                .unwrap_or(true)
-        );
+        assert!(verify_password("correct horse battery".into(), Some(hash.clone())).await.unwrap_or(false));
+        assert!(!verify_password("wrong horse battery".into(), Some(hash)).await.unwrap_or(true));
+        assert!(!verify_password("anything at all".into(), None).await.unwrap_or(true));
     }
 
     #[test]

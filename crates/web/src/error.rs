@@ -34,12 +34,7 @@ pub struct Problem {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            detail: detail.into(),
-            field: None,
-        }
+        Self { status, code, detail: detail.into(), field: None }
     }
 
     pub fn not_found() -> Self {
@@ -47,29 +42,17 @@ impl ApiError {
     }
 
     pub fn forbidden() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "you are not allowed to do this",
-        )
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "you are not allowed to do this")
     }
 
     pub fn unauthenticated() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "sign in or send a valid API token",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in or send a valid API token")
     }
 
     pub fn invalid(field: &str, detail: impl Into<String>) -> Self {
         Self {
             field: Some(field.to_owned()),
-            ..Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                detail,
-            )
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail)
         }
     }
 
@@ -80,11 +63,7 @@ impl ApiError {
     /// An unexpected failure: log the cause, show a generic message.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "something went wrong on our side",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "something went wrong on our side")
     }
 }
 
@@ -100,10 +79,7 @@ impl IntoResponse for ApiError {
             field: self.field,
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         resp
     }
 }
@@ -111,9 +87,7 @@ impl IntoResponse for ApiError {
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match &e {
-            DomainError::Invalid { field, reason } => {
-                ApiError::invalid(field, format!("{field}: {reason}"))
-            }
+            DomainError::Invalid { field, reason } => ApiError::invalid(field, format!("{field}: {reason}")),
             DomainError::InvalidTransition { .. } | DomainError::TicketClosed => {
                 ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string())
             }
@@ -124,23 +98,17 @@ impl From<DomainError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Duplicate { what } => ApiError::new(
-                StatusCode::CONFLICT,
-                "duplicate",
-                format!("a record with this {what} already exists"),
-            ),
+            StoreError::Duplicate { what } => {
+                ApiError::new(StatusCode::CONFLICT, "duplicate", format!("a record with this {what} already exists"))
+            }
             StoreError::Conflict { current } => ApiError::new(
                 StatusCode::PRECONDITION_FAILED,
                 "stale_version",
-                format!(
-                    "the ticket was changed by someone else (now version {current}); reload and try again"
-                ),
+                format!("the ticket was changed by someone else (now version {current}); reload and try again"),
             ),
-            StoreError::MissingReference { what } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_reference",
-                format!("{what} does not exist"),
-            ),
+            StoreError::MissingReference { what } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_reference", format!("{what} does not exist"))
+            }
             StoreError::NotFound => ApiError::not_found(),
             StoreError::Schema(m) | StoreError::Database(m) => ApiError::internal(m),
         }
@@ -155,21 +123,16 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "send JSON with Content-Type: application/json",
             ),
-            JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
-                "malformed_json",
-                format!("the body is not valid JSON: {}", e.body_text()),
-            ),
+            JsonRejection::JsonSyntaxError(e) => {
+                ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {}", e.body_text()))
+            }
             JsonRejection::JsonDataError(e) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_body",
                 format!("the JSON does not fit: {}", e.body_text()),
             ),
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the body is larger than allowed",
-                )
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is larger than allowed")
             }
             other => ApiError::bad_request("bad_request", other.body_text()),
         }

@@ -41,24 +41,19 @@ impl Clock {
     pub fn now(&self) -> Timestamp {
         let offset = self.offset.load(std::sync::atomic::Ordering::Relaxed);
         let now = Timestamp::now();
-        now.checked_add(jiff::SignedDuration::from_micros(offset))
-            .unwrap_or(now)
+        now.checked_add(jiff::SignedDuration::from_micros(offset)).unwrap_or(now)
     }
 
     /// Moves this clock forward (tests).
     pub fn advance(&self, by: Duration) {
         let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
-        self.offset
-            .fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+        self.offset.fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self {
-            store,
-            clock: Clock::default(),
-        }
+        Self { store, clock: Clock::default() }
     }
 
     pub fn now(&self) -> Timestamp {
@@ -79,10 +74,8 @@ pub fn build_router(state: AppState) -> Router {
         .fallback(system::route_not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
+        .layer(axum::middleware::from_fn(system::refuse_announced_oversize))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(CatchPanicLayer::custom(system::panic_response))
         .layer(TraceLayer::new_for_http())
 }
@@ -93,7 +86,5 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, build_router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, build_router(state)).with_graceful_shutdown(shutdown).await
 }

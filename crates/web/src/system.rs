@@ -22,12 +22,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database_unavailable",
-                "the database is not reachable",
-            )
-            .into_response()
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database is not reachable")
+                .into_response()
         }
     }
 }
@@ -36,12 +32,25 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::api::openapi())
 }
 
+/// Refuses a body whose announced length is over the limit before reading any of it.
+pub(crate) async fn refuse_announced_oversize(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let announced = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > crate::JSON_BODY_LIMIT as u64) {
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is larger than allowed")
+            .into_response();
+    }
+    next.run(request).await
+}
+
 pub(crate) async fn route_not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "route_not_found",
-        "there is no such endpoint",
-    )
+    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "there is no such endpoint")
 }
 
 pub(crate) fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

@@ -163,14 +163,7 @@ pub struct HistoryView {
 
 impl From<HistoryEntry> for HistoryView {
     fn from(h: HistoryEntry) -> Self {
-        Self {
-            id: h.id,
-            actor_id: h.actor_id,
-            at: h.at,
-            field: h.field,
-            old: h.old_value,
-            new: h.new_value,
-        }
+        Self { id: h.id, actor_id: h.actor_id, at: h.at, field: h.field, old: h.old_value, new: h.new_value }
     }
 }
 
@@ -183,11 +176,7 @@ pub struct GroupView {
 
 impl From<Group> for GroupView {
     fn from(g: Group) -> Self {
-        Self {
-            id: g.id,
-            name: g.name,
-            support_level: g.support_level,
-        }
+        Self { id: g.id, name: g.name, support_level: g.support_level }
     }
 }
 
@@ -200,11 +189,7 @@ pub struct OrganisationView {
 
 impl From<Organisation> for OrganisationView {
     fn from(o: Organisation) -> Self {
-        Self {
-            id: o.id,
-            name: o.name,
-            shares_tickets: o.shares_tickets,
-        }
+        Self { id: o.id, name: o.name, shares_tickets: o.shares_tickets }
     }
 }
 
@@ -217,11 +202,7 @@ pub struct CategoryView {
 
 impl From<Category> for CategoryView {
     fn from(c: Category) -> Self {
-        Self {
-            id: c.id,
-            parent_id: c.parent_id,
-            name: c.name,
-        }
+        Self { id: c.id, parent_id: c.parent_id, name: c.name }
     }
 }
 

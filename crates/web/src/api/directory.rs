@@ -68,15 +68,7 @@ async fn list_organisations(
     if !actor.role.is_staff() {
         return Err(ApiError::forbidden());
     }
-    Ok(Json(
-        state
-            .store
-            .list_organisations()
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    ))
+    Ok(Json(state.store.list_organisations().await?.into_iter().map(Into::into).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -111,20 +103,9 @@ async fn create_group(
 
 /// List support groups.
 #[utoipa::path(get, path = "/groups", tag = "directory", responses((status = 200, body = Vec<GroupView>)))]
-async fn list_groups(
-    State(state): State<AppState>,
-    Auth(actor): Auth,
-) -> Result<Json<Vec<GroupView>>, ApiError> {
+async fn list_groups(State(state): State<AppState>, Auth(actor): Auth) -> Result<Json<Vec<GroupView>>, ApiError> {
     authorise(&actor, Resource::Config, Action::Read)?;
-    Ok(Json(
-        state
-            .store
-            .list_groups()
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    ))
+    Ok(Json(state.store.list_groups().await?.into_iter().map(Into::into).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -142,19 +123,12 @@ async fn add_member(
     ApiJson(body): ApiJson<AddMember>,
 ) -> Result<StatusCode, ApiError> {
     let group: GroupId = parse_id(&id)?;
-    state
-        .store
-        .group(group)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    state.store.group(group).await?.ok_or_else(ApiError::not_found)?;
     authorise(&actor, Resource::GroupMembers(group), Action::Update)?;
     match state.store.user(body.user_id).await? {
         Some(u) if u.role.is_staff() => {}
         Some(_) => {
-            return Err(ApiError::invalid(
-                "user_id",
-                "only agents, supervisors and admins can be group members",
-            ));
+            return Err(ApiError::invalid("user_id", "only agents, supervisors and admins can be group members"));
         }
         None => return Err(ApiError::invalid("user_id", "no such user")),
     }
@@ -171,11 +145,7 @@ async fn list_members(
 ) -> Result<Json<Vec<UserId>>, ApiError> {
     let group: GroupId = parse_id(&id)?;
     authorise(&actor, Resource::GroupMembers(group), Action::Read)?;
-    state
-        .store
-        .group(group)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    state.store.group(group).await?.ok_or_else(ApiError::not_found)?;
     Ok(Json(state.store.group_members(group).await?))
 }
 
@@ -228,15 +198,7 @@ async fn list_categories(
     Auth(actor): Auth,
 ) -> Result<Json<Vec<CategoryView>>, ApiError> {
     authorise(&actor, Resource::Config, Action::Read)?;
-    Ok(Json(
-        state
-            .store
-            .list_categories()
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    ))
+    Ok(Json(state.store.list_categories().await?.into_iter().map(Into::into).collect()))
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -250,18 +212,12 @@ pub struct SettingsView {
 
 /// Instance settings (staff only).
 #[utoipa::path(get, path = "/settings", tag = "directory", responses((status = 200, body = SettingsView)))]
-async fn get_settings(
-    State(state): State<AppState>,
-    Auth(actor): Auth,
-) -> Result<Json<SettingsView>, ApiError> {
+async fn get_settings(State(state): State<AppState>, Auth(actor): Auth) -> Result<Json<SettingsView>, ApiError> {
     if !actor.role.is_staff() {
         return Err(ApiError::forbidden());
     }
     let s = state.store.settings().await?;
-    Ok(Json(SettingsView {
-        priority_matrix: s.priority_matrix,
-        agents_see_all: s.agents_see_all,
-    }))
+    Ok(Json(SettingsView { priority_matrix: s.priority_matrix, agents_see_all: s.agents_see_all }))
 }
 
 /// Replace instance settings. Admins only.
@@ -274,10 +230,7 @@ async fn put_settings(
     authorise(&actor, Resource::Config, Action::Update)?;
     state
         .store
-        .save_settings(&Settings {
-            priority_matrix: body.priority_matrix.clone(),
-            agents_see_all: body.agents_see_all,
-        })
+        .save_settings(&Settings { priority_matrix: body.priority_matrix.clone(), agents_see_all: body.agents_see_all })
         .await?;
     Ok(Json(body))
 }

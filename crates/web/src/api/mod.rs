@@ -51,11 +51,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Enforces a decision of the core's access function.
-pub(crate) fn authorise(
-    actor: &Actor,
-    resource: Resource<'_>,
-    action: Action,
-) -> Result<(), ApiError> {
+pub(crate) fn authorise(actor: &Actor, resource: Resource<'_>, action: Action) -> Result<(), ApiError> {
     match decide(actor, resource, action) {
         Decision::Allow => Ok(()),
         Decision::Forbidden => Err(ApiError::forbidden()),
@@ -73,9 +69,6 @@ pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit {
         None => Ok(50),
         Some(n @ 1..=200) => Ok(n),
-        Some(_) => Err(ApiError::bad_request(
-            "invalid_query",
-            "limit must be between 1 and 200",
-        )),
+        Some(_) => Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 200")),
     }
 }

@@ -47,22 +47,17 @@ fn with_etag(status: StatusCode, t: ferrodesk_core::ticket::Ticket) -> Response 
     if let Ok(v) = HeaderValue::from_str(&etag) {
         resp.headers_mut().insert(header::ETAG, v);
     }
-    if status == StatusCode::CREATED {
-        if let Ok(v) = HeaderValue::from_str(&location) {
-            resp.headers_mut().insert(header::LOCATION, v);
-        }
+    if status == StatusCode::CREATED
+        && let Ok(v) = HeaderValue::from_str(&location)
+    {
+        resp.headers_mut().insert(header::LOCATION, v);
     }
     resp
 }
 
 /// Loads a ticket by id or number and checks the actor may do `action` on it. Unknown and
 /// invisible tickets are indistinguishable (404).
-async fn find_ticket(
-    state: &AppState,
-    actor: &Actor,
-    raw: &str,
-    action: Action,
-) -> Result<Ticket, ApiError> {
+async fn find_ticket(state: &AppState, actor: &Actor, raw: &str, action: Action) -> Result<Ticket, ApiError> {
     let ticket = match TicketRef::parse(raw) {
         Some(TicketRef::Id(id)) => state.store.ticket(id).await?,
         Some(TicketRef::Number(n)) => state.store.ticket_by_number(n).await?,
@@ -78,22 +73,16 @@ fn expected_version(headers: &HeaderMap, current: &Ticket) -> Result<i64, ApiErr
     let Some(raw) = headers.get(header::IF_MATCH) else {
         return Ok(current.version);
     };
-    let text = raw.to_str().map_err(|_| {
-        ApiError::bad_request("invalid_if_match", "If-Match must be a version like \"3\"")
-    })?;
+    let text =
+        raw.to_str().map_err(|_| ApiError::bad_request("invalid_if_match", "If-Match must be a version like \"3\""))?;
     let v: i64 = text
         .trim()
         .trim_start_matches("W/")
         .trim_matches('"')
         .parse()
-        .map_err(|_| {
-            ApiError::bad_request("invalid_if_match", "If-Match must be a version like \"3\"")
-        })?;
+        .map_err(|_| ApiError::bad_request("invalid_if_match", "If-Match must be a version like \"3\""))?;
     if v != current.version {
-        return Err(ferrodesk_store::StoreError::Conflict {
-            current: current.version,
-        }
-        .into());
+        return Err(ferrodesk_store::StoreError::Conflict { current: current.version }.into());
     }
     Ok(v)
 }
@@ -113,14 +102,7 @@ async fn commit(
     let at = ticket.updated_at;
     Ok(state
         .store
-        .save_ticket(TicketChange {
-            ticket,
-            expected_version,
-            actor: Some(actor.user_id),
-            changes,
-            comment,
-            at,
-        })
+        .save_ticket(TicketChange { ticket, expected_version, actor: Some(actor.user_id), changes, comment, at })
         .await?)
 }
 
@@ -192,10 +174,7 @@ async fn create_ticket(
     if !staff {
         // Requesters raise their own tickets; routing and priority are the desk's to set.
         let refused = [
-            (
-                "requester_id",
-                body.requester_id.is_some_and(|r| r != actor.user_id),
-            ),
+            ("requester_id", body.requester_id.is_some_and(|r| r != actor.user_id)),
             ("group_id", body.group_id.is_some()),
             ("assignee_id", body.assignee_id.is_some()),
             ("priority", body.priority.is_some()),
@@ -206,11 +185,7 @@ async fn create_ticket(
         if let Some((field, _)) = refused.iter().find(|(_, bad)| *bad) {
             return Err(ApiError {
                 field: Some((*field).into()),
-                ..ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "field_not_allowed",
-                    format!("requesters cannot set {field}"),
-                )
+                ..ApiError::new(StatusCode::FORBIDDEN, "field_not_allowed", format!("requesters cannot set {field}"))
             });
         }
     }
@@ -243,15 +218,7 @@ async fn create_ticket(
         custom_fields: body.custom_fields,
     };
     let settings = state.store.settings().await?;
-    let ticket = state
-        .store
-        .create_ticket(
-            draft,
-            &settings.priority_matrix,
-            Some(actor.user_id),
-            state.now(),
-        )
-        .await?;
+    let ticket = state.store.create_ticket(draft, &settings.priority_matrix, Some(actor.user_id), state.now()).await?;
     Ok(with_etag(StatusCode::CREATED, ticket))
 }
 
@@ -306,23 +273,13 @@ fn parse_list<T>(
 ) -> Result<Vec<T>, ApiError> {
     let Some(raw) = raw else { return Ok(vec![]) };
     raw.split(',')
-        .map(|v| {
-            parse(v.trim(), field)
-                .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))
-        })
+        .map(|v| parse(v.trim(), field).map_err(|e| ApiError::bad_request("invalid_query", e.to_string())))
         .collect()
 }
 
-fn parse_query_id<T: std::str::FromStr>(
-    raw: &Option<String>,
-    field: &str,
-) -> Result<Option<T>, ApiError> {
+fn parse_query_id<T: std::str::FromStr>(raw: &Option<String>, field: &str) -> Result<Option<T>, ApiError> {
     raw.as_deref()
-        .map(|v| {
-            v.parse().map_err(|_| {
-                ApiError::bad_request("invalid_query", format!("{field} must be an id"))
-            })
-        })
+        .map(|v| v.parse().map_err(|_| ApiError::bad_request("invalid_query", format!("{field} must be an id"))))
         .transpose()
 }
 
@@ -345,28 +302,17 @@ fn encode_cursor(sort: TicketSortKey, t: &Ticket) -> String {
 }
 
 fn decode_cursor(sort: TicketSortKey, raw: &str) -> Result<TicketCursor, ApiError> {
-    let bad =
-        || ApiError::bad_request("invalid_cursor", "the cursor is not one this list produced");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .map_err(|_| bad())?;
+    let bad = || ApiError::bad_request("invalid_cursor", "the cursor is not one this list produced");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let mut parts = text.split(':');
-    let (Some(col), Some(value), Some(number), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(col), Some(value), Some(number), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(bad());
     };
     if col != sort.column() {
-        return Err(ApiError::bad_request(
-            "invalid_cursor",
-            "the cursor belongs to another sort order",
-        ));
+        return Err(ApiError::bad_request("invalid_cursor", "the cursor belongs to another sort order"));
     }
-    Ok(TicketCursor {
-        value: value.parse().map_err(|_| bad())?,
-        number: number.parse().map_err(|_| bad())?,
-    })
+    Ok(TicketCursor { value: value.parse().map_err(|_| bad())?, number: number.parse().map_err(|_| bad())? })
 }
 
 fn to_query(p: &ListParams, actor: &Actor) -> Result<TicketQuery, ApiError> {
@@ -389,24 +335,20 @@ fn to_query(p: &ListParams, actor: &Actor) -> Result<TicketQuery, ApiError> {
             ));
         }
     };
-    let optional_id = |raw: &Option<String>,
-                       field: &str,
-                       me: bool|
-     -> Result<Option<Option<uuid::Uuid>>, ApiError> {
+    let optional_id = |raw: &Option<String>, field: &str, me: bool| -> Result<Option<Option<uuid::Uuid>>, ApiError> {
         match raw.as_deref() {
             None => Ok(None),
             Some("none") => Ok(Some(None)),
             Some("me") if me => Ok(Some(Some(actor.user_id.0))),
-            Some(v) => v.parse().map(|u| Some(Some(u))).map_err(|_| {
-                ApiError::bad_request("invalid_query", format!("{field} must be an id or none"))
-            }),
+            Some(v) => v
+                .parse()
+                .map(|u| Some(Some(u)))
+                .map_err(|_| ApiError::bad_request("invalid_query", format!("{field} must be an id or none"))),
         }
     };
     let terms = match p.q.as_deref().map(str::trim) {
         None | Some("") => vec![],
-        Some(q) => {
-            search_terms(q).map_err(|e| ApiError::bad_request("invalid_search", e.to_string()))?
-        }
+        Some(q) => search_terms(q).map_err(|e| ApiError::bad_request("invalid_search", e.to_string()))?,
     };
     let tag = p.tag.as_deref().map(|t| t.trim().to_lowercase());
     Ok(TicketQuery {
@@ -426,11 +368,7 @@ fn to_query(p: &ListParams, actor: &Actor) -> Result<TicketQuery, ApiError> {
         terms,
         sort,
         descending,
-        after: p
-            .cursor
-            .as_deref()
-            .map(|c| decode_cursor(sort, c))
-            .transpose()?,
+        after: p.cursor.as_deref().map(|c| decode_cursor(sort, c)).transpose()?,
         limit: page_limit(p.limit)?,
     })
 }
@@ -446,21 +384,11 @@ async fn list_tickets(
     let mut query = to_query(&params, &actor)?;
     let limit = query.limit;
     query.limit = limit + 1;
-    let mut tickets = state
-        .store
-        .list_tickets(&query, &TicketScope::of(&actor))
-        .await?;
+    let mut tickets = state.store.list_tickets(&query, &TicketScope::of(&actor)).await?;
     let more = tickets.len() > limit as usize;
     tickets.truncate(limit as usize);
-    let next_cursor = if more {
-        tickets.last().map(|t| encode_cursor(query.sort, t))
-    } else {
-        None
-    };
-    Ok(Json(Page {
-        items: tickets.into_iter().map(TicketView::from).collect(),
-        next_cursor,
-    }))
+    let next_cursor = if more { tickets.last().map(|t| encode_cursor(query.sort, t)) } else { None };
+    Ok(Json(Page { items: tickets.into_iter().map(TicketView::from).collect(), next_cursor }))
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -552,18 +480,14 @@ async fn add_comment(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewComment>,
 ) -> Result<(StatusCode, Json<CommentView>), ApiError> {
-    let action = if body.internal {
-        Action::InternalNote
-    } else {
-        Action::Reply
-    };
+    let action = if body.internal { Action::InternalNote } else { Action::Reply };
     let mut ticket = find_ticket(&state, &actor, &id, action).await?;
     let text = body.body.trim();
     if text.is_empty() {
         return Err(ApiError::invalid("body", "the comment is empty"));
     }
-    let text = validate_description(text)
-        .map_err(|_| ApiError::invalid("body", "the comment is too long or contains NUL"))?;
+    let text =
+        validate_description(text).map_err(|_| ApiError::invalid("body", "the comment is too long or contains NUL"))?;
     let now = state.now();
     let version = ticket.version;
     let changes = ticket.note_comment(actor.role.is_staff(), body.internal, now)?;
@@ -575,15 +499,7 @@ async fn add_comment(
         internal: body.internal,
         created_at: now,
     };
-    commit(
-        &state,
-        &actor,
-        ticket,
-        version,
-        changes,
-        Some(comment.clone()),
-    )
-    .await?;
+    commit(&state, &actor, ticket, version, changes, Some(comment.clone())).await?;
     Ok((StatusCode::CREATED, Json(CommentView::from(comment))))
 }
 
@@ -596,12 +512,9 @@ async fn list_comments(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<CommentView>>, ApiError> {
     let ticket = find_ticket(&state, &actor, &id, Action::Read).await?;
-    let internal = ferrodesk_core::access::decide(
-        &actor,
-        Resource::Ticket(&TicketFacts::from(&ticket)),
-        Action::InternalNote,
-    )
-    .is_allowed();
+    let internal =
+        ferrodesk_core::access::decide(&actor, Resource::Ticket(&TicketFacts::from(&ticket)), Action::InternalNote)
+            .is_allowed();
     let comments = state.store.comments(ticket.id, internal).await?;
     Ok(Json(comments.into_iter().map(CommentView::from).collect()))
 }
@@ -645,28 +558,13 @@ async fn assign_ticket(
     ApiJson(body): ApiJson<AssignTicket>,
 ) -> Result<Response, ApiError> {
     if body.group_id.is_none() && body.assignee_id.is_none() {
-        return Err(ApiError::invalid(
-            "assignee_id",
-            "give a group_id, an assignee_id, or both",
-        ));
+        return Err(ApiError::invalid("assignee_id", "give a group_id, an assignee_id, or both"));
     }
-    let patch = TicketPatch {
-        group_id: body.group_id,
-        assignee_id: body.assignee_id,
-        ..TicketPatch::default()
-    };
+    let patch = TicketPatch { group_id: body.group_id, assignee_id: body.assignee_id, ..TicketPatch::default() };
     if let Some(a) = body.assignee_id {
         check_assignee(&state, a).await?;
     }
-    act(
-        &state,
-        &actor,
-        &id,
-        &headers,
-        Action::Assign,
-        |t, m, now| t.apply(patch, m, now),
-    )
-    .await
+    act(&state, &actor, &id, &headers, Action::Assign, |t, m, now| t.apply(patch, m, now)).await
 }
 
 /// Runs one lifecycle action: load with permission, check version, apply, save.
@@ -708,15 +606,8 @@ async fn escalate_ticket(
     headers: HeaderMap,
     ApiJson(body): ApiJson<EscalateTicket>,
 ) -> Result<Response, ApiError> {
-    act(
-        &state,
-        &actor,
-        &id,
-        &headers,
-        Action::Escalate,
-        |t, m, now| t.escalate(&body.reason, body.group_id, m, now),
-    )
-    .await
+    act(&state, &actor, &id, &headers, Action::Escalate, |t, m, now| t.escalate(&body.reason, body.group_id, m, now))
+        .await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -738,31 +629,17 @@ async fn resolve_ticket(
 ) -> Result<Response, ApiError> {
     let note = body.resolution_note.trim().to_owned();
     if note.is_empty() {
-        return Err(ApiError::invalid(
-            "resolution_note",
-            "say what resolved the ticket",
-        ));
+        return Err(ApiError::invalid("resolution_note", "say what resolved the ticket"));
     }
-    let code = body
-        .resolution_code
-        .map(|c| c.trim().to_owned())
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| "solved".into());
+    let code =
+        body.resolution_code.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).unwrap_or_else(|| "solved".into());
     let patch = TicketPatch {
         status: Some(Status::Resolved),
         resolution_note: Some(note),
         resolution_code: Some(code),
         ..TicketPatch::default()
     };
-    act(
-        &state,
-        &actor,
-        &id,
-        &headers,
-        Action::Resolve,
-        |t, m, now| t.apply(patch, m, now),
-    )
-    .await
+    act(&state, &actor, &id, &headers, Action::Resolve, |t, m, now| t.apply(patch, m, now)).await
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -788,15 +665,7 @@ async fn close_ticket(
             (None, Status::Resolved) => None,
             (None, _) => Some("cancelled".to_owned()),
         };
-        t.apply(
-            TicketPatch {
-                status: Some(Status::Closed),
-                resolution_code: code,
-                ..TicketPatch::default()
-            },
-            m,
-            now,
-        )
+        t.apply(TicketPatch { status: Some(Status::Closed), resolution_code: code, ..TicketPatch::default() }, m, now)
     })
     .await
 }
@@ -818,43 +687,21 @@ async fn reopen_ticket(
     ApiJson(body): ApiJson<ReopenTicket>,
 ) -> Result<Response, ApiError> {
     let by_requester = actor.role == Role::Requester;
-    act(
-        &state,
-        &actor,
-        &id,
-        &headers,
-        Action::Reopen,
-        |t, m, now| {
-            if t.status != Status::Resolved {
-                return Err(ferrodesk_core::DomainError::InvalidTransition {
-                    from: t.status.to_string(),
-                    to: "open".into(),
-                });
-            }
-            let mut changes = t.apply(
-                TicketPatch {
-                    status: Some(Status::Open),
-                    ..TicketPatch::default()
-                },
-                m,
-                now,
-            )?;
-            if let Some(reason) = body
-                .reason
-                .map(|r| r.trim().to_owned())
-                .filter(|r| !r.is_empty())
-            {
-                changes.push(FieldChange {
-                    field: "reopen_reason".into(),
-                    old: None,
-                    new: Some(reason),
-                });
-            }
-            if by_requester {
-                t.last_requester_activity_at = Some(now);
-            }
-            Ok(changes)
-        },
-    )
+    act(&state, &actor, &id, &headers, Action::Reopen, |t, m, now| {
+        if t.status != Status::Resolved {
+            return Err(ferrodesk_core::DomainError::InvalidTransition {
+                from: t.status.to_string(),
+                to: "open".into(),
+            });
+        }
+        let mut changes = t.apply(TicketPatch { status: Some(Status::Open), ..TicketPatch::default() }, m, now)?;
+        if let Some(reason) = body.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()) {
+            changes.push(FieldChange { field: "reopen_reason".into(), old: None, new: Some(reason) });
+        }
+        if by_requester {
+            t.last_requester_activity_at = Some(now);
+        }
+        Ok(changes)
+    })
     .await
 }

@@ -20,9 +20,7 @@ use crate::json::ApiJson;
 use crate::views::TokenView;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create_token, list_tokens))
-        .routes(routes!(revoke_token))
+    OpenApiRouter::new().routes(routes!(create_token, list_tokens)).routes(routes!(revoke_token))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -58,26 +56,13 @@ async fn create_token(
         last_used_at: None,
         revoked_at: None,
     };
-    state
-        .store
-        .create_token(&token, &hash_token(&secret))
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedToken {
-            id: token.id,
-            name,
-            token: secret,
-        }),
-    ))
+    state.store.create_token(&token, &hash_token(&secret)).await?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { id: token.id, name, token: secret })))
 }
 
 /// The caller's tokens (never their secrets).
 #[utoipa::path(get, path = "/tokens", tag = "tokens", responses((status = 200, body = Vec<TokenView>)))]
-async fn list_tokens(
-    State(state): State<AppState>,
-    Auth(actor): Auth,
-) -> Result<Json<Vec<TokenView>>, ApiError> {
+async fn list_tokens(State(state): State<AppState>, Auth(actor): Auth) -> Result<Json<Vec<TokenView>>, ApiError> {
     let tokens = state.store.list_tokens(actor.user_id).await?;
     Ok(Json(tokens.into_iter().map(TokenView::from).collect()))
 }
@@ -90,11 +75,7 @@ async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id: TokenId = parse_id(&id)?;
-    if state
-        .store
-        .revoke_token(actor.user_id, id, state.now())
-        .await?
-    {
+    if state.store.revoke_token(actor.user_id, id, state.now()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found())

@@ -90,19 +90,10 @@ async fn list_users(
     Auth(actor): Auth,
     ApiQuery(p): ApiQuery<UserListParams>,
 ) -> Result<Json<Page<UserView>>, ApiError> {
-    authorise(
-        &actor,
-        Resource::Users {
-            role: Role::Requester,
-        },
-        Action::Read,
-    )?;
+    authorise(&actor, Resource::Users { role: Role::Requester }, Action::Read)?;
     let limit = page_limit(p.limit)?;
     if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "q is at most 200 characters",
-        ));
+        return Err(ApiError::bad_request("invalid_query", "q is at most 200 characters"));
     }
     let query = UserQuery {
         role: p.role,
@@ -114,28 +105,14 @@ async fn list_users(
     let mut users = state.store.list_users(&query).await?;
     let more = users.len() > limit as usize;
     users.truncate(limit as usize);
-    let next_cursor = if more {
-        users.last().map(|u| u.email.to_string())
-    } else {
-        None
-    };
-    Ok(Json(Page {
-        items: users.into_iter().map(UserView::from).collect(),
-        next_cursor,
-    }))
+    let next_cursor = if more { users.last().map(|u| u.email.to_string()) } else { None };
+    Ok(Json(Page { items: users.into_iter().map(UserView::from).collect(), next_cursor }))
 }
 
 /// The signed-in user.
 #[utoipa::path(get, path = "/users/me", tag = "users", responses((status = 200, body = UserView)))]
-async fn current_user(
-    State(state): State<AppState>,
-    Auth(actor): Auth,
-) -> Result<Json<UserView>, ApiError> {
-    let user = state
-        .store
-        .user(actor.user_id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+async fn current_user(State(state): State<AppState>, Auth(actor): Auth) -> Result<Json<UserView>, ApiError> {
+    let user = state.store.user(actor.user_id).await?.ok_or_else(ApiError::not_found)?;
     Ok(Json(user.into()))
 }
 
@@ -148,11 +125,7 @@ async fn get_user(
 ) -> Result<Json<UserView>, ApiError> {
     let id: UserId = parse_id(&id)?;
     authorise(&actor, Resource::User(id), Action::Read)?;
-    let user = state
-        .store
-        .user(id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let user = state.store.user(id).await?.ok_or_else(ApiError::not_found)?;
     Ok(Json(user.into()))
 }
 
@@ -187,11 +160,7 @@ async fn update_user(
     if body.role.is_some() || body.active.is_some() || body.organisation_id.is_some() {
         authorise(&actor, Resource::User(id), Action::Administer)?;
     }
-    let mut user = state
-        .store
-        .user(id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let mut user = state.store.user(id).await?.ok_or_else(ApiError::not_found)?;
     if let Some(n) = body.name {
         user.name = validate_name("name", &n)?;
     }

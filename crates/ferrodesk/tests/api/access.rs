@@ -1,0 +1,318 @@
+//! The access rules over every route: role × route → status, table-driven. The table must name
+//! every operation in the OpenAPI document, so a new route cannot ship without its rules.
+
+use std::collections::BTreeSet;
+
+use ferrodesk_core::user::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::dual;
+use crate::helpers::{Backend, TestApp};
+
+dual!(
+    every_route_enforces_roles,
+    visibility_follows_groups_and_membership_changes_apply_at_once,
+    deactivated_users_lose_access_at_once
+);
+
+/// Columns of the table, in order.
+const ROLES: [&str; 6] = ["admin", "supervisor", "agent", "other_agent", "requester", "other_requester"];
+
+struct Cell {
+    method: Method,
+    /// Path with placeholders: {ticket} {user} {group} {member} {token}.
+    path: &'static str,
+    body: Option<Value>,
+    /// Put the fresh ticket into `resolved` first.
+    resolved: bool,
+    expect: [u16; 6],
+}
+
+fn cell(method: Method, path: &'static str, body: Option<Value>, expect: [u16; 6]) -> Cell {
+    Cell { method, path, body, resolved: false, expect }
+}
+
+fn table() -> Vec<Cell> {
+    use Method as M;
+    let name = || json!({"name": format!("n-{}", uuid::Uuid::now_v7().simple())});
+    vec![
+        cell(M::GET, "/api/v1/tickets", None, [200, 200, 200, 200, 200, 200]),
+        cell(M::POST, "/api/v1/tickets", Some(json!({"subject": "New"})), [201, 201, 201, 201, 201, 201]),
+        cell(M::GET, "/api/v1/tickets/{ticket}", None, [200, 200, 200, 404, 200, 404]),
+        cell(M::PATCH, "/api/v1/tickets/{ticket}", Some(json!({"urgency": "low"})), [200, 200, 200, 404, 403, 404]),
+        cell(M::POST, "/api/v1/tickets/{ticket}/comments", Some(json!({"body": "hi"})), [201, 201, 201, 404, 201, 404]),
+        cell(M::GET, "/api/v1/tickets/{ticket}/comments", None, [200, 200, 200, 404, 200, 404]),
+        cell(M::GET, "/api/v1/tickets/{ticket}/history", None, [200, 200, 200, 404, 403, 404]),
+        cell(
+            M::POST,
+            "/api/v1/tickets/{ticket}/assign",
+            Some(json!({"assignee_id": null})),
+            [200, 200, 200, 404, 403, 404],
+        ),
+        cell(
+            M::POST,
+            "/api/v1/tickets/{ticket}/escalate",
+            Some(json!({"reason": "needs L2"})),
+            [200, 200, 200, 404, 403, 404],
+        ),
+        cell(
+            M::POST,
+            "/api/v1/tickets/{ticket}/resolve",
+            Some(json!({"resolution_note": "fixed"})),
+            [200, 200, 200, 404, 403, 404],
+        ),
+        cell(M::POST, "/api/v1/tickets/{ticket}/close", Some(json!({})), [200, 200, 200, 404, 200, 404]),
+        Cell {
+            resolved: true,
+            ..cell(M::POST, "/api/v1/tickets/{ticket}/reopen", Some(json!({})), [200, 200, 200, 404, 200, 404])
+        },
+        cell(
+            M::POST,
+            "/api/v1/users",
+            Some(json!({"email": "{unique}", "name": "New Agent", "role": "agent"})),
+            [201, 403, 403, 403, 403, 403],
+        ),
+        cell(M::GET, "/api/v1/users", None, [200, 200, 200, 200, 403, 403]),
+        cell(M::GET, "/api/v1/users/me", None, [200, 200, 200, 200, 200, 200]),
+        cell(M::GET, "/api/v1/users/{user}", None, [200, 200, 200, 200, 200, 404]),
+        cell(M::PATCH, "/api/v1/users/{user}", Some(json!({"name": "Renamed"})), [200, 403, 403, 403, 200, 404]),
+        cell(M::POST, "/api/v1/tokens", Some(json!({"name": "integration"})), [201, 201, 201, 201, 201, 201]),
+        cell(M::GET, "/api/v1/tokens", None, [200, 200, 200, 200, 200, 200]),
+        cell(M::DELETE, "/api/v1/tokens/{token}", None, [204, 204, 204, 204, 204, 204]),
+        cell(M::POST, "/api/v1/organisations", Some(name()), [201, 403, 403, 403, 403, 403]),
+        cell(M::GET, "/api/v1/organisations", None, [200, 200, 200, 200, 403, 403]),
+        cell(M::POST, "/api/v1/groups", Some(name()), [201, 403, 403, 403, 403, 403]),
+        cell(M::GET, "/api/v1/groups", None, [200, 200, 200, 200, 200, 200]),
+        cell(
+            M::POST,
+            "/api/v1/groups/{group}/members",
+            Some(json!({"user_id": "{member}"})),
+            [204, 204, 403, 403, 403, 403],
+        ),
+        cell(M::GET, "/api/v1/groups/{group}/members", None, [200, 200, 200, 200, 403, 403]),
+        cell(M::DELETE, "/api/v1/groups/{group}/members/{member}", None, [204, 204, 403, 403, 403, 403]),
+        cell(M::POST, "/api/v1/categories", Some(name()), [201, 403, 403, 403, 403, 403]),
+        cell(M::GET, "/api/v1/categories", None, [200, 200, 200, 200, 200, 200]),
+        cell(M::GET, "/api/v1/settings", None, [200, 200, 200, 200, 403, 403]),
+        cell(
+            M::PUT,
+            "/api/v1/settings",
+            Some(
+                json!({"priority_matrix": {"cells": [["planning","low","medium"],["low","medium","high"],["medium","high","critical"]]}, "agents_see_all": false}),
+            ),
+            [200, 403, 403, 403, 403, 403],
+        ),
+    ]
+}
+
+fn fill(template: &str, vars: &[(&str, String)]) -> String {
+    let mut s = template.to_owned();
+    for (k, v) in vars {
+        s = s.replace(&format!("{{{k}}}"), v);
+    }
+    s
+}
+
+fn fill_json(v: &Value, vars: &[(&str, String)]) -> Value {
+    match v {
+        Value::String(s) => Value::String(fill(s, vars)),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), fill_json(v, vars))).collect()),
+        other => other.clone(),
+    }
+}
+
+async fn every_route_enforces_roles(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let g1 = app.group("Service Desk").await;
+    let g2 = app.group("Other Desk").await;
+    let (supervisor, supervisor_t) = app.user_with_token("sup@example.org", Role::Supervisor).await;
+    let (agent, agent_t) = app.user_with_token("agent@example.org", Role::Agent).await;
+    let (other_agent, other_agent_t) = app.user_with_token("agent2@example.org", Role::Agent).await;
+    let (requester, requester_t) = app.user_with_token("req@example.org", Role::Requester).await;
+    let (_, other_requester_t) = app.user_with_token("req2@example.org", Role::Requester).await;
+    app.add_member(&g1, supervisor).await;
+    app.add_member(&g1, agent).await;
+    app.add_member(&g2, other_agent).await;
+    let tokens = [app.admin.clone(), supervisor_t, agent_t, other_agent_t, requester_t, other_requester_t];
+
+    // The table covers exactly the operations the API documents.
+    let spec = app.get("/api/openapi.json", "").await.body;
+    let documented: BTreeSet<String> = spec["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(path, ops)| {
+            ops.as_object().into_iter().flatten().map(move |(m, _)| format!("{} {path}", m.to_uppercase()))
+        })
+        .collect();
+    let tabled: BTreeSet<String> = table().iter().map(|c| format!("{} {}", c.method, c.path)).collect();
+    // Parameter names differ (the table names what it fills in); compare the shapes.
+    let shape = |s: &String| -> String {
+        let mut out = String::new();
+        let mut inside = false;
+        for ch in s.chars() {
+            match ch {
+                '{' => {
+                    inside = true;
+                    out.push_str("{}");
+                }
+                '}' => inside = false,
+                c if !inside => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    };
+    let documented: BTreeSet<String> = documented.iter().map(shape).collect();
+    let tabled: BTreeSet<String> = tabled.iter().map(shape).collect();
+    assert_eq!(documented.len(), table().len(), "one row per operation");
+    assert_eq!(tabled, documented, "every documented route has a row of access rules, and no more");
+
+    let mut failures = Vec::new();
+    for cell in table() {
+        for (i, role) in ROLES.iter().enumerate() {
+            // Fresh objects per cell so that one call cannot change the next one's outcome.
+            let ticket = app
+                .ticket(&app.admin, json!({"subject": "Access probe", "requester_id": requester, "group_id": g1}))
+                .await;
+            let ticket_id = ticket["id"].as_str().unwrap_or_default().to_owned();
+            if cell.resolved {
+                app.post(
+                    &format!("/api/v1/tickets/{ticket_id}/resolve"),
+                    &app.admin,
+                    json!({"resolution_note": "done"}),
+                )
+                .await;
+            }
+            let (member, _) =
+                app.user_with_token(&format!("m-{}@example.org", uuid::Uuid::now_v7().simple()), Role::Agent).await;
+            if cell.method == Method::DELETE && cell.path.contains("members") {
+                app.add_member(&g1, member).await;
+            }
+            let token_id = app.post("/api/v1/tokens", &tokens[i], json!({"name": "to revoke"})).await.id();
+            let vars = [
+                ("ticket", ticket_id),
+                ("user", requester.to_string()),
+                ("group", g1.clone()),
+                ("member", member.to_string()),
+                ("token", token_id),
+                ("unique", format!("u-{}@example.org", uuid::Uuid::now_v7().simple())),
+            ];
+            let path = fill(cell.path, &vars);
+            let body = cell.body.as_ref().map(|b| fill_json(b, &vars));
+            let reply = app.call(cell.method.clone(), &path, &tokens[i], body, &[]).await;
+            if reply.status.as_u16() != cell.expect[i] {
+                failures.push(format!(
+                    "{} {} as {role}: got {} ({}), expected {}",
+                    cell.method, cell.path, reply.status, reply.body, cell.expect[i]
+                ));
+            }
+        }
+        // Without credentials, every route answers 401.
+        let anon = app
+            .call(cell.method.clone(), &fill(cell.path, &[("ticket", "1001".into())]), "", cell.body.clone(), &[])
+            .await;
+        if anon.status != StatusCode::UNAUTHORIZED {
+            failures.push(format!("{} {} anonymous: got {}", cell.method, cell.path, anon.status));
+        }
+    }
+    assert!(failures.is_empty(), "access rule violations:\n{}", failures.join("\n"));
+}
+
+async fn visibility_follows_groups_and_membership_changes_apply_at_once(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let g1 = app.group("Desk").await;
+    let g2 = app.group("Elsewhere").await;
+    let (agent, agent_t) = app.user_with_token("agent@example.org", Role::Agent).await;
+    app.add_member(&g1, agent).await;
+    let (_, req_t) = app.user_with_token("req@example.org", Role::Requester).await;
+    let mine = app.ticket(&app.admin, json!({"subject": "In my group", "group_id": g1})).await;
+    app.ticket(&app.admin, json!({"subject": "In another group", "group_id": g2})).await;
+    app.ticket(&app.admin, json!({"subject": "Not routed yet"})).await;
+    app.ticket(&req_t, json!({"subject": "Requester's own"})).await;
+
+    let subjects = |r: crate::helpers::Reply| -> Vec<String> {
+        let mut v: Vec<String> = r.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["subject"].as_str().map(str::to_owned))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        subjects(app.get("/api/v1/tickets", &agent_t).await),
+        vec!["In my group", "Not routed yet", "Requester's own"]
+    );
+    assert_eq!(subjects(app.get("/api/v1/tickets", &req_t).await), vec!["Requester's own"]);
+    assert_eq!(subjects(app.get("/api/v1/tickets?q=group", &agent_t).await), vec!["In my group"]);
+
+    // Widening to all by setting.
+    let s = app.get("/api/v1/settings", &app.admin).await.body;
+    let put = app
+        .call(
+            Method::PUT,
+            "/api/v1/settings",
+            &app.admin,
+            Some(json!({"priority_matrix": s["priority_matrix"], "agents_see_all": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK);
+    assert_eq!(subjects(app.get("/api/v1/tickets", &agent_t).await).len(), 4);
+    app.call(
+        Method::PUT,
+        "/api/v1/settings",
+        &app.admin,
+        Some(json!({"priority_matrix": s["priority_matrix"], "agents_see_all": false})),
+        &[],
+    )
+    .await;
+
+    // Removed from the group: the group's ticket disappears on the next request (case 26).
+    let path = format!("/api/v1/tickets/{}", mine["id"].as_str().unwrap_or_default());
+    assert_eq!(app.get(&path, &agent_t).await.status, StatusCode::OK);
+    let del = app.call(Method::DELETE, &format!("/api/v1/groups/{g1}/members/{agent}"), &app.admin, None, &[]).await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get(&path, &agent_t).await.status, StatusCode::NOT_FOUND);
+}
+
+async fn deactivated_users_lose_access_at_once(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (agent, agent_t) = app.user_with_token("leaver@example.org", Role::Agent).await;
+    assert_eq!(app.get("/api/v1/users/me", &agent_t).await.status, StatusCode::OK);
+    let r = app.patch(&format!("/api/v1/users/{agent}"), &app.admin, json!({"active": false})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/users/me", &agent_t).await.status,
+        StatusCode::UNAUTHORIZED,
+        "case 26: token dies with the account"
+    );
+    app.patch(&format!("/api/v1/users/{agent}"), &app.admin, json!({"active": true})).await;
+    assert_eq!(app.get("/api/v1/users/me", &agent_t).await.status, StatusCode::OK);
+
+    // Revoked tokens stop at once; another user's token cannot be revoked by id.
+    let mine = app.post("/api/v1/tokens", &agent_t, json!({"name": "ci"})).await;
+    let secret = mine.body["token"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(app.get("/api/v1/users/me", &secret).await.status, StatusCode::OK);
+    let foreign = app.call(Method::DELETE, &format!("/api/v1/tokens/{}", mine.id()), &app.admin, None, &[]).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    let revoke = app.call(Method::DELETE, &format!("/api/v1/tokens/{}", mine.id()), &agent_t, None, &[]).await;
+    assert_eq!(revoke.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/api/v1/users/me", &secret).await.status, StatusCode::UNAUTHORIZED);
+    let listed = app.get("/api/v1/tokens", &agent_t).await;
+    assert!(listed.body.as_array().into_iter().flatten().all(|t| t.get("token").is_none()), "secrets are never listed");
+
+    // Mass assignment (case 25): an agent cannot make themself admin; a requester cannot file for someone else.
+    let me = app.patch(&format!("/api/v1/users/{agent}"), &agent_t, json!({"role": "admin"})).await;
+    assert_eq!(me.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/api/v1/users/me", &agent_t).await.body["role"], "agent");
+    let (_, req_t) = app.user_with_token("req@example.org", Role::Requester).await;
+    let other = app.post("/api/v1/tickets", &req_t, json!({"subject": "on behalf", "requester_id": agent})).await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+    assert_eq!(other.code(), "field_not_allowed");
+    let unknown = app.patch(&format!("/api/v1/users/{agent}"), &agent_t, json!({"is_admin": true})).await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are refused, not ignored");
+}

@@ -1,0 +1,171 @@
+//! The `ferrodesk` binary as a user runs it: exit codes, messages, migrations, serve, SIGTERM.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::dual;
+use crate::helpers::{Backend, fresh_database};
+
+dual!(user_and_token_commands_then_serve_and_drain_on_sigterm, edited_or_newer_migrations_stop_start_up_cases_82_83);
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn ferrodesk(url: &str, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrodesk"))
+        .arg("--database-url")
+        .arg(url)
+        .args(args)
+        .env("FERRODESK_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn ferrodesk: {e}"));
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let _ = pipe.write_all(input.as_bytes());
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("wait: {e}"));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+async fn user_and_token_commands_then_serve_and_drain_on_sigterm(b: Backend) {
+    let (url, _dir) = fresh_database(b).await;
+    let ok = ferrodesk(
+        &url,
+        &["user", "create", "--email", "Ada@Example.org", "--name", "Ada", "--role", "admin", "--password-stdin"],
+        Some("a long enough password\n"),
+    );
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stdout.contains("created admin ada@example.org"), "{}", ok.stdout);
+    assert!(!ok.stderr.contains("a long enough password"), "secrets never logged");
+
+    let dup =
+        ferrodesk(&url, &["user", "create", "--email", "ada@example.org", "--name", "Ada", "--role", "agent"], None);
+    assert_eq!(dup.code, 1);
+    assert!(dup.stderr.contains("already exists"), "{}", dup.stderr);
+    let bad = ferrodesk(&url, &["user", "create", "--email", "not-an-address", "--name", "X", "--role", "agent"], None);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("email"), "{}", bad.stderr);
+    let weak = ferrodesk(
+        &url,
+        &["user", "create", "--email", "b@example.org", "--name", "B", "--role", "agent", "--password-stdin"],
+        Some("short\n"),
+    );
+    assert_eq!(weak.code, 1);
+    assert!(weak.stderr.contains("password"), "{}", weak.stderr);
+    let role =
+        ferrodesk(&url, &["user", "create", "--email", "c@example.org", "--name", "C", "--role", "wizard"], None);
+    assert_eq!(role.code, 2, "usage errors exit 2");
+
+    let none = ferrodesk(&url, &["token", "create", "--user", "nobody@example.org"], None);
+    assert_eq!(none.code, 1);
+    assert!(none.stderr.contains("no user"), "{}", none.stderr);
+    let token = ferrodesk(&url, &["token", "create", "--user", "ada@example.org", "--name", "laptop"], None);
+    assert_eq!(token.code, 0, "{}", token.stderr);
+    let secret = token.stdout.trim().to_owned();
+    assert!(secret.starts_with("fdk_"));
+
+    let mut server = Command::new(env!("CARGO_BIN_EXE_ferrodesk"))
+        .args(["--database-url", &url, "serve", "--listen", "127.0.0.1:0"])
+        .env("FERRODESK_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn serve: {e}"));
+    let mut line = String::new();
+    if let Some(out) = server.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    let base = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    let me: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/api/v1/users/me"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(me["email"], "ada@example.org");
+
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let started = Instant::now();
+    let status = loop {
+        if let Ok(Some(s)) = server.try_wait() {
+            break Some(s);
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            let _ = server.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.is_some_and(|s| s.success()), "SIGTERM ends the server cleanly: {status:?}");
+    let mut log = String::new();
+    if let Some(mut err) = server.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut err, &mut log);
+    }
+    assert!(log.contains("stopped cleanly"), "{log}");
+    assert!(!log.contains(&secret), "tokens never logged");
+}
+
+/// Runs one SQL statement against the test database, whichever dialect.
+async fn tamper(b: Backend, url: &str, sql: &str) {
+    match b {
+        Backend::Sqlite => {
+            let path = url.trim_start_matches("sqlite://");
+            let conn = rusqlite::Connection::open(path).unwrap_or_else(|e| panic!("{e}"));
+            conn.execute_batch(sql).unwrap_or_else(|e| panic!("{e}"));
+        }
+        Backend::Postgres => {
+            let (client, conn) =
+                tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap_or_else(|e| panic!("{e}"));
+            tokio::spawn(conn);
+            client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+async fn edited_or_newer_migrations_stop_start_up_cases_82_83(b: Backend) {
+    let (url, _dir) = fresh_database(b).await;
+    let first = ferrodesk(&url, &["migrate"], None);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(ferrodesk(&url, &["migrate"], None).code, 0);
+
+    tamper(b, &url, "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1").await;
+    for args in [
+        &["migrate"][..],
+        &["serve", "--listen", "127.0.0.1:0"][..],
+        &["user", "create", "--email", "x@example.org", "--name", "X", "--role", "agent"][..],
+    ] {
+        let r = ferrodesk(&url, args, None);
+        assert_eq!(r.code, 1, "{args:?}");
+        assert!(r.stderr.contains("0001_core") && r.stderr.contains("changed"), "{args:?}: {}", r.stderr);
+    }
+    tamper(b, &url, "DELETE FROM schema_migrations WHERE version = 1").await;
+    tamper(
+        b,
+        &url,
+        "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (999, '0999_future', 'x', 0)",
+    )
+    .await;
+    let newer =
+        ferrodesk(&url, &["user", "create", "--email", "y@example.org", "--name", "Y", "--role", "agent"], None);
+    assert_eq!(newer.code, 1);
+    assert!(newer.stderr.contains("0999_future") && newer.stderr.contains("newer"), "{}", newer.stderr);
+    // Refused without writing: the user was not created, and migration 1 was not re-applied.
+    tamper(b, &url, "DELETE FROM schema_migrations WHERE version = 999").await;
+    let store = ferrodesk_store::open(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let email = ferrodesk_core::user::EmailAddress::parse("y@example.org").unwrap_or_else(|e| panic!("{e}"));
+    assert!(store.user_by_email(&email).await.ok().flatten().is_none());
+}

@@ -1,0 +1,248 @@
+//! Test harness: a real server on 127.0.0.1:0 with a fresh database per test — a SQLite file in
+//! a temporary folder, or a new PostgreSQL database on the cluster `scripts/test.sh` started.
+
+use std::sync::Arc;
+
+use ferrodesk_core::ids::{TokenId, UserId};
+use ferrodesk_core::user::{EmailAddress, Role, User};
+use ferrodesk_store::{ApiToken, Store};
+use ferrodesk_web::AppState;
+use ferrodesk_web::auth::{generate_token, hash_token};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body on both databases: `dual!(name);` defines `name::sqlite` and
+/// `name::postgres` from `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! dual {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::helpers::postgres_skipped() {
+                    return;
+                }
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+        }
+    )+};
+}
+
+/// PostgreSQL runs unless explicitly skipped with `FERRODESK_TEST_POSTGRES_URL=skip` (for a
+/// quick local loop); an unset variable is an error so that CI can never skip silently.
+pub fn postgres_skipped() -> bool {
+    match std::env::var("FERRODESK_TEST_POSTGRES_URL") {
+        Ok(v) if v == "skip" => true,
+        Ok(_) => false,
+        Err(_) => panic!(
+            "FERRODESK_TEST_POSTGRES_URL is not set: run scripts/test.sh, which starts PostgreSQL, \
+             or set it to `skip` to leave PostgreSQL out of a local run on purpose"
+        ),
+    }
+}
+
+/// A fresh, empty database for one test; returns its URL. The guard keeps a SQLite folder alive.
+pub async fn fresh_database(backend: Backend) -> (String, Option<TempDir>) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = TempDir::new();
+            (format!("sqlite://{}", dir.path.join("ferrodesk.db").display()), Some(dir))
+        }
+        Backend::Postgres => {
+            let admin_url = std::env::var("FERRODESK_TEST_POSTGRES_URL").unwrap_or_default();
+            let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL: {e}"));
+            tokio::spawn(conn);
+            let name = format!("fd_test_{}", uuid::Uuid::now_v7().simple());
+            client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap_or_else(|e| panic!("cannot create {name}: {e}"));
+            let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin_url);
+            (format!("{base}/{name}"), None)
+        }
+    }
+}
+
+/// A temporary folder removed on drop.
+pub struct TempDir {
+    pub path: std::path::PathBuf,
+}
+
+impl TempDir {
+    pub fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("ferrodesk-test-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        Self { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    /// An admin's API token.
+    pub admin: String,
+    pub admin_id: UserId,
+    _dir: Option<TempDir>,
+}
+
+/// A response: status, headers and JSON body (Null when empty or not JSON).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let (database_url, dir) = fresh_database(backend).await;
+        let store = ferrodesk_store::open(&database_url).await.unwrap_or_else(|e| panic!("open store: {e}"));
+        store.migrate().await.unwrap_or_else(|e| panic!("migrate: {e}"));
+        let state = AppState::new(store.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+        tokio::spawn(async move { ferrodesk_web::serve(listener, state, std::future::pending()).await });
+        let mut app = TestApp {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            store,
+            admin: String::new(),
+            admin_id: UserId::generate(),
+            _dir: dir,
+        };
+        let (id, token) = app.user_with_token("admin@example.org", Role::Admin).await;
+        app.admin = token;
+        app.admin_id = id;
+        app
+    }
+
+    /// Creates a user directly in the store and returns (id, API token).
+    pub async fn user_with_token(&self, email: &str, role: Role) -> (UserId, String) {
+        let user = User {
+            id: UserId::generate(),
+            email: EmailAddress::parse(email).unwrap_or_else(|e| panic!("{e}")),
+            name: format!("Test {role}"),
+            role,
+            organisation_id: None,
+            active: true,
+            created_at: jiff::Timestamp::now(),
+        };
+        self.store.create_user(&user, None).await.unwrap_or_else(|e| panic!("create user: {e}"));
+        (user.id, self.token_for(user.id).await)
+    }
+
+    pub async fn token_for(&self, user: UserId) -> String {
+        let secret = generate_token();
+        let token = ApiToken {
+            id: TokenId::generate(),
+            user_id: user,
+            name: "test".into(),
+            created_at: jiff::Timestamp::now(),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        self.store.create_token(&token, &hash_token(&secret)).await.unwrap_or_else(|e| panic!("create token: {e}"));
+        secret
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap_or_else(|e| panic!("request {path}: {e}"));
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, token, None, &[]).await
+    }
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body), &[]).await
+    }
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, token, Some(body), &[]).await
+    }
+
+    /// Sends raw bytes with a content type.
+    pub async fn raw(&self, method: Method, path: &str, token: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let resp = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request {path}: {e}"));
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = serde_json::from_slice(&resp.bytes().await.unwrap_or_default()).unwrap_or(Value::Null);
+        Reply { status, headers, body }
+    }
+
+    /// Creates a group through the API and returns its id.
+    pub async fn group(&self, name: &str) -> String {
+        let r = self.post("/api/v1/groups", &self.admin, serde_json::json!({"name": name})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.id()
+    }
+
+    pub async fn add_member(&self, group: &str, user: UserId) {
+        let r = self
+            .post(&format!("/api/v1/groups/{group}/members"), &self.admin, serde_json::json!({"user_id": user}))
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    }
+
+    /// Opens a ticket as `token` and returns the reply body.
+    pub async fn ticket(&self, token: &str, body: Value) -> Value {
+        let r = self.post("/api/v1/tickets", token, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body
+    }
+}

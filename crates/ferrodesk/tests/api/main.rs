@@ -1,0 +1,10 @@
+//! Black-box tests: the real server over HTTP, the store's conformance suite, and the CLI,
+//! each against SQLite and PostgreSQL. One test binary keeps linking fast.
+
+mod access;
+mod bad_input;
+mod cli;
+mod helpers;
+mod store_conformance;
+mod system;
+mod tickets;

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian machine: installs what it needs (PostgreSQL from
+# Debian's packages), starts a throwaway PostgreSQL cluster owned by this run on 127.0.0.1,
+# and runs every test — unit, property, store conformance and HTTP black-box — against SQLite
+# and PostgreSQL. If PostgreSQL cannot start, it fails; it never skips.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+if [ -z "$(pg_bin)" ] || [ ! -x "$(pg_bin)/initdb" ]; then
+    log "installing PostgreSQL from Debian's packages"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+PGBIN=$(pg_bin)
+[ -x "$PGBIN/initdb" ] || { echo "PostgreSQL's initdb was not found after installing" >&2; exit 1; }
+
+if ! command -v cargo >/dev/null; then
+    echo "cargo is not installed: this machine kind ships the Rust toolchain" >&2
+    exit 1
+fi
+
+PGROOT=$(mktemp -d /tmp/ferrodesk-pg.XXXXXX)
+PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+# PostgreSQL refuses to run as root: the cluster belongs to the postgres user when we are root.
+if [ "$(id -u)" = 0 ]; then
+    chown postgres:postgres "$PGROOT"
+    as_pg() { runuser -u postgres -- "$@"; }
+else
+    as_pg() { "$@"; }
+fi
+stop_pg() {
+    as_pg "$PGBIN/pg_ctl" -D "$PGROOT/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$PGROOT"
+}
+trap stop_pg EXIT
+
+log "starting a throwaway PostgreSQL on 127.0.0.1:$PGPORT"
+as_pg "$PGBIN/initdb" -D "$PGROOT/data" -U postgres -A trust --no-sync -E UTF8 >/dev/null
+if ! as_pg "$PGBIN/pg_ctl" -D "$PGROOT/data" -l "$PGROOT/server.log" -w -t 30 \
+    -o "-p $PGPORT -k $PGROOT -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null; then
+    echo "PostgreSQL did not start; its log:" >&2
+    cat "$PGROOT/server.log" >&2 || true
+    exit 1
+fi
+export FERRODESK_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
+
+if [ "${CI:-}" = "true" ]; then
+    export CARGO_INCREMENTAL=0
+fi
+
+log "cargo test (SQLite and PostgreSQL)"
+cargo test --workspace --locked
