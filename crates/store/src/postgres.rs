@@ -279,7 +279,7 @@ impl Store for PgStore {
     }
 
     async fn list_users(&self, q: &UserQuery) -> StoreResult<Vec<User>> {
-        rows(&self.client().await?, &query::list_users(q), |r| row::user(r)).await
+        rows(&self.client().await?, &query::list_users(q), row::user).await
     }
 
     async fn actor(&self, id: UserId) -> StoreResult<Option<Actor>> {
