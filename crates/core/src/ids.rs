@@ -51,6 +51,8 @@ id_type!(/// A custom field definition's identifier.
     CustomFieldId);
 id_type!(/// An attachment's identifier.
     AttachmentId);
+id_type!(/// A browser session's public identifier (not its secret).
+    SessionId);
 id_type!(/// A time entry's identifier.
     TimeEntryId);
 

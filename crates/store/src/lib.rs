@@ -39,6 +39,9 @@ pub enum StoreError {
     MissingReference { what: String },
     #[error("not found")]
     NotFound,
+    /// Too many attempts; try again at `until` (microseconds). Used inside the store.
+    #[error("too many attempts")]
+    Throttled { until: i64 },
     /// The schema on disk cannot be used by this binary; start-up must stop.
     #[error("{0}")]
     Schema(String),
@@ -82,6 +85,32 @@ pub trait Store: Send + Sync + 'static {
     async fn list_tokens(&self, user: UserId) -> StoreResult<Vec<ApiToken>>;
     /// Revokes a token of this user; false when there was no such live token.
     async fn revoke_token(&self, user: UserId, id: TokenId, now: Timestamp) -> StoreResult<bool>;
+
+    // Sessions and login throttling
+    async fn create_session(&self, session: &Session, secret_hash: &str) -> StoreResult<()>;
+    /// The live session with this secret hash (not expired, not idle longer than `idle`);
+    /// records activity at most once a minute.
+    async fn session(
+        &self,
+        secret_hash: &str,
+        now: Timestamp,
+        idle: jiff::SignedDuration,
+    ) -> StoreResult<Option<Session>>;
+    async fn list_sessions(&self, user: UserId) -> StoreResult<Vec<Session>>;
+    /// Ends one session of a user; false when there was none.
+    async fn delete_session(&self, user: UserId, id: SessionId) -> StoreResult<bool>;
+    /// Ends every session of a user except `keep`; returns how many ended.
+    async fn delete_sessions(&self, user: UserId, keep: Option<SessionId>) -> StoreResult<u64>;
+    /// Counts a login attempt against every rule, atomically: all counted, or none when any key
+    /// is at its limit — then returns when the earliest blocking window ends.
+    async fn admit_login(
+        &self,
+        rules: &[ThrottleRule],
+        now: Timestamp,
+        window: jiff::SignedDuration,
+    ) -> StoreResult<Option<Timestamp>>;
+    /// Forgets a key's attempts (after a successful login).
+    async fn clear_login_attempts(&self, key: &str) -> StoreResult<()>;
 
     // Organisation structure
     async fn create_organisation(&self, org: &Organisation) -> StoreResult<()>;

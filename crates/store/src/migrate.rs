@@ -31,10 +31,10 @@ macro_rules! migrations {
 }
 
 /// File names (without `.sql`) of every migration, in order; both dialects have each.
-pub const MIGRATION_NAMES: &[&str] = &["0001_core"];
+pub const MIGRATION_NAMES: &[&str] = &["0001_core", "0002_sessions_and_login"];
 
-pub(crate) const SQLITE: &[Migration] = migrations!("sqlite": 1 "0001_core");
-pub(crate) const POSTGRES: &[Migration] = migrations!("postgres": 1 "0001_core");
+pub(crate) const SQLITE: &[Migration] = migrations!("sqlite": 1 "0001_core", 2 "0002_sessions_and_login");
+pub(crate) const POSTGRES: &[Migration] = migrations!("postgres": 1 "0001_core", 2 "0002_sessions_and_login");
 
 /// A row of the `schema_migrations` table.
 #[derive(Debug, Clone)]

@@ -332,6 +332,74 @@ impl Store for PgStore {
         exec(&self.client().await?, &query::revoke_token(user, id, now)).await.map(|n| n > 0)
     }
 
+    async fn create_session(&self, session: &Session, secret_hash: &str) -> StoreResult<()> {
+        exec(&self.client().await?, &query::insert_session(session, secret_hash)).await.map(drop)
+    }
+
+    async fn session(
+        &self,
+        secret_hash: &str,
+        now: Timestamp,
+        idle: jiff::SignedDuration,
+    ) -> StoreResult<Option<Session>> {
+        let c = self.client().await?;
+        let (find, mut touch) = query::session_statements(secret_hash, now, idle);
+        let found = one(&c, &find, row::session).await?;
+        if let Some(s) = &found
+            && micros(now) - micros(s.last_seen_at) > 60_000_000
+        {
+            touch.params.push(Param::Uuid(s.id.0));
+            exec(&c, &touch).await?;
+        }
+        Ok(found)
+    }
+
+    async fn list_sessions(&self, user: UserId) -> StoreResult<Vec<Session>> {
+        let s = Stmt::new(
+            format!("SELECT {} FROM sessions WHERE user_id = $1 ORDER BY created_at", query::SESSION_COLUMNS),
+            by_id(user.0),
+        );
+        rows(&self.client().await?, &s, row::session).await
+    }
+
+    async fn delete_session(&self, user: UserId, id: SessionId) -> StoreResult<bool> {
+        let s = Stmt::new(
+            "DELETE FROM sessions WHERE user_id = $1 AND id = $2",
+            vec![Param::Uuid(user.0), Param::Uuid(id.0)],
+        );
+        exec(&self.client().await?, &s).await.map(|n| n > 0)
+    }
+
+    async fn delete_sessions(&self, user: UserId, keep: Option<SessionId>) -> StoreResult<u64> {
+        exec(&self.client().await?, &query::delete_sessions(user, keep)).await
+    }
+
+    async fn admit_login(
+        &self,
+        rules: &[ThrottleRule],
+        now: Timestamp,
+        window: jiff::SignedDuration,
+    ) -> StoreResult<Option<Timestamp>> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        for rule in rules {
+            if one(&tx, &query::count_login_attempt(rule, now, window), |r| r.int("attempts")).await?.is_none() {
+                let start = one(&tx, &query::throttle_window_start(&rule.key), |r| r.int("window_start"))
+                    .await?
+                    .unwrap_or(micros(now));
+                // Dropping the transaction rolls back the counts already made.
+                return Ok(Some(crate::from_micros(start + window.as_micros() as i64)?));
+            }
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(None)
+    }
+
+    async fn clear_login_attempts(&self, key: &str) -> StoreResult<()> {
+        let s = Stmt::new("DELETE FROM login_throttle WHERE key = $1", vec![Param::Text(key.into())]);
+        exec(&self.client().await?, &s).await.map(drop)
+    }
+
     async fn create_organisation(&self, org: &Organisation) -> StoreResult<()> {
         exec(&self.client().await?, &query::insert_organisation(org)).await.map(drop)
     }

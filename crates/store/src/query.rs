@@ -503,3 +503,70 @@ pub(crate) fn insert_category(c: &Category) -> Stmt {
         ],
     )
 }
+
+pub(crate) const SESSION_COLUMNS: &str = "id, user_id, csrf_token, created_at, last_seen_at, expires_at";
+
+pub(crate) fn insert_session(s: &Session, secret_hash: &str) -> Stmt {
+    Stmt::new(
+        "INSERT INTO sessions (id, secret_hash, user_id, csrf_token, created_at, last_seen_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        vec![
+            Param::Uuid(s.id.0),
+            Param::Text(secret_hash.into()),
+            Param::Uuid(s.user_id.0),
+            Param::Text(s.csrf_token.clone()),
+            Param::Int(micros(s.created_at)),
+            Param::Int(micros(s.last_seen_at)),
+            Param::Int(micros(s.expires_at)),
+        ],
+    )
+}
+
+/// (find a live session by secret hash; record activity — the session id is appended).
+pub(crate) fn session_statements(secret_hash: &str, now: jiff::Timestamp, idle: jiff::SignedDuration) -> (Stmt, Stmt) {
+    let idle_since = micros(now) - idle.as_micros() as i64;
+    (
+        Stmt::new(
+            format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE secret_hash = $1 AND expires_at > $2 AND last_seen_at > $3"
+            ),
+            vec![Param::Text(secret_hash.into()), Param::Int(micros(now)), Param::Int(idle_since)],
+        ),
+        Stmt::new("UPDATE sessions SET last_seen_at = $1 WHERE id = $2", vec![Param::Int(micros(now))]),
+    )
+}
+
+pub(crate) fn delete_sessions(user: ferrodesk_core::ids::UserId, keep: Option<ferrodesk_core::ids::SessionId>) -> Stmt {
+    match keep {
+        Some(k) => Stmt::new(
+            "DELETE FROM sessions WHERE user_id = $1 AND id <> $2",
+            vec![Param::Uuid(user.0), Param::Uuid(k.0)],
+        ),
+        None => Stmt::new("DELETE FROM sessions WHERE user_id = $1", vec![Param::Uuid(user.0)]),
+    }
+}
+
+/// Counts one attempt for a key unless it is at its limit in the current window. The upsert is
+/// atomic in both dialects: concurrent attempts cannot slip past the limit. No row back: refused.
+pub(crate) fn count_login_attempt(rule: &ThrottleRule, now: jiff::Timestamp, window: jiff::SignedDuration) -> Stmt {
+    let expired_before = micros(now) - window.as_micros() as i64;
+    Stmt::new(
+        "INSERT INTO login_throttle (key, attempts, window_start) VALUES ($1, 1, $2) \
+         ON CONFLICT (key) DO UPDATE SET \
+           attempts = CASE WHEN login_throttle.window_start <= $3 THEN 1 ELSE login_throttle.attempts + 1 END, \
+           window_start = CASE WHEN login_throttle.window_start <= $3 THEN $2 ELSE login_throttle.window_start END \
+         WHERE login_throttle.window_start <= $3 OR login_throttle.attempts < $4 \
+         RETURNING attempts",
+        vec![
+            Param::Text(rule.key.clone()),
+            Param::Int(micros(now)),
+            Param::Int(expired_before),
+            Param::Int(rule.limit),
+        ],
+    )
+}
+
+/// When the window of a blocked key ends.
+pub(crate) fn throttle_window_start(key: &str) -> Stmt {
+    Stmt::new("SELECT window_start FROM login_throttle WHERE key = $1", vec![Param::Text(key.into())])
+}

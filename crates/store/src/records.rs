@@ -191,3 +191,21 @@ pub(crate) fn json_object(text: &str) -> serde_json::Map<String, Value> {
         _ => serde_json::Map::new(),
     }
 }
+
+/// A signed-in browser session. The secret lives only in the cookie; we keep its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub csrf_token: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// Login throttling: how many attempts a key may make per window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleRule {
+    pub key: String,
+    pub limit: i64,
+}

@@ -178,3 +178,14 @@ pub(crate) fn actor(row: &impl RowAccess) -> StoreResult<(Role, Option<Organisat
         row.boolean("shares_tickets")?,
     ))
 }
+
+pub(crate) fn session(row: &impl RowAccess) -> StoreResult<Session> {
+    Ok(Session {
+        id: SessionId(row.uuid("id")?),
+        user_id: UserId(row.uuid("user_id")?),
+        csrf_token: row.text("csrf_token")?,
+        created_at: instant(row, "created_at")?,
+        last_seen_at: instant(row, "last_seen_at")?,
+        expires_at: instant(row, "expires_at")?,
+    })
+}

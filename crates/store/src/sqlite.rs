@@ -459,6 +459,81 @@ impl Store for SqliteStore {
         self.write(move |c| exec(c, &s).map(|n| n > 0)).await
     }
 
+    async fn create_session(&self, session: &Session, secret_hash: &str) -> StoreResult<()> {
+        let s = query::insert_session(session, secret_hash);
+        self.write(move |c| exec(c, &s).map(drop)).await
+    }
+
+    async fn session(
+        &self,
+        secret_hash: &str,
+        now: Timestamp,
+        idle: jiff::SignedDuration,
+    ) -> StoreResult<Option<Session>> {
+        let (find, mut touch) = query::session_statements(secret_hash, now, idle);
+        let found = self.read(move |c| one(c, &find, |r| row::session(r))).await?;
+        if let Some(s) = &found
+            && micros(now) - micros(s.last_seen_at) > 60_000_000
+        {
+            touch.params.push(Param::Uuid(s.id.0));
+            self.write(move |c| exec(c, &touch).map(drop)).await?;
+        }
+        Ok(found)
+    }
+
+    async fn list_sessions(&self, user: UserId) -> StoreResult<Vec<Session>> {
+        let s = Stmt::new(
+            format!("SELECT {} FROM sessions WHERE user_id = $1 ORDER BY created_at", query::SESSION_COLUMNS),
+            by_id(user.0),
+        );
+        self.read(move |c| rows(c, &s, |r| row::session(r))).await
+    }
+
+    async fn delete_session(&self, user: UserId, id: SessionId) -> StoreResult<bool> {
+        let s = Stmt::new(
+            "DELETE FROM sessions WHERE user_id = $1 AND id = $2",
+            vec![Param::Uuid(user.0), Param::Uuid(id.0)],
+        );
+        self.write(move |c| exec(c, &s).map(|n| n > 0)).await
+    }
+
+    async fn delete_sessions(&self, user: UserId, keep: Option<SessionId>) -> StoreResult<u64> {
+        let s = query::delete_sessions(user, keep);
+        self.write(move |c| exec(c, &s).map(|n| n as u64)).await
+    }
+
+    async fn admit_login(
+        &self,
+        rules: &[ThrottleRule],
+        now: Timestamp,
+        window: jiff::SignedDuration,
+    ) -> StoreResult<Option<Timestamp>> {
+        let rules = rules.to_vec();
+        // Refusal is an error inside the write so its savepoint rolls back the other counts.
+        let outcome = self
+            .write(move |c| {
+                for rule in &rules {
+                    if one(c, &query::count_login_attempt(rule, now, window), |r| r.int("attempts"))?.is_none() {
+                        let start = one(c, &query::throttle_window_start(&rule.key), |r| r.int("window_start"))?
+                            .unwrap_or(micros(now));
+                        return Err(StoreError::Throttled { until: start + window.as_micros() as i64 });
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        match outcome {
+            Ok(()) => Ok(None),
+            Err(StoreError::Throttled { until }) => Ok(Some(crate::from_micros(until)?)),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn clear_login_attempts(&self, key: &str) -> StoreResult<()> {
+        let s = Stmt::new("DELETE FROM login_throttle WHERE key = $1", vec![Param::Text(key.into())]);
+        self.write(move |c| exec(c, &s).map(drop)).await
+    }
+
     async fn create_organisation(&self, org: &Organisation) -> StoreResult<()> {
         let s = query::insert_organisation(org);
         self.write(move |c| exec(c, &s).map(drop)).await

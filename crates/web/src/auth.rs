@@ -19,9 +19,7 @@ pub const TOKEN_PREFIX: &str = "fdk_";
 
 /// A new random API token secret (256 bits).
 pub fn generate_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    random_secret(TOKEN_PREFIX)
 }
 
 /// Tokens are high-entropy, so a fast hash is enough; lookup is by hash, never by secret.
@@ -63,26 +61,103 @@ pub async fn verify_password(password: String, stored: Option<String>) -> Result
     .map_err(ApiError::internal)?
 }
 
-/// The authenticated caller. Rejects with 401 when no valid credentials were sent.
+/// Name of the session cookie. `__Host-` binds it to our origin (Secure, Path=/, no Domain).
+pub const SESSION_COOKIE: &str = "__Host-fd_session";
+/// Header that cookie-authenticated writes must carry (the session's CSRF token).
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// A session ends after this long without use…
+pub const SESSION_IDLE: jiff::SignedDuration = jiff::SignedDuration::from_hours(8);
+/// …and at the latest this long after sign-in.
+pub const SESSION_LIFETIME: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 7);
+
+/// A random secret: 256 bits, URL-safe, with a recognisable prefix.
+pub fn random_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The session secret from the request's cookies, if any.
+pub fn session_cookie(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .filter(|v| v.len() < 200)
+}
+
+/// Equality that takes the same time wherever the inputs differ.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// The authenticated caller and, when signed in through a browser, their session.
+pub struct Caller {
+    pub actor: Actor,
+    pub session: Option<ferrodesk_store::Session>,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(AUTHORIZATION) {
+            let Auth(actor) = bearer(parts, state).await?;
+            return Ok(Caller { actor, session: None });
+        }
+        let secret = session_cookie(parts).ok_or_else(ApiError::unauthenticated)?;
+        let session = state
+            .store
+            .session(&hash_token(&secret), state.now(), SESSION_IDLE)
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+        // Cookies ride along on cross-site requests; a write must also prove it read our page.
+        if !parts.method.is_safe() {
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            if !constant_time_eq(sent, &session.csrf_token) {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "csrf_failed",
+                    "this change needs the X-CSRF-Token header of your session",
+                ));
+            }
+        }
+        let actor = state.store.actor(session.user_id).await?.ok_or_else(ApiError::unauthenticated)?;
+        Ok(Caller { actor, session: Some(session) })
+    }
+}
+
+/// The authenticated caller's rights. Rejects with 401 when no valid credentials were sent.
 pub struct Auth(pub Actor);
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header =
-            parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(ApiError::unauthenticated)?;
-        let secret = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|s| s.starts_with(TOKEN_PREFIX) && s.len() < 200)
-            .ok_or_else(ApiError::unauthenticated)?;
-        let user =
-            state.store.token_owner(&hash_token(secret), state.now()).await?.ok_or_else(ApiError::unauthenticated)?;
-        let actor = state.store.actor(user).await?.ok_or_else(ApiError::unauthenticated)?;
-        Ok(Auth(actor))
+        Caller::from_request_parts(parts, state).await.map(|c| Auth(c.actor))
     }
+}
+
+/// Authenticates a bearer API token.
+async fn bearer(parts: &Parts, state: &AppState) -> Result<Auth, ApiError> {
+    let header =
+        parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(ApiError::unauthenticated)?;
+    let secret = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|s| s.starts_with(TOKEN_PREFIX) && s.len() < 200)
+        .ok_or_else(ApiError::unauthenticated)?;
+    let user =
+        state.store.token_owner(&hash_token(secret), state.now()).await?.ok_or_else(ApiError::unauthenticated)?;
+    let actor = state.store.actor(user).await?.ok_or_else(ApiError::unauthenticated)?;
+    Ok(Auth(actor))
 }
 
 #[cfg(test)]

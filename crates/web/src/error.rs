@@ -110,6 +110,9 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_reference", format!("{what} does not exist"))
             }
             StoreError::NotFound => ApiError::not_found(),
+            StoreError::Throttled { .. } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", "too many attempts; try again later")
+            }
             StoreError::Schema(m) | StoreError::Database(m) => ApiError::internal(m),
         }
     }

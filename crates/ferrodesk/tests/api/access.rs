@@ -94,6 +94,17 @@ fn table() -> Vec<Cell> {
         cell(M::DELETE, "/api/v1/groups/{group}/members/{member}", None, [204, 204, 403, 403, 403, 403]),
         cell(M::POST, "/api/v1/categories", Some(name()), [201, 403, 403, 403, 403, 403]),
         cell(M::GET, "/api/v1/categories", None, [200, 200, 200, 200, 200, 200]),
+        cell(
+            M::POST,
+            "/api/v1/auth/login",
+            Some(json!({"email": "{unique}", "password": "wrong password"})),
+            [401, 401, 401, 401, 401, 401],
+        ),
+        cell(M::POST, "/api/v1/auth/logout", None, [204, 204, 204, 204, 204, 204]),
+        cell(M::GET, "/api/v1/auth/sessions", None, [200, 200, 200, 200, 200, 200]),
+        cell(M::DELETE, "/api/v1/auth/sessions", None, [204, 204, 204, 204, 204, 204]),
+        cell(M::DELETE, "/api/v1/auth/sessions/{session}", None, [404, 404, 404, 404, 404, 404]),
+        cell(M::DELETE, "/api/v1/users/{user}/sessions", None, [204, 403, 403, 403, 403, 404]),
         cell(M::GET, "/api/v1/settings", None, [200, 200, 200, 200, 403, 403]),
         cell(
             M::PUT,
@@ -197,6 +208,7 @@ async fn every_route_enforces_roles(b: Backend) {
                 ("group", g1.clone()),
                 ("member", member.to_string()),
                 ("token", token_id),
+                ("session", uuid::Uuid::now_v7().to_string()),
                 ("unique", format!("u-{}@example.org", uuid::Uuid::now_v7().simple())),
             ];
             let path = fill(cell.path, &vars);

@@ -101,6 +101,8 @@ pub struct TestApp {
     /// An admin's API token.
     pub admin: String,
     pub admin_id: UserId,
+    /// The server's clock: tests step time instead of sleeping.
+    pub clock: ferrodesk_web::Clock,
     _dir: Option<TempDir>,
 }
 
@@ -126,6 +128,7 @@ impl TestApp {
         let store = ferrodesk_store::open(&database_url).await.unwrap_or_else(|e| panic!("open store: {e}"));
         store.migrate().await.unwrap_or_else(|e| panic!("migrate: {e}"));
         let state = AppState::new(store.clone());
+        let clock = state.clock().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
         tokio::spawn(async move { ferrodesk_web::serve(listener, state, std::future::pending()).await });
@@ -135,6 +138,7 @@ impl TestApp {
             store,
             admin: String::new(),
             admin_id: UserId::generate(),
+            clock,
             _dir: dir,
         };
         let (id, token) = app.user_with_token("admin@example.org", Role::Admin).await;
@@ -223,6 +227,37 @@ impl TestApp {
         let headers = resp.headers().clone();
         let body = serde_json::from_slice(&resp.bytes().await.unwrap_or_default()).unwrap_or(Value::Null);
         Reply { status, headers, body }
+    }
+
+    /// Sets a user's password directly in the store.
+    pub async fn set_password(&self, user: UserId, password: &str) {
+        let hash = ferrodesk_web::auth::hash_password(password.to_owned()).await.unwrap_or_else(|e| panic!("{e:?}"));
+        self.store.set_password_hash(user, &hash).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Signs in; returns (cookie header value, CSRF token).
+    pub async fn login(&self, email: &str, password: &str) -> (String, String) {
+        let r = self.post("/api/v1/auth/login", "", serde_json::json!({"email": email, "password": password})).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let set = r.headers.get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let cookie = set.split(';').next().unwrap_or_default().to_owned();
+        (cookie, r.body["csrf_token"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// A request authenticated by session cookie (and CSRF header when given).
+    pub async fn with_cookie(
+        &self,
+        method: Method,
+        path: &str,
+        cookie: &str,
+        csrf: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut headers = vec![("cookie", cookie)];
+        if let Some(c) = csrf {
+            headers.push(("x-csrf-token", c));
+        }
+        self.call(method, path, "", body, &headers).await
     }
 
     /// Creates a group through the API and returns its id.

@@ -5,6 +5,7 @@ mod access;
 mod bad_input;
 mod cli;
 mod helpers;
+mod sessions;
 mod store_conformance;
 mod system;
 mod tickets;

@@ -2,6 +2,7 @@
 //! the OpenAPI document cannot miss one (a test checks that no route bypasses it).
 
 mod directory;
+pub mod sessions;
 mod tickets;
 mod tokens;
 mod users;
@@ -41,7 +42,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(tickets::router())
         .merge(users::router())
         .merge(tokens::router())
-        .merge(directory::router());
+        .merge(directory::router())
+        .merge(sessions::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

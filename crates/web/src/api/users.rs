@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use super::{authorise, page_limit, parse_id};
 use crate::AppState;
-use crate::auth::{Auth, hash_password};
+use crate::auth::{Auth, Caller, hash_password};
 use crate::error::ApiError;
 use crate::json::{ApiJson, ApiQuery, double_option};
 use crate::views::{Page, UserView};
@@ -151,14 +151,15 @@ pub struct UpdateUser {
     responses((status = 200, body = UserView), (status = 403, body = crate::error::Problem)))]
 async fn update_user(
     State(state): State<AppState>,
-    Auth(actor): Auth,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> Result<Json<UserView>, ApiError> {
+    let actor = &caller.actor;
     let id: UserId = parse_id(&id)?;
-    authorise(&actor, Resource::User(id), Action::Update)?;
+    authorise(actor, Resource::User(id), Action::Update)?;
     if body.role.is_some() || body.active.is_some() || body.organisation_id.is_some() {
-        authorise(&actor, Resource::User(id), Action::Administer)?;
+        authorise(actor, Resource::User(id), Action::Administer)?;
     }
     let mut user = state.store.user(id).await?.ok_or_else(ApiError::not_found)?;
     if let Some(n) = body.name {
@@ -180,6 +181,9 @@ async fn update_user(
         validate_password(&pw)?;
         let hash = hash_password(pw).await?;
         state.store.set_password_hash(id, &hash).await?;
+        // A new password ends every other session of the account (a thief's included).
+        let keep = caller.session.as_ref().filter(|s| s.user_id == id).map(|s| s.id);
+        state.store.delete_sessions(id, keep).await?;
     }
     state.store.update_user(&user).await?;
     Ok(Json(user.into()))
