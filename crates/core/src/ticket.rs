@@ -447,6 +447,55 @@ impl Ticket {
         Ok(changes)
     }
 
+    /// Merges this (duplicate) ticket into `target`: this one is closed as merged, the target
+    /// gains this one's requester and watchers as watchers. Returns (own changes, target's).
+    pub fn merge_into(
+        &mut self,
+        target: &mut Ticket,
+        now: Timestamp,
+    ) -> Result<(Vec<FieldChange>, Vec<FieldChange>), DomainError> {
+        if self.id == target.id {
+            return Err(DomainError::invalid("into", "a ticket cannot be merged into itself"));
+        }
+        if target.status == Status::Closed {
+            return Err(DomainError::invalid("into", "the target ticket is closed"));
+        }
+        if self.status == Status::Closed {
+            return Err(DomainError::TicketClosed);
+        }
+        let mut own =
+            vec![FieldChange { field: "merged_into".into(), old: None, new: Some(target.number.to_string()) }];
+        own.push(FieldChange {
+            field: "status".into(),
+            old: Some(self.status.to_string()),
+            new: Some(Status::Closed.to_string()),
+        });
+        self.merged_into = Some(target.id);
+        self.status = Status::Closed;
+        self.closed_at = Some(now);
+        self.resolution_code = Some("merged".into());
+        self.updated_at = now;
+
+        let mut watchers = target.watchers.clone();
+        watchers.extend(self.watchers.iter().copied());
+        watchers.push(self.requester_id);
+        watchers.retain(|w| *w != target.requester_id);
+        watchers.sort();
+        watchers.dedup();
+        let mut theirs =
+            vec![FieldChange { field: "merged_from".into(), old: None, new: Some(self.number.to_string()) }];
+        if watchers != target.watchers {
+            theirs.push(FieldChange {
+                field: "watchers".into(),
+                old: Some(join(&target.watchers)),
+                new: Some(join(&watchers)),
+            });
+            target.watchers = watchers;
+        }
+        target.updated_at = now;
+        Ok((own, theirs))
+    }
+
     /// Whether the user takes part in the ticket as requester or watcher.
     pub fn involves(&self, user: UserId) -> bool {
         self.requester_id == user || self.watchers.contains(&user)
@@ -575,6 +624,22 @@ mod tests {
         let changes = t.note_comment(false, false, now).unwrap_or_default();
         assert_eq!(t.status, Status::Open);
         assert_eq!(changes.len(), 2);
+    }
+
+    #[test]
+    fn merging_closes_the_duplicate_and_keeps_its_people_on_the_target() {
+        let now = Timestamp::UNIX_EPOCH;
+        let mut dup = sample(now);
+        let mut target = sample(now);
+        target.number = TicketNumber(1002);
+        let (own, theirs) = dup.merge_into(&mut target, now).unwrap_or_default();
+        assert_eq!(dup.status, Status::Closed);
+        assert_eq!(dup.merged_into, Some(target.id));
+        assert!(target.watchers.contains(&dup.requester_id));
+        assert!(own.iter().any(|c| c.field == "merged_into") && theirs.iter().any(|c| c.field == "merged_from"));
+        let mut again = target.clone();
+        assert!(target.clone().merge_into(&mut again, now).is_err(), "not into itself");
+        assert!(dup.merge_into(&mut target, now).is_err(), "a merged ticket is closed");
     }
 
     proptest! {

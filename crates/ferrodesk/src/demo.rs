@@ -164,7 +164,8 @@ pub async fn fill(store: &dyn Store) -> Result<()> {
             watchers: vec![],
             custom_fields: Default::default(),
         };
-        let mut ticket = store.create_ticket(draft, &settings.priority_matrix, Some(requester.id), created).await?;
+        let mut ticket =
+            store.create_ticket(draft, &settings.priority_matrix, Some(requester.id), created, None).await?;
         let target = statuses[i % statuses.len()];
         if target == Status::New {
             continue;
@@ -232,6 +233,7 @@ pub async fn fill(store: &dyn Store) -> Result<()> {
                     changes,
                     comment,
                     at,
+                    idempotency: None,
                 })
                 .await?;
         }

@@ -11,11 +11,13 @@ mod query;
 mod records;
 mod row;
 pub mod sqlite;
+mod ticket_work;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferrodesk_core::access::{Actor, TicketScope};
+use ferrodesk_core::custom_field::CustomFieldDef;
 use ferrodesk_core::ids::*;
 use ferrodesk_core::priority::PriorityMatrix;
 use ferrodesk_core::ticket::{Ticket, TicketDraft};
@@ -39,6 +41,9 @@ pub enum StoreError {
     MissingReference { what: String },
     #[error("not found")]
     NotFound,
+    /// The change breaks a rule only the store can check atomically (e.g. link structure).
+    #[error("{0}")]
+    Refused(String),
     /// Too many attempts; try again at `until` (microseconds). Used inside the store.
     #[error("too many attempts")]
     Throttled { until: i64 },
@@ -133,6 +138,7 @@ pub trait Store: Send + Sync + 'static {
         matrix: &PriorityMatrix,
         actor: Option<UserId>,
         now: Timestamp,
+        idempotency: Option<Idempotency>,
     ) -> StoreResult<Ticket>;
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;
     async fn ticket_by_number(&self, number: TicketNumber) -> StoreResult<Option<Ticket>>;
@@ -142,6 +148,37 @@ pub trait Store: Send + Sync + 'static {
     /// One page of tickets within `scope`, filtered and sorted by `query`.
     async fn list_tickets(&self, query: &TicketQuery, scope: &TicketScope) -> StoreResult<Vec<Ticket>>;
     async fn comments(&self, ticket: TicketId, include_internal: bool) -> StoreResult<Vec<Comment>>;
+    /// Merges: saves both changes (each version-guarded) and moves the source's conversation
+    /// to the target, atomically. Returns (source, target) as stored.
+    async fn merge_tickets(&self, source: TicketChange, target: TicketChange) -> StoreResult<(Ticket, Ticket)>;
+    /// Links `from` to `to` (`Parent`: `to` becomes `from`'s parent; `Child`: the reverse),
+    /// refusing self-links, duplicates and anything deeper than parent → children.
+    async fn link_tickets(
+        &self,
+        from: TicketId,
+        to: TicketId,
+        kind: LinkKind,
+        actor: Option<UserId>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Removes any link between two tickets; false when there was none.
+    async fn unlink_tickets(
+        &self,
+        a: TicketId,
+        b: TicketId,
+        actor: Option<UserId>,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// The tickets linked to this one and how.
+    async fn ticket_links(&self, ticket: TicketId) -> StoreResult<Vec<(LinkKind, Ticket)>>;
+    async fn add_time_entry(&self, entry: &TimeEntry) -> StoreResult<()>;
+    async fn time_entries(&self, ticket: TicketId) -> StoreResult<Vec<TimeEntry>>;
+    /// A live idempotency key of this user.
+    async fn idempotent_target(&self, user: UserId, key: &str, now: Timestamp) -> StoreResult<Option<IdempotentHit>>;
+
+    // Custom fields
+    async fn create_custom_field(&self, def: &CustomFieldDef) -> StoreResult<()>;
+    async fn custom_fields(&self) -> StoreResult<Vec<CustomFieldDef>>;
     async fn history(&self, ticket: TicketId) -> StoreResult<Vec<HistoryEntry>>;
 }
 

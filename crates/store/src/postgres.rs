@@ -19,7 +19,9 @@ use crate::migrate::{self, Applied};
 use crate::query::{self, Dialect, Param, Stmt};
 use crate::records::*;
 use crate::row::{self, RowAccess};
+use crate::ticket_work;
 use crate::{Store, StoreError, StoreResult, micros};
+use ferrodesk_core::custom_field::CustomFieldDef;
 
 /// Arbitrary constant naming our migration advisory lock.
 const MIGRATION_LOCK: i64 = 0x0fe7_7d35;
@@ -144,6 +146,54 @@ async fn reindex(c: &impl GenericClient, t: &Ticket) -> StoreResult<()> {
     )
     .await?;
     Ok(())
+}
+
+/// Stores a ticket change inside a transaction (see `Store::save_ticket`).
+async fn save_in(tx: &deadpool_postgres::Transaction<'_>, change: TicketChange) -> StoreResult<Ticket> {
+    if exec(tx, &query::update_ticket(&change.ticket, change.expected_version)).await? != 1 {
+        let current =
+            one(tx, &Stmt::new("SELECT version FROM tickets WHERE id = $1", by_id(change.ticket.id.0)), |r| {
+                r.int("version")
+            })
+            .await?;
+        return Err(current.map_or(StoreError::NotFound, |current| StoreError::Conflict { current }));
+    }
+    for s in query::plan_save(&change) {
+        exec(tx, &s).await?;
+    }
+    if let (Some(key), Some(comment)) = (&change.idempotency, &change.comment) {
+        record_idempotency(tx, key, comment.id.0, change.at).await?;
+    }
+    if query::needs_reindex(&change) {
+        reindex(tx, &change.ticket).await?;
+    }
+    let mut saved = change.ticket;
+    saved.version = change.expected_version + 1;
+    Ok(saved)
+}
+
+async fn record_idempotency(
+    c: &impl GenericClient,
+    key: &Idempotency,
+    target: Uuid,
+    now: Timestamp,
+) -> StoreResult<()> {
+    match one(c, &ticket_work::record_idempotency(key, target, now), |r| r.int("created_at")).await? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Duplicate { what: "idempotency key".into() }),
+    }
+}
+
+async fn ticket_numbers(c: &impl GenericClient, ids: &[TicketId]) -> StoreResult<Vec<(TicketId, i64)>> {
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(n) =
+            one(c, &Stmt::new("SELECT number FROM tickets WHERE id = $1", by_id(id.0)), |r| r.int("number")).await?
+        {
+            out.push((*id, n));
+        }
+    }
+    Ok(out)
 }
 
 fn by_id(id: Uuid) -> Vec<Param> {
@@ -455,6 +505,7 @@ impl Store for PgStore {
         matrix: &PriorityMatrix,
         actor: Option<UserId>,
         now: Timestamp,
+        idempotency: Option<Idempotency>,
     ) -> StoreResult<Ticket> {
         let now = ferrodesk_core::time::to_storage_precision(now);
         let mut c = self.client().await?;
@@ -474,9 +525,13 @@ impl Store for PgStore {
             changes: vec![FieldChange { field: "created".into(), old: None, new: Some(ticket.status.to_string()) }],
             comment: None,
             at: now,
+            idempotency: None,
         };
         for s in query::insert_history(&created) {
             exec(&tx, &s).await?;
+        }
+        if let Some(key) = &idempotency {
+            record_idempotency(&tx, key, ticket.id.0, now).await?;
         }
         reindex(&tx, &ticket).await?;
         tx.commit().await.map_err(db)?;
@@ -499,24 +554,116 @@ impl Store for PgStore {
     async fn save_ticket(&self, change: TicketChange) -> StoreResult<Ticket> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
-        if exec(&tx, &query::update_ticket(&change.ticket, change.expected_version)).await? != 1 {
-            let current =
-                one(&tx, &Stmt::new("SELECT version FROM tickets WHERE id = $1", by_id(change.ticket.id.0)), |r| {
-                    r.int("version")
-                })
-                .await?;
-            return Err(current.map_or(StoreError::NotFound, |current| StoreError::Conflict { current }));
+        let saved = save_in(&tx, change).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(saved)
+    }
+
+    async fn merge_tickets(&self, source: TicketChange, target: TicketChange) -> StoreResult<(Ticket, Ticket)> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let (from, to) = (source.ticket.id, target.ticket.id);
+        let source = save_in(&tx, source).await?;
+        exec(&tx, &ticket_work::move_comments(from, to)).await?;
+        let target = save_in(&tx, target).await?;
+        reindex(&tx, &source).await?;
+        reindex(&tx, &target).await?;
+        tx.commit().await.map_err(db)?;
+        Ok((source, target))
+    }
+
+    async fn link_tickets(
+        &self,
+        from: TicketId,
+        to: TicketId,
+        kind: LinkKind,
+        actor: Option<UserId>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        // Lock both tickets so concurrent links of the same pair are checked one after the other.
+        exec(
+            &tx,
+            &Stmt::new(
+                "SELECT 1 FROM tickets WHERE id IN ($1, $2) ORDER BY id FOR UPDATE",
+                vec![Param::Uuid(from.0), Param::Uuid(to.0)],
+            ),
+        )
+        .await?;
+        let existing = rows(&tx, &ticket_work::links_touching(from, to), |r| {
+            Ok((r.uuid("ticket_id")?, r.uuid("linked_id")?, r.text("kind")?))
+        })
+        .await?;
+        let plan = ticket_work::plan_link(from, to, kind, &existing).map_err(StoreError::Refused)?;
+        let numbers = ticket_numbers(&tx, &[from, to]).await?;
+        for (a, b, k) in &plan {
+            exec(&tx, &ticket_work::insert_link(*a, *b, k, now)).await?;
         }
-        for s in query::plan_save(&change) {
+        for s in ticket_work::link_history(&plan, &numbers, actor, now, false) {
             exec(&tx, &s).await?;
         }
-        if query::needs_reindex(&change) {
-            reindex(&tx, &change.ticket).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn unlink_tickets(
+        &self,
+        a: TicketId,
+        b: TicketId,
+        actor: Option<UserId>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let existing = rows(&tx, &ticket_work::links_touching(a, b), |r| {
+            Ok((r.uuid("ticket_id")?, r.uuid("linked_id")?, r.text("kind")?))
+        })
+        .await?;
+        let between: Vec<(TicketId, TicketId, &str)> = existing
+            .iter()
+            .filter(|(x, y, _)| (*x == a.0 && *y == b.0) || (*x == b.0 && *y == a.0))
+            .map(|(x, y, k)| (TicketId(*x), TicketId(*y), if k == "parent" { "parent" } else { "related" }))
+            .collect();
+        if between.is_empty() {
+            return Ok(false);
+        }
+        exec(&tx, &ticket_work::delete_links(a, b)).await?;
+        let numbers = ticket_numbers(&tx, &[a, b]).await?;
+        for s in ticket_work::link_history(&between, &numbers, actor, now, true) {
+            exec(&tx, &s).await?;
         }
         tx.commit().await.map_err(db)?;
-        let mut saved = change.ticket;
-        saved.version = change.expected_version + 1;
-        Ok(saved)
+        Ok(true)
+    }
+
+    async fn ticket_links(&self, ticket: TicketId) -> StoreResult<Vec<(LinkKind, Ticket)>> {
+        rows(&self.client().await?, &ticket_work::list_links(ticket), |r| {
+            Ok((ticket_work::link_kind(&r.text("link_kind")?), row::ticket(r)?))
+        })
+        .await
+    }
+
+    async fn add_time_entry(&self, entry: &TimeEntry) -> StoreResult<()> {
+        exec(&self.client().await?, &ticket_work::insert_time_entry(entry)).await.map(drop)
+    }
+
+    async fn time_entries(&self, ticket: TicketId) -> StoreResult<Vec<TimeEntry>> {
+        rows(&self.client().await?, &ticket_work::list_time_entries(ticket), row::time_entry).await
+    }
+
+    async fn idempotent_target(&self, user: UserId, key: &str, now: Timestamp) -> StoreResult<Option<IdempotentHit>> {
+        one(&self.client().await?, &ticket_work::find_idempotency(user, key, now), |r| {
+            Ok(IdempotentHit { request_hash: r.text("request_hash")?, target_id: r.uuid("target_id")? })
+        })
+        .await
+    }
+
+    async fn create_custom_field(&self, def: &CustomFieldDef) -> StoreResult<()> {
+        exec(&self.client().await?, &ticket_work::insert_custom_field(def, Timestamp::now())).await.map(drop)
+    }
+
+    async fn custom_fields(&self) -> StoreResult<Vec<CustomFieldDef>> {
+        rows(&self.client().await?, &Stmt::new(ticket_work::LIST_CUSTOM_FIELDS, vec![]), row::custom_field).await
     }
 
     async fn list_tickets(&self, q: &TicketQuery, scope: &TicketScope) -> StoreResult<Vec<Ticket>> {

@@ -83,6 +83,8 @@ pub struct TicketChange {
     pub changes: Vec<FieldChange>,
     pub comment: Option<Comment>,
     pub at: Timestamp,
+    /// Records the comment under this key in the same transaction.
+    pub idempotency: Option<Idempotency>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -209,3 +211,52 @@ pub struct ThrottleRule {
     pub key: String,
     pub limit: i64,
 }
+
+/// Time an agent spent on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeEntry {
+    pub id: TimeEntryId,
+    pub ticket_id: TicketId,
+    pub user_id: UserId,
+    pub minutes: i64,
+    pub note: String,
+    pub created_at: Timestamp,
+}
+
+/// How another ticket relates to this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// The other ticket is this one's parent (e.g. the major incident).
+    Parent,
+    /// The other ticket is this one's child.
+    Child,
+    Related,
+}
+
+impl LinkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Parent => "parent",
+            Self::Child => "child",
+            Self::Related => "related",
+        }
+    }
+}
+
+/// A create request's `Idempotency-Key`, recorded atomically with what it created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    pub user_id: UserId,
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// A live idempotency key: what request made it and what it created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentHit {
+    pub request_hash: String,
+    pub target_id: uuid::Uuid,
+}
+
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);

@@ -189,3 +189,27 @@ pub(crate) fn session(row: &impl RowAccess) -> StoreResult<Session> {
         expires_at: instant(row, "expires_at")?,
     })
 }
+
+pub(crate) fn custom_field(row: &impl RowAccess) -> StoreResult<ferrodesk_core::custom_field::CustomFieldDef> {
+    use ferrodesk_core::custom_field::{CustomFieldDef, FieldKind};
+    Ok(CustomFieldDef {
+        id: CustomFieldId(row.uuid("id")?),
+        key: row.text("key")?,
+        label: row.text("label")?,
+        kind: parse_enum(row, "kind", FieldKind::parse)?,
+        options: json_list(row, "options")?,
+        required: row.boolean("required")?,
+        ticket_types: json_list(row, "ticket_types")?,
+    })
+}
+
+pub(crate) fn time_entry(row: &impl RowAccess) -> StoreResult<TimeEntry> {
+    Ok(TimeEntry {
+        id: TimeEntryId(row.uuid("id")?),
+        ticket_id: TicketId(row.uuid("ticket_id")?),
+        user_id: UserId(row.uuid("user_id")?),
+        minutes: row.int("minutes")?,
+        note: row.text("note")?,
+        created_at: instant(row, "created_at")?,
+    })
+}

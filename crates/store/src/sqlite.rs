@@ -22,7 +22,9 @@ use crate::migrate::{self, Applied};
 use crate::query::{self, Dialect, Param, Stmt};
 use crate::records::*;
 use crate::row::{self, RowAccess};
+use crate::ticket_work;
 use crate::{Store, StoreError, StoreResult, micros};
+use ferrodesk_core::custom_field::CustomFieldDef;
 
 const READERS: usize = 4;
 const MAX_BATCH: usize = 64;
@@ -275,6 +277,48 @@ fn reindex(conn: &Connection, t: &Ticket) -> StoreResult<()> {
         ),
     )?;
     Ok(())
+}
+
+/// Stores a ticket change inside the writer's transaction (see `Store::save_ticket`).
+fn save_in(c: &Connection, change: TicketChange) -> StoreResult<Ticket> {
+    if exec(c, &query::update_ticket(&change.ticket, change.expected_version))? != 1 {
+        let current =
+            one(c, &Stmt::new("SELECT version FROM tickets WHERE id = $1", by_id(change.ticket.id.0)), |r| {
+                r.int("version")
+            })?;
+        return Err(current.map_or(StoreError::NotFound, |current| StoreError::Conflict { current }));
+    }
+    for s in query::plan_save(&change) {
+        exec(c, &s)?;
+    }
+    if let (Some(key), Some(comment)) = (&change.idempotency, &change.comment) {
+        record_idempotency(c, key, comment.id.0, change.at)?;
+    }
+    if query::needs_reindex(&change) {
+        reindex(c, &change.ticket)?;
+    }
+    let mut saved = change.ticket;
+    saved.version = change.expected_version + 1;
+    Ok(saved)
+}
+
+fn record_idempotency(c: &Connection, key: &Idempotency, target: Uuid, now: Timestamp) -> StoreResult<()> {
+    match one(c, &ticket_work::record_idempotency(key, target, now), |r| r.int("created_at"))? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Duplicate { what: "idempotency key".into() }),
+    }
+}
+
+fn ticket_numbers(c: &Connection, ids: &[TicketId]) -> StoreResult<Vec<(TicketId, i64)>> {
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(n) =
+            one(c, &Stmt::new("SELECT number FROM tickets WHERE id = $1", by_id(id.0)), |r| r.int("number"))?
+        {
+            out.push((*id, n));
+        }
+    }
+    Ok(out)
 }
 
 fn by_id(id: Uuid) -> Vec<Param> {
@@ -593,6 +637,7 @@ impl Store for SqliteStore {
         matrix: &PriorityMatrix,
         actor: Option<UserId>,
         now: Timestamp,
+        idempotency: Option<Idempotency>,
     ) -> StoreResult<Ticket> {
         let now = ferrodesk_core::time::to_storage_precision(now);
         let matrix = matrix.clone();
@@ -611,9 +656,13 @@ impl Store for SqliteStore {
                 changes: vec![FieldChange { field: "created".into(), old: None, new: Some(ticket.status.to_string()) }],
                 comment: None,
                 at: now,
+                idempotency: None,
             };
             for s in query::insert_history(&created) {
                 exec(c, &s)?;
+            }
+            if let Some(key) = &idempotency {
+                record_idempotency(c, key, ticket.id.0, now)?;
             }
             reindex(c, &ticket)?;
             Ok(ticket)
@@ -635,25 +684,106 @@ impl Store for SqliteStore {
     }
 
     async fn save_ticket(&self, change: TicketChange) -> StoreResult<Ticket> {
+        self.write(move |c| save_in(c, change)).await
+    }
+
+    async fn merge_tickets(&self, source: TicketChange, target: TicketChange) -> StoreResult<(Ticket, Ticket)> {
         self.write(move |c| {
-            if exec(c, &query::update_ticket(&change.ticket, change.expected_version))? != 1 {
-                let current =
-                    one(c, &Stmt::new("SELECT version FROM tickets WHERE id = $1", by_id(change.ticket.id.0)), |r| {
-                        r.int("version")
-                    })?;
-                return Err(current.map_or(StoreError::NotFound, |current| StoreError::Conflict { current }));
-            }
-            for s in query::plan_save(&change) {
-                exec(c, &s)?;
-            }
-            if query::needs_reindex(&change) {
-                reindex(c, &change.ticket)?;
-            }
-            let mut saved = change.ticket;
-            saved.version = change.expected_version + 1;
-            Ok(saved)
+            let (from, to) = (source.ticket.id, target.ticket.id);
+            let source = save_in(c, source)?;
+            exec(c, &ticket_work::move_comments(from, to))?;
+            let target = save_in(c, target)?;
+            reindex(c, &source)?;
+            reindex(c, &target)?;
+            Ok((source, target))
         })
         .await
+    }
+
+    async fn link_tickets(
+        &self,
+        from: TicketId,
+        to: TicketId,
+        kind: LinkKind,
+        actor: Option<UserId>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.write(move |c| {
+            let existing = rows(c, &ticket_work::links_touching(from, to), |r| {
+                Ok((r.uuid("ticket_id")?, r.uuid("linked_id")?, r.text("kind")?))
+            })?;
+            let plan = ticket_work::plan_link(from, to, kind, &existing).map_err(StoreError::Refused)?;
+            let numbers = ticket_numbers(c, &[from, to])?;
+            for (a, b, k) in &plan {
+                exec(c, &ticket_work::insert_link(*a, *b, k, now))?;
+            }
+            for s in ticket_work::link_history(&plan, &numbers, actor, now, false) {
+                exec(c, &s)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unlink_tickets(
+        &self,
+        a: TicketId,
+        b: TicketId,
+        actor: Option<UserId>,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.write(move |c| {
+            let existing = rows(c, &ticket_work::links_touching(a, b), |r| {
+                Ok((r.uuid("ticket_id")?, r.uuid("linked_id")?, r.text("kind")?))
+            })?;
+            let between: Vec<(TicketId, TicketId, &str)> = existing
+                .iter()
+                .filter(|(x, y, _)| (*x == a.0 && *y == b.0) || (*x == b.0 && *y == a.0))
+                .map(|(x, y, k)| (TicketId(*x), TicketId(*y), if k == "parent" { "parent" } else { "related" }))
+                .collect();
+            if between.is_empty() {
+                return Ok(false);
+            }
+            exec(c, &ticket_work::delete_links(a, b))?;
+            let numbers = ticket_numbers(c, &[a, b])?;
+            for s in ticket_work::link_history(&between, &numbers, actor, now, true) {
+                exec(c, &s)?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn ticket_links(&self, ticket: TicketId) -> StoreResult<Vec<(LinkKind, Ticket)>> {
+        let s = ticket_work::list_links(ticket);
+        self.read(move |c| rows(c, &s, |r| Ok((ticket_work::link_kind(&r.text("link_kind")?), row::ticket(r)?)))).await
+    }
+
+    async fn add_time_entry(&self, entry: &TimeEntry) -> StoreResult<()> {
+        let s = ticket_work::insert_time_entry(entry);
+        self.write(move |c| exec(c, &s).map(drop)).await
+    }
+
+    async fn time_entries(&self, ticket: TicketId) -> StoreResult<Vec<TimeEntry>> {
+        let s = ticket_work::list_time_entries(ticket);
+        self.read(move |c| rows(c, &s, |r| row::time_entry(r))).await
+    }
+
+    async fn idempotent_target(&self, user: UserId, key: &str, now: Timestamp) -> StoreResult<Option<IdempotentHit>> {
+        let s = ticket_work::find_idempotency(user, key, now);
+        self.read(move |c| {
+            one(c, &s, |r| Ok(IdempotentHit { request_hash: r.text("request_hash")?, target_id: r.uuid("target_id")? }))
+        })
+        .await
+    }
+
+    async fn create_custom_field(&self, def: &CustomFieldDef) -> StoreResult<()> {
+        let s = ticket_work::insert_custom_field(def, Timestamp::now());
+        self.write(move |c| exec(c, &s).map(drop)).await
+    }
+
+    async fn custom_fields(&self) -> StoreResult<Vec<CustomFieldDef>> {
+        self.read(|c| rows(c, &Stmt::new(ticket_work::LIST_CUSTOM_FIELDS, vec![]), |r| row::custom_field(r))).await
     }
 
     async fn list_tickets(&self, q: &TicketQuery, scope: &TicketScope) -> StoreResult<Vec<Ticket>> {

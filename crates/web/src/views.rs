@@ -229,3 +229,44 @@ impl From<ApiToken> for TokenView {
         }
     }
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct TimeEntryView {
+    pub id: TimeEntryId,
+    pub user_id: UserId,
+    pub minutes: i64,
+    pub note: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+impl From<ferrodesk_store::TimeEntry> for TimeEntryView {
+    fn from(e: ferrodesk_store::TimeEntry) -> Self {
+        Self { id: e.id, user_id: e.user_id, minutes: e.minutes, note: e.note, created_at: e.created_at }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CustomFieldView {
+    pub id: CustomFieldId,
+    pub key: String,
+    pub label: String,
+    pub kind: ferrodesk_core::custom_field::FieldKind,
+    pub options: Vec<String>,
+    pub required: bool,
+    pub ticket_types: Vec<TicketType>,
+}
+
+impl From<ferrodesk_core::custom_field::CustomFieldDef> for CustomFieldView {
+    fn from(d: ferrodesk_core::custom_field::CustomFieldDef) -> Self {
+        Self {
+            id: d.id,
+            key: d.key,
+            label: d.label,
+            kind: d.kind,
+            options: d.options,
+            required: d.required,
+            ticket_types: d.ticket_types,
+        }
+    }
+}

@@ -24,13 +24,22 @@ struct Cell {
     /// Path with placeholders: {ticket} {user} {group} {member} {token}.
     path: &'static str,
     body: Option<Value>,
-    /// Put the fresh ticket into `resolved` first.
-    resolved: bool,
+    /// What to prepare on the fresh ticket first.
+    setup: Setup,
     expect: [u16; 6],
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    Nothing,
+    /// Resolve the ticket.
+    Resolved,
+    /// Link {other} to the ticket.
+    Linked,
+}
+
 fn cell(method: Method, path: &'static str, body: Option<Value>, expect: [u16; 6]) -> Cell {
-    Cell { method, path, body, resolved: false, expect }
+    Cell { method, path, body, setup: Setup::Nothing, expect }
 }
 
 fn table() -> Vec<Cell> {
@@ -64,9 +73,40 @@ fn table() -> Vec<Cell> {
         ),
         cell(M::POST, "/api/v1/tickets/{ticket}/close", Some(json!({})), [200, 200, 200, 404, 200, 404]),
         Cell {
-            resolved: true,
+            setup: Setup::Resolved,
             ..cell(M::POST, "/api/v1/tickets/{ticket}/reopen", Some(json!({})), [200, 200, 200, 404, 200, 404])
         },
+        cell(
+            M::POST,
+            "/api/v1/tickets/{ticket}/merge",
+            Some(json!({"into": "{other}"})),
+            [200, 200, 200, 404, 403, 404],
+        ),
+        cell(
+            M::POST,
+            "/api/v1/tickets/{ticket}/links",
+            Some(json!({"ticket": "{other}", "kind": "related"})),
+            [204, 204, 204, 404, 403, 404],
+        ),
+        cell(M::GET, "/api/v1/tickets/{ticket}/links", None, [200, 200, 200, 404, 200, 404]),
+        Cell {
+            setup: Setup::Linked,
+            ..cell(M::DELETE, "/api/v1/tickets/{ticket}/links/{other}", None, [204, 204, 204, 404, 403, 404])
+        },
+        cell(
+            M::POST,
+            "/api/v1/tickets/{ticket}/time-entries",
+            Some(json!({"minutes": 15, "note": "diagnosis"})),
+            [201, 201, 201, 404, 403, 404],
+        ),
+        cell(M::GET, "/api/v1/tickets/{ticket}/time-entries", None, [200, 200, 200, 404, 403, 404]),
+        cell(
+            M::POST,
+            "/api/v1/custom-fields",
+            Some(json!({"key": "{key}", "label": "Asset tag", "kind": "text"})),
+            [201, 403, 403, 403, 403, 403],
+        ),
+        cell(M::GET, "/api/v1/custom-fields", None, [200, 200, 200, 200, 200, 200]),
         cell(
             M::POST,
             "/api/v1/users",
@@ -188,13 +228,30 @@ async fn every_route_enforces_roles(b: Backend) {
                 .ticket(&app.admin, json!({"subject": "Access probe", "requester_id": requester, "group_id": g1}))
                 .await;
             let ticket_id = ticket["id"].as_str().unwrap_or_default().to_owned();
-            if cell.resolved {
-                app.post(
-                    &format!("/api/v1/tickets/{ticket_id}/resolve"),
-                    &app.admin,
-                    json!({"resolution_note": "done"}),
-                )
+            let other = app
+                .ticket(&app.admin, json!({"subject": "Other probe", "requester_id": requester, "group_id": g1}))
                 .await;
+            let other_id = other["id"].as_str().unwrap_or_default().to_owned();
+            match cell.setup {
+                Setup::Nothing => {}
+                Setup::Resolved => {
+                    app.post(
+                        &format!("/api/v1/tickets/{ticket_id}/resolve"),
+                        &app.admin,
+                        json!({"resolution_note": "done"}),
+                    )
+                    .await;
+                }
+                Setup::Linked => {
+                    let r = app
+                        .post(
+                            &format!("/api/v1/tickets/{ticket_id}/links"),
+                            &app.admin,
+                            json!({"ticket": other_id, "kind": "related"}),
+                        )
+                        .await;
+                    assert_eq!(r.status, StatusCode::NO_CONTENT);
+                }
             }
             let (member, _) =
                 app.user_with_token(&format!("m-{}@example.org", uuid::Uuid::now_v7().simple()), Role::Agent).await;
@@ -204,6 +261,8 @@ async fn every_route_enforces_roles(b: Backend) {
             let token_id = app.post("/api/v1/tokens", &tokens[i], json!({"name": "to revoke"})).await.id();
             let vars = [
                 ("ticket", ticket_id),
+                ("other", other_id),
+                ("key", format!("k{}", uuid::Uuid::now_v7().simple())),
                 ("user", requester.to_string()),
                 ("group", g1.clone()),
                 ("member", member.to_string()),

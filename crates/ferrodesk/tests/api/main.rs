@@ -8,4 +8,5 @@ mod helpers;
 mod sessions;
 mod store_conformance;
 mod system;
+mod ticket_work;
 mod tickets;

@@ -98,8 +98,10 @@ async fn save_is_atomic_and_guarded_by_version(b: Backend) {
     s.create_user(&u, None).await.unwrap_or_else(|e| panic!("{e}"));
     let now = jiff::Timestamp::now();
     let m = PriorityMatrix::default();
-    let t =
-        s.create_ticket(draft(u.id, "Screen flickers"), &m, Some(u.id), now).await.unwrap_or_else(|e| panic!("{e}"));
+    let t = s
+        .create_ticket(draft(u.id, "Screen flickers"), &m, Some(u.id), now, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.ticket(t.id).await.ok().flatten(), Some(t.clone()), "stored exactly as returned");
 
     let mut first = t.clone();
@@ -121,6 +123,7 @@ async fn save_is_atomic_and_guarded_by_version(b: Backend) {
             changes,
             comment: Some(comment),
             at: now,
+            idempotency: None,
         })
         .await;
     assert_eq!(saved.map(|t| t.version).ok(), Some(2));
@@ -146,6 +149,7 @@ async fn save_is_atomic_and_guarded_by_version(b: Backend) {
             changes,
             comment: Some(lost),
             at: now,
+            idempotency: None,
         })
         .await;
     assert!(matches!(r, Err(StoreError::Conflict { current: 2 })), "{r:?}");
@@ -165,6 +169,7 @@ async fn save_is_atomic_and_guarded_by_version(b: Backend) {
             changes: vec![FieldChange { field: "x".into(), old: None, new: None }],
             comment: None,
             at: now,
+            idempotency: None,
         })
         .await;
     assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
@@ -215,7 +220,7 @@ async fn list_sql_matches_the_visibility_rule(b: Backend) {
         if rng.random_bool(0.2) {
             d.watchers = vec![people[rng.random_range(0..6)].id];
         }
-        all.push(s.create_ticket(d, &m, None, jiff::Timestamp::now()).await.unwrap_or_else(|e| panic!("{e}")));
+        all.push(s.create_ticket(d, &m, None, jiff::Timestamp::now(), None).await.unwrap_or_else(|e| panic!("{e}")));
     }
     let mut scopes = vec![TicketScope::All];
     for p in &people {
@@ -248,7 +253,7 @@ async fn pages_cover_every_ticket_once_for_every_sort(b: Backend) {
         let mut d = draft(u.id, &format!("T{i}"));
         d.impact = Impact::ALL[(i % 3) as usize];
         // Several tickets share a creation instant: the number breaks ties.
-        s.create_ticket(d, &m, None, base + jiff::SignedDuration::from_secs(i / 4))
+        s.create_ticket(d, &m, None, base + jiff::SignedDuration::from_secs(i / 4), None)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }

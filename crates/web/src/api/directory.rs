@@ -5,9 +5,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ferrodesk_core::access::{Action, Resource};
-use ferrodesk_core::ids::{CategoryId, GroupId, OrganisationId, UserId};
+use ferrodesk_core::custom_field::{CustomFieldDef, FieldKind};
+use ferrodesk_core::ids::{CategoryId, CustomFieldId, GroupId, OrganisationId, UserId};
 use ferrodesk_core::priority::PriorityMatrix;
 use ferrodesk_core::ticket::SupportLevel;
+use ferrodesk_core::ticket::TicketType;
 use ferrodesk_core::user::validate_name;
 use ferrodesk_store::{Category, Group, Organisation, Settings};
 use serde::{Deserialize, Serialize};
@@ -20,7 +22,7 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::json::ApiJson;
-use crate::views::{CategoryView, GroupView, OrganisationView};
+use crate::views::{CategoryView, CustomFieldView, GroupView, OrganisationView};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,6 +32,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(remove_member))
         .routes(routes!(create_category, list_categories))
         .routes(routes!(get_settings, put_settings))
+        .routes(routes!(create_custom_field, list_custom_fields))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -233,4 +236,52 @@ async fn put_settings(
         .save_settings(&Settings { priority_matrix: body.priority_matrix.clone(), agents_see_all: body.agents_see_all })
         .await?;
     Ok(Json(body))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCustomField {
+    /// Stable key: a-z, 0-9 and _, starting with a letter.
+    key: String,
+    label: String,
+    kind: FieldKind,
+    #[serde(default)]
+    options: Vec<String>,
+    #[serde(default)]
+    required: bool,
+    /// Ticket types it applies to; empty or absent means all.
+    #[serde(default)]
+    ticket_types: Vec<TicketType>,
+}
+
+/// Define a custom ticket field. Admins only.
+#[utoipa::path(post, path = "/custom-fields", tag = "directory", request_body = CreateCustomField, responses((status = 201, body = CustomFieldView)))]
+async fn create_custom_field(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiJson(body): ApiJson<CreateCustomField>,
+) -> Result<(StatusCode, Json<CustomFieldView>), ApiError> {
+    authorise(&actor, Resource::Config, Action::Create)?;
+    let def = CustomFieldDef {
+        id: CustomFieldId::generate(),
+        key: body.key,
+        label: validate_name("label", &body.label)?,
+        kind: body.kind,
+        options: body.options.into_iter().map(|o| o.trim().to_owned()).collect(),
+        required: body.required,
+        ticket_types: body.ticket_types,
+    };
+    def.validate()?;
+    state.store.create_custom_field(&def).await?;
+    Ok((StatusCode::CREATED, Json(def.into())))
+}
+
+/// Custom field definitions (everyone: the portal shows the fields of a request type).
+#[utoipa::path(get, path = "/custom-fields", tag = "directory", responses((status = 200, body = Vec<CustomFieldView>)))]
+async fn list_custom_fields(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Json<Vec<CustomFieldView>>, ApiError> {
+    authorise(&actor, Resource::Config, Action::Read)?;
+    Ok(Json(state.store.custom_fields().await?.into_iter().map(Into::into).collect()))
 }

@@ -3,6 +3,7 @@
 
 mod directory;
 pub mod sessions;
+mod ticket_work;
 mod tickets;
 mod tokens;
 mod users;
@@ -43,7 +44,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(tokens::router())
         .merge(directory::router())
-        .merge(sessions::router());
+        .merge(sessions::router())
+        .merge(ticket_work::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 
@@ -73,4 +75,44 @@ pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
         Some(n @ 1..=200) => Ok(n),
         Some(_) => Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 200")),
     }
+}
+
+/// The `Idempotency-Key` of a create request, with a hash of what was asked, so a retry
+/// replays the first result and a different request under the same key is refused.
+pub(crate) fn idempotency(
+    headers: &axum::http::HeaderMap,
+    actor: &Actor,
+    route: &str,
+    body: &impl serde::Serialize,
+) -> Result<Option<ferrodesk_store::Idempotency>, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = raw
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 200 && k.bytes().all(|b| b.is_ascii_graphic()));
+    let Some(key) = key else {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key is 1 to 200 visible ASCII characters",
+        ));
+    };
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(route.as_bytes());
+    hash.update(serde_json::to_vec(body).unwrap_or_default());
+    Ok(Some(ferrodesk_store::Idempotency {
+        user_id: actor.user_id,
+        key: key.to_owned(),
+        request_hash: hex::encode(hash.finalize()),
+    }))
+}
+
+/// The answer to a key already used for a different request.
+pub(crate) fn idempotency_reused() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        "this Idempotency-Key was already used for a different request",
+    )
 }

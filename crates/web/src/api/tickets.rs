@@ -12,14 +12,16 @@ use ferrodesk_core::priority::{Impact, Priority, Urgency};
 use ferrodesk_core::search::search_terms;
 use ferrodesk_core::ticket::*;
 use ferrodesk_core::user::Role;
-use ferrodesk_store::{Comment, TicketChange, TicketCursor, TicketQuery, TicketSortKey};
+use ferrodesk_store::{
+    Comment, Idempotency, IdempotentHit, StoreError, TicketChange, TicketCursor, TicketQuery, TicketSortKey,
+};
 use jiff::Timestamp;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{authorise, page_limit};
+use super::{authorise, idempotency, idempotency_reused, page_limit};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
@@ -40,7 +42,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A ticket reply with its ETag (the version) so clients can send `If-Match`.
-fn with_etag(status: StatusCode, t: ferrodesk_core::ticket::Ticket) -> Response {
+pub(super) fn with_etag(status: StatusCode, t: ferrodesk_core::ticket::Ticket) -> Response {
     let etag = format!("\"{}\"", t.version);
     let location = format!("/api/v1/tickets/{}", t.id);
     let mut resp = (status, Json(TicketView::from(t))).into_response();
@@ -57,7 +59,12 @@ fn with_etag(status: StatusCode, t: ferrodesk_core::ticket::Ticket) -> Response 
 
 /// Loads a ticket by id or number and checks the actor may do `action` on it. Unknown and
 /// invisible tickets are indistinguishable (404).
-async fn find_ticket(state: &AppState, actor: &Actor, raw: &str, action: Action) -> Result<Ticket, ApiError> {
+pub(super) async fn find_ticket(
+    state: &AppState,
+    actor: &Actor,
+    raw: &str,
+    action: Action,
+) -> Result<Ticket, ApiError> {
     let ticket = match TicketRef::parse(raw) {
         Some(TicketRef::Id(id)) => state.store.ticket(id).await?,
         Some(TicketRef::Number(n)) => state.store.ticket_by_number(n).await?,
@@ -69,7 +76,7 @@ async fn find_ticket(state: &AppState, actor: &Actor, raw: &str, action: Action)
 }
 
 /// The version the client says it has seen (`If-Match`); a stale one fails before any work.
-fn expected_version(headers: &HeaderMap, current: &Ticket) -> Result<i64, ApiError> {
+pub(super) fn expected_version(headers: &HeaderMap, current: &Ticket) -> Result<i64, ApiError> {
     let Some(raw) = headers.get(header::IF_MATCH) else {
         return Ok(current.version);
     };
@@ -102,7 +109,15 @@ async fn commit(
     let at = ticket.updated_at;
     Ok(state
         .store
-        .save_ticket(TicketChange { ticket, expected_version, actor: Some(actor.user_id), changes, comment, at })
+        .save_ticket(TicketChange {
+            ticket,
+            expected_version,
+            actor: Some(actor.user_id),
+            changes,
+            comment,
+            at,
+            idempotency: None,
+        })
         .await?)
 }
 
@@ -122,7 +137,7 @@ async fn check_assignee(state: &AppState, assignee: Option<UserId>) -> Result<()
     Ok(())
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTicket {
     pub subject: String,
@@ -167,9 +182,16 @@ fn default_urgency() -> Urgency {
 async fn create_ticket(
     State(state): State<AppState>,
     Auth(actor): Auth,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<CreateTicket>,
 ) -> Result<Response, ApiError> {
     authorise(&actor, Resource::Tickets, Action::Create)?;
+    let key = idempotency(&headers, &actor, "POST /tickets", &body)?;
+    if let Some(k) = &key
+        && let Some(hit) = state.store.idempotent_target(actor.user_id, &k.key, state.now()).await?
+    {
+        return replay_ticket(&state, k, &hit).await;
+    }
     let staff = actor.role.is_staff();
     if !staff {
         // Requesters raise their own tickets; routing and priority are the desk's to set.
@@ -217,9 +239,38 @@ async fn create_ticket(
         watchers,
         custom_fields: body.custom_fields,
     };
+    let defs = state.store.custom_fields().await?;
+    ferrodesk_core::custom_field::validate_values(&defs, draft.ticket_type, &draft.custom_fields, true)?;
     let settings = state.store.settings().await?;
-    let ticket = state.store.create_ticket(draft, &settings.priority_matrix, Some(actor.user_id), state.now()).await?;
-    Ok(with_etag(StatusCode::CREATED, ticket))
+    match state
+        .store
+        .create_ticket(draft, &settings.priority_matrix, Some(actor.user_id), state.now(), key.clone())
+        .await
+    {
+        Ok(ticket) => Ok(with_etag(StatusCode::CREATED, ticket)),
+        // A concurrent request with the same key won the race: answer as it was answered.
+        Err(StoreError::Duplicate { what }) if what == "idempotency key" => {
+            let k = key.ok_or_else(|| ApiError::internal("idempotency race without a key"))?;
+            let hit = state
+                .store
+                .idempotent_target(actor.user_id, &k.key, state.now())
+                .await?
+                .ok_or_else(ApiError::not_found)?;
+            replay_ticket(&state, &k, &hit).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Answers a retried create with the ticket the first attempt made (as it is now).
+async fn replay_ticket(state: &AppState, key: &Idempotency, hit: &IdempotentHit) -> Result<Response, ApiError> {
+    if hit.request_hash != key.request_hash {
+        return Err(idempotency_reused());
+    }
+    let ticket = state.store.ticket(TicketId(hit.target_id)).await?.ok_or_else(ApiError::not_found)?;
+    let mut resp = with_etag(StatusCode::CREATED, ticket);
+    resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok(resp)
 }
 
 /// Get a ticket by id or by number (`1042` or `%231042`).
@@ -456,13 +507,21 @@ async fn update_ticket(
         resolution_note: None,
         resolution_code: None,
     };
+    let cleared: Vec<String> =
+        patch.custom_fields.iter().flatten().filter(|(_, v)| v.is_null()).map(|(k, _)| k.clone()).collect();
     let settings = state.store.settings().await?;
     let changes = ticket.apply(patch, &settings.priority_matrix, state.now())?;
+    let defs = state.store.custom_fields().await?;
+    ferrodesk_core::custom_field::validate_values(&defs, ticket.ticket_type, &ticket.custom_fields, false)?;
+    if let Some(def) = defs.iter().find(|d| d.required && d.applies_to(ticket.ticket_type) && cleared.contains(&d.key))
+    {
+        return Err(ApiError::invalid(&format!("custom_fields.{}", def.key), format!("{} is required", def.label)));
+    }
     let saved = commit(&state, &actor, ticket, version, changes, None).await?;
     Ok(with_etag(StatusCode::OK, saved))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewComment {
     body: String,
@@ -474,14 +533,22 @@ pub struct NewComment {
 /// Add a public reply or an internal note.
 #[utoipa::path(post, path = "/tickets/{id}/comments", tag = "tickets", request_body = NewComment, params(("id" = String, Path)),
     responses((status = 201, body = CommentView), (status = 403, body = crate::error::Problem)))]
+/// Send `Idempotency-Key` to make retries safe.
 async fn add_comment(
     State(state): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<NewComment>,
-) -> Result<(StatusCode, Json<CommentView>), ApiError> {
+) -> Result<Response, ApiError> {
     let action = if body.internal { Action::InternalNote } else { Action::Reply };
     let mut ticket = find_ticket(&state, &actor, &id, action).await?;
+    let key = idempotency(&headers, &actor, &format!("POST /tickets/{}/comments", ticket.id), &body)?;
+    if let Some(k) = &key
+        && let Some(hit) = state.store.idempotent_target(actor.user_id, &k.key, state.now()).await?
+    {
+        return replay_comment(&state, &ticket, k, &hit).await;
+    }
     let text = body.body.trim();
     if text.is_empty() {
         return Err(ApiError::invalid("body", "the comment is empty"));
@@ -499,8 +566,51 @@ async fn add_comment(
         internal: body.internal,
         created_at: now,
     };
-    commit(&state, &actor, ticket, version, changes, Some(comment.clone())).await?;
-    Ok((StatusCode::CREATED, Json(CommentView::from(comment))))
+    let ticket_for_replay = ticket.clone();
+    let change = TicketChange {
+        ticket,
+        expected_version: version,
+        actor: Some(actor.user_id),
+        changes,
+        comment: Some(comment.clone()),
+        at: now,
+        idempotency: key.clone(),
+    };
+    match state.store.save_ticket(change).await {
+        Ok(_) => Ok((StatusCode::CREATED, Json(CommentView::from(comment))).into_response()),
+        Err(StoreError::Duplicate { what }) if what == "idempotency key" => {
+            let k = key.ok_or_else(|| ApiError::internal("idempotency race without a key"))?;
+            let hit = state
+                .store
+                .idempotent_target(actor.user_id, &k.key, state.now())
+                .await?
+                .ok_or_else(ApiError::not_found)?;
+            replay_comment(&state, &ticket_for_replay, &k, &hit).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Answers a retried comment with the comment the first attempt made.
+async fn replay_comment(
+    state: &AppState,
+    ticket: &Ticket,
+    key: &Idempotency,
+    hit: &IdempotentHit,
+) -> Result<Response, ApiError> {
+    if hit.request_hash != key.request_hash {
+        return Err(idempotency_reused());
+    }
+    let comment = state
+        .store
+        .comments(ticket.id, true)
+        .await?
+        .into_iter()
+        .find(|c| c.id.0 == hit.target_id)
+        .ok_or_else(ApiError::not_found)?;
+    let mut resp = (StatusCode::CREATED, Json(CommentView::from(comment))).into_response();
+    resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok(resp)
 }
 
 /// The conversation; internal notes only for staff.
