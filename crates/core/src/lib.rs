@@ -4,6 +4,7 @@
 //! (store, web, mail, jobs) parse input into these types at the edge and trust them inside.
 
 pub mod access;
+pub mod attachment;
 pub mod custom_field;
 pub mod error;
 pub mod ids;

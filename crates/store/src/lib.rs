@@ -41,6 +41,9 @@ pub enum StoreError {
     MissingReference { what: String },
     #[error("not found")]
     NotFound,
+    /// The user's upload quota would be exceeded.
+    #[error("upload quota exceeded")]
+    QuotaExceeded,
     /// The change breaks a rule only the store can check atomically (e.g. link structure).
     #[error("{0}")]
     Refused(String),
@@ -175,6 +178,14 @@ pub trait Store: Send + Sync + 'static {
     async fn time_entries(&self, ticket: TicketId) -> StoreResult<Vec<TimeEntry>>;
     /// A live idempotency key of this user.
     async fn idempotent_target(&self, user: UserId, key: &str, now: Timestamp) -> StoreResult<Option<IdempotentHit>>;
+
+    // Attachments
+    /// Stores the file (once per content) and its attachment row, unless the uploader's bytes
+    /// within the quota window would pass the quota — checked atomically.
+    async fn add_attachment(&self, attachment: &Attachment, data: Vec<u8>, quota: UploadQuota) -> StoreResult<()>;
+    async fn attachment(&self, id: AttachmentId) -> StoreResult<Option<Attachment>>;
+    async fn attachments(&self, ticket: TicketId, include_internal: bool) -> StoreResult<Vec<Attachment>>;
+    async fn blob(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>>;
 
     // Custom fields
     async fn create_custom_field(&self, def: &CustomFieldDef) -> StoreResult<()>;

@@ -31,12 +31,12 @@ macro_rules! migrations {
 }
 
 /// File names (without `.sql`) of every migration, in order; both dialects have each.
-pub const MIGRATION_NAMES: &[&str] = &["0001_core", "0002_sessions_and_login", "0003_ticket_work"];
+pub const MIGRATION_NAMES: &[&str] = &["0001_core", "0002_sessions_and_login", "0003_ticket_work", "0004_attachments"];
 
 pub(crate) const SQLITE: &[Migration] =
-    migrations!("sqlite": 1 "0001_core", 2 "0002_sessions_and_login", 3 "0003_ticket_work");
+    migrations!("sqlite": 1 "0001_core", 2 "0002_sessions_and_login", 3 "0003_ticket_work", 4 "0004_attachments");
 pub(crate) const POSTGRES: &[Migration] =
-    migrations!("postgres": 1 "0001_core", 2 "0002_sessions_and_login", 3 "0003_ticket_work");
+    migrations!("postgres": 1 "0001_core", 2 "0002_sessions_and_login", 3 "0003_ticket_work", 4 "0004_attachments");
 
 /// A row of the `schema_migrations` table.
 #[derive(Debug, Clone)]

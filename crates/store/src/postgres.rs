@@ -37,6 +37,7 @@ impl ToSql for Param {
             Param::Text(v) => v.to_sql(ty, out),
             Param::Uuid(v) => v.to_sql(ty, out),
             Param::Bool(v) => v.to_sql(ty, out),
+            Param::Bytes(v) => v.to_sql(ty, out),
             Param::NullText | Param::NullUuid | Param::NullInt => Ok(IsNull::Yes),
         }
     }
@@ -68,6 +69,9 @@ impl RowAccess for tokio_postgres::Row {
         self.try_get(col).map_err(db)
     }
     fn opt_uuid(&self, col: &str) -> StoreResult<Option<Uuid>> {
+        self.try_get(col).map_err(db)
+    }
+    fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
         self.try_get(col).map_err(db)
     }
 }
@@ -565,6 +569,7 @@ impl Store for PgStore {
         let (from, to) = (source.ticket.id, target.ticket.id);
         let source = save_in(&tx, source).await?;
         exec(&tx, &ticket_work::move_comments(from, to)).await?;
+        exec(&tx, &ticket_work::move_attachments(from, to)).await?;
         let target = save_in(&tx, target).await?;
         reindex(&tx, &source).await?;
         reindex(&tx, &target).await?;
@@ -656,6 +661,40 @@ impl Store for PgStore {
             Ok(IdempotentHit { request_hash: r.text("request_hash")?, target_id: r.uuid("target_id")? })
         })
         .await
+    }
+
+    async fn add_attachment(&self, attachment: &Attachment, data: Vec<u8>, quota: UploadQuota) -> StoreResult<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        if let Some(user) = attachment.uploaded_by {
+            // The user row lock makes the quota check and the insert one step per uploader.
+            exec(&tx, &Stmt::new("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", by_id(user.0))).await?;
+            let used =
+                one(&tx, &ticket_work::uploaded_since(user, quota.since), |r| r.int("total")).await?.unwrap_or(0);
+            if used + attachment.size > quota.max_bytes {
+                return Err(StoreError::QuotaExceeded);
+            }
+        }
+        exec(&tx, &ticket_work::insert_blob(&attachment.sha256, data, attachment.created_at)).await?;
+        exec(&tx, &ticket_work::insert_attachment(attachment)).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn attachment(&self, id: AttachmentId) -> StoreResult<Option<Attachment>> {
+        let s = Stmt::new(
+            format!("SELECT {} FROM attachments WHERE id = $1", ticket_work::ATTACHMENT_COLUMNS),
+            by_id(id.0),
+        );
+        one(&self.client().await?, &s, row::attachment).await
+    }
+
+    async fn attachments(&self, ticket: TicketId, include_internal: bool) -> StoreResult<Vec<Attachment>> {
+        rows(&self.client().await?, &ticket_work::list_attachments(ticket, include_internal), row::attachment).await
+    }
+
+    async fn blob(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>> {
+        let s = Stmt::new("SELECT data FROM blobs WHERE sha256 = $1", vec![Param::Text(sha256.into())]);
+        one(&self.client().await?, &s, |r| r.bytes("data")).await
     }
 
     async fn create_custom_field(&self, def: &CustomFieldDef) -> StoreResult<()> {

@@ -17,6 +17,7 @@ pub(crate) enum Param {
     Text(String),
     Uuid(Uuid),
     Bool(bool),
+    Bytes(Vec<u8>),
     NullText,
     NullUuid,
     NullInt,

@@ -260,3 +260,26 @@ pub struct IdempotentHit {
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// A file attached to a ticket (optionally to one of its comments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: AttachmentId,
+    pub ticket_id: TicketId,
+    pub comment_id: Option<CommentId>,
+    /// Attached to an internal note: never shown to requesters.
+    pub internal: bool,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub uploaded_by: Option<UserId>,
+    pub created_at: Timestamp,
+}
+
+/// How much one user may upload in a rolling window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadQuota {
+    pub since: Timestamp,
+    pub max_bytes: i64,
+}

@@ -19,6 +19,7 @@ pub(crate) trait RowAccess {
     fn boolean(&self, col: &str) -> StoreResult<bool>;
     fn uuid(&self, col: &str) -> StoreResult<Uuid>;
     fn opt_uuid(&self, col: &str) -> StoreResult<Option<Uuid>>;
+    fn bytes(&self, col: &str) -> StoreResult<Vec<u8>>;
 }
 
 fn corrupt(col: &str, e: impl std::fmt::Display) -> StoreError {
@@ -210,6 +211,21 @@ pub(crate) fn time_entry(row: &impl RowAccess) -> StoreResult<TimeEntry> {
         user_id: UserId(row.uuid("user_id")?),
         minutes: row.int("minutes")?,
         note: row.text("note")?,
+        created_at: instant(row, "created_at")?,
+    })
+}
+
+pub(crate) fn attachment(row: &impl RowAccess) -> StoreResult<Attachment> {
+    Ok(Attachment {
+        id: AttachmentId(row.uuid("id")?),
+        ticket_id: TicketId(row.uuid("ticket_id")?),
+        comment_id: row.opt_uuid("comment_id")?.map(CommentId),
+        internal: row.boolean("internal")?,
+        filename: row.text("filename")?,
+        content_type: row.text("content_type")?,
+        size: row.int("size")?,
+        sha256: row.text("sha256")?,
+        uploaded_by: row.opt_uuid("uploaded_by")?.map(UserId),
         created_at: instant(row, "created_at")?,
     })
 }

@@ -51,6 +51,7 @@ impl rusqlite::ToSql for Param {
             Param::Text(v) => SqlValue::Text(v.clone()),
             Param::Uuid(v) => SqlValue::Text(v.to_string()),
             Param::Bool(v) => SqlValue::Integer(i64::from(*v)),
+            Param::Bytes(v) => SqlValue::Blob(v.clone()),
             Param::NullText | Param::NullUuid | Param::NullInt => SqlValue::Null,
         }))
     }
@@ -75,6 +76,9 @@ impl RowAccess for rusqlite::Row<'_> {
     fn uuid(&self, col: &str) -> StoreResult<Uuid> {
         let s: String = self.get(col).map_err(db)?;
         Uuid::parse_str(&s).map_err(|e| StoreError::Database(format!("{col}: {e}")))
+    }
+    fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
+        self.get(col).map_err(db)
     }
     fn opt_uuid(&self, col: &str) -> StoreResult<Option<Uuid>> {
         let s: Option<String> = self.get(col).map_err(db)?;
@@ -134,6 +138,19 @@ fn configure(conn: &Connection) -> StoreResult<()> {
     .map_err(db)
 }
 
+/// Makes a file or folder accessible to its owner only.
+fn restrict(path: &Path, mode: u32) -> StoreResult<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| StoreError::Database(format!("cannot restrict {}: {e}", path.display())))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
 fn run_writer(conn: Connection, jobs: mpsc::Receiver<Job>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -187,11 +204,14 @@ fn run_writer(conn: Connection, jobs: mpsc::Receiver<Job>) {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and its connections.
     pub async fn open(path: &Path) -> StoreResult<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", dir.display())))?;
+            restrict(dir, 0o700)?;
         }
         let writer_conn = Connection::open(path).map_err(db)?;
+        // The database holds attachments and password hashes: readable by its owner only.
+        restrict(path, 0o600)?;
         configure(&writer_conn)?;
         let mut idle = Vec::with_capacity(READERS);
         for _ in 0..READERS {
@@ -692,6 +712,7 @@ impl Store for SqliteStore {
             let (from, to) = (source.ticket.id, target.ticket.id);
             let source = save_in(c, source)?;
             exec(c, &ticket_work::move_comments(from, to))?;
+            exec(c, &ticket_work::move_attachments(from, to))?;
             let target = save_in(c, target)?;
             reindex(c, &source)?;
             reindex(c, &target)?;
@@ -775,6 +796,39 @@ impl Store for SqliteStore {
             one(c, &s, |r| Ok(IdempotentHit { request_hash: r.text("request_hash")?, target_id: r.uuid("target_id")? }))
         })
         .await
+    }
+
+    async fn add_attachment(&self, attachment: &Attachment, data: Vec<u8>, quota: UploadQuota) -> StoreResult<()> {
+        let a = attachment.clone();
+        self.write(move |c| {
+            if let Some(user) = a.uploaded_by {
+                let used = one(c, &ticket_work::uploaded_since(user, quota.since), |r| r.int("total"))?.unwrap_or(0);
+                if used + a.size > quota.max_bytes {
+                    return Err(StoreError::QuotaExceeded);
+                }
+            }
+            exec(c, &ticket_work::insert_blob(&a.sha256, data, a.created_at))?;
+            exec(c, &ticket_work::insert_attachment(&a)).map(drop)
+        })
+        .await
+    }
+
+    async fn attachment(&self, id: AttachmentId) -> StoreResult<Option<Attachment>> {
+        let s = Stmt::new(
+            format!("SELECT {} FROM attachments WHERE id = $1", ticket_work::ATTACHMENT_COLUMNS),
+            by_id(id.0),
+        );
+        self.read(move |c| one(c, &s, |r| row::attachment(r))).await
+    }
+
+    async fn attachments(&self, ticket: TicketId, include_internal: bool) -> StoreResult<Vec<Attachment>> {
+        let s = ticket_work::list_attachments(ticket, include_internal);
+        self.read(move |c| rows(c, &s, |r| row::attachment(r))).await
+    }
+
+    async fn blob(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>> {
+        let s = Stmt::new("SELECT data FROM blobs WHERE sha256 = $1", vec![Param::Text(sha256.into())]);
+        self.read(move |c| one(c, &s, |r| r.bytes("data"))).await
     }
 
     async fn create_custom_field(&self, def: &CustomFieldDef) -> StoreResult<()> {

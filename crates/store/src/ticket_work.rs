@@ -194,6 +194,62 @@ pub(crate) fn record_idempotency(i: &Idempotency, target: uuid::Uuid, now: Times
     )
 }
 
+pub(crate) const ATTACHMENT_COLUMNS: &str =
+    "id, ticket_id, comment_id, internal, filename, content_type, size, sha256, uploaded_by, created_at";
+
+pub(crate) fn uploaded_since(user: UserId, since: Timestamp) -> Stmt {
+    Stmt::new(
+        "SELECT CAST(coalesce(sum(size), 0) AS BIGINT) AS total FROM attachments WHERE uploaded_by = $1 AND created_at >= $2",
+        vec![Param::Uuid(user.0), Param::Int(micros(since))],
+    )
+}
+
+pub(crate) fn insert_blob(sha256: &str, data: Vec<u8>, now: Timestamp) -> Stmt {
+    Stmt::new(
+        "INSERT INTO blobs (sha256, size, data, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
+        vec![Param::Text(sha256.into()), Param::Int(data.len() as i64), Param::Bytes(data), Param::Int(micros(now))],
+    )
+}
+
+pub(crate) fn insert_attachment(a: &Attachment) -> Stmt {
+    Stmt::new(
+        format!("INSERT INTO attachments ({ATTACHMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+        vec![
+            Param::Uuid(a.id.0),
+            Param::Uuid(a.ticket_id.0),
+            Param::opt_uuid(a.comment_id.map(|c| c.0)),
+            Param::Bool(a.internal),
+            Param::Text(a.filename.clone()),
+            Param::Text(a.content_type.clone()),
+            Param::Int(a.size),
+            Param::Text(a.sha256.clone()),
+            Param::opt_uuid(a.uploaded_by.map(|u| u.0)),
+            Param::Int(micros(a.created_at)),
+        ],
+    )
+}
+
+pub(crate) fn list_attachments(ticket: TicketId, include_internal: bool) -> Stmt {
+    let mut params = vec![Param::Uuid(ticket.0)];
+    let filter = if include_internal {
+        ""
+    } else {
+        params.push(Param::Bool(false));
+        " AND internal = $2"
+    };
+    Stmt::new(
+        format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE ticket_id = $1{filter} ORDER BY created_at, id"),
+        params,
+    )
+}
+
+pub(crate) fn move_attachments(from: TicketId, to: TicketId) -> Stmt {
+    Stmt::new(
+        "UPDATE attachments SET ticket_id = $2 WHERE ticket_id = $1",
+        vec![Param::Uuid(from.0), Param::Uuid(to.0)],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

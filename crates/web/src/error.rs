@@ -110,6 +110,9 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_reference", format!("{what} does not exist"))
             }
             StoreError::NotFound => ApiError::not_found(),
+            StoreError::QuotaExceeded => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "upload_quota_exceeded", "the upload quota is used up")
+            }
             StoreError::Refused(why) => ApiError::new(StatusCode::CONFLICT, "refused", why),
             StoreError::Throttled { .. } => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", "too many attempts; try again later")

@@ -28,7 +28,23 @@ pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub limits: Limits,
     clock: Clock,
+}
+
+/// Size limits for uploads.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest single attachment, in bytes.
+    pub attachment_bytes: usize,
+    /// Most bytes one user may upload in 24 hours.
+    pub upload_quota_bytes: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { attachment_bytes: 25 * 1024 * 1024, upload_quota_bytes: 1024 * 1024 * 1024 }
+    }
 }
 
 /// The source of "now". Tests may shift it to step time instead of sleeping.
@@ -53,7 +69,7 @@ impl Clock {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, clock: Clock::default() }
+        Self { store, limits: Limits::default(), clock: Clock::default() }
     }
 
     pub fn now(&self) -> Timestamp {
@@ -68,13 +84,14 @@ impl AppState {
 /// The whole application router with its middleware.
 pub fn build_router(state: AppState) -> Router {
     let (api, _) = api::router().split_for_parts();
+    let limits_state = state.clone();
     Router::new()
         .merge(system::router())
         .merge(api)
         .fallback(system::route_not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(axum::middleware::from_fn(system::refuse_announced_oversize))
+        .layer(axum::middleware::from_fn_with_state(limits_state, system::refuse_announced_oversize))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(CatchPanicLayer::custom(system::panic_response))
         .layer(TraceLayer::new_for_http())

@@ -32,17 +32,21 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::api::openapi())
 }
 
-/// Refuses a body whose announced length is over the limit before reading any of it.
+/// Refuses a body whose announced length is over the limit before reading any of it. Uploads
+/// have their own, larger limit (their handler also enforces it while streaming).
 pub(crate) async fn refuse_announced_oversize(
+    State(state): State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let is_upload = request.method() == axum::http::Method::POST && request.uri().path().ends_with("/attachments");
+    let limit = if is_upload { state.limits.attachment_bytes + crate::JSON_BODY_LIMIT } else { crate::JSON_BODY_LIMIT };
     let announced = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > crate::JSON_BODY_LIMIT as u64) {
+    if announced.is_some_and(|n| n > limit as u64) {
         return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is larger than allowed")
             .into_response();
     }

@@ -36,6 +36,8 @@ enum Setup {
     Resolved,
     /// Link {other} to the ticket.
     Linked,
+    /// Attach a file to the ticket as {attachment}.
+    Attached,
 }
 
 fn cell(method: Method, path: &'static str, body: Option<Value>, expect: [u16; 6]) -> Cell {
@@ -107,6 +109,13 @@ fn table() -> Vec<Cell> {
             [201, 403, 403, 403, 403, 403],
         ),
         cell(M::GET, "/api/v1/custom-fields", None, [200, 200, 200, 200, 200, 200]),
+        // Sent as a multipart upload by the loop below.
+        cell(M::POST, "/api/v1/tickets/{ticket}/attachments", None, [201, 201, 201, 404, 201, 404]),
+        cell(M::GET, "/api/v1/tickets/{ticket}/attachments", None, [200, 200, 200, 404, 200, 404]),
+        Cell {
+            setup: Setup::Attached,
+            ..cell(M::GET, "/api/v1/attachments/{attachment}", None, [200, 200, 200, 404, 200, 404])
+        },
         cell(
             M::POST,
             "/api/v1/users",
@@ -232,8 +241,13 @@ async fn every_route_enforces_roles(b: Backend) {
                 .ticket(&app.admin, json!({"subject": "Other probe", "requester_id": requester, "group_id": g1}))
                 .await;
             let other_id = other["id"].as_str().unwrap_or_default().to_owned();
+            let mut attachment_id = String::new();
             match cell.setup {
                 Setup::Nothing => {}
+                Setup::Attached => {
+                    attachment_id =
+                        app.upload(&ticket_id, &app.admin, "a.txt", "text/plain", b"hello".to_vec(), &[]).await.id();
+                }
                 Setup::Resolved => {
                     app.post(
                         &format!("/api/v1/tickets/{ticket_id}/resolve"),
@@ -262,6 +276,7 @@ async fn every_route_enforces_roles(b: Backend) {
             let vars = [
                 ("ticket", ticket_id),
                 ("other", other_id),
+                ("attachment", attachment_id),
                 ("key", format!("k{}", uuid::Uuid::now_v7().simple())),
                 ("user", requester.to_string()),
                 ("group", g1.clone()),
@@ -272,7 +287,12 @@ async fn every_route_enforces_roles(b: Backend) {
             ];
             let path = fill(cell.path, &vars);
             let body = cell.body.as_ref().map(|b| fill_json(b, &vars));
-            let reply = app.call(cell.method.clone(), &path, &tokens[i], body, &[]).await;
+            let reply = if cell.method == Method::POST && cell.path.ends_with("/attachments") {
+                let ticket = path.trim_start_matches("/api/v1/tickets/").trim_end_matches("/attachments");
+                app.upload(ticket, &tokens[i], "probe.txt", "text/plain", b"probe".to_vec(), &[]).await
+            } else {
+                app.call(cell.method.clone(), &path, &tokens[i], body, &[]).await
+            };
             if reply.status.as_u16() != cell.expect[i] {
                 failures.push(format!(
                     "{} {} as {role}: got {} ({}), expected {}",

@@ -101,6 +101,7 @@ pub struct TestApp {
     /// An admin's API token.
     pub admin: String,
     pub admin_id: UserId,
+    pub database_url: String,
     /// The server's clock: tests step time instead of sleeping.
     pub clock: ferrodesk_web::Clock,
     _dir: Option<TempDir>,
@@ -124,10 +125,15 @@ impl Reply {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with_limits(backend, ferrodesk_web::Limits::default()).await
+    }
+
+    pub async fn spawn_with_limits(backend: Backend, limits: ferrodesk_web::Limits) -> TestApp {
         let (database_url, dir) = fresh_database(backend).await;
         let store = ferrodesk_store::open(&database_url).await.unwrap_or_else(|e| panic!("open store: {e}"));
         store.migrate().await.unwrap_or_else(|e| panic!("migrate: {e}"));
-        let state = AppState::new(store.clone());
+        let mut state = AppState::new(store.clone());
+        state.limits = limits;
         let clock = state.clock().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
@@ -138,6 +144,7 @@ impl TestApp {
             store,
             admin: String::new(),
             admin_id: UserId::generate(),
+            database_url: database_url.clone(),
             clock,
             _dir: dir,
         };
@@ -227,6 +234,51 @@ impl TestApp {
         let headers = resp.headers().clone();
         let body = serde_json::from_slice(&resp.bytes().await.unwrap_or_default()).unwrap_or(Value::Null);
         Reply { status, headers, body }
+    }
+
+    /// Uploads a file to a ticket with a multipart form; `extra` adds text fields.
+    pub async fn upload(
+        &self,
+        ticket: &str,
+        token: &str,
+        filename: &str,
+        content_type: &str,
+        data: Vec<u8>,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let part = reqwest::multipart::Part::bytes(data)
+            .file_name(filename.to_owned())
+            .mime_str(content_type)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut form = reqwest::multipart::Form::new().part("file", part);
+        for (k, v) in extra {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/tickets/{ticket}/attachments", self.base))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("upload: {e}"));
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = serde_json::from_slice(&resp.bytes().await.unwrap_or_default()).unwrap_or(Value::Null);
+        Reply { status, headers, body }
+    }
+
+    /// Downloads raw bytes: (status, headers, body).
+    pub async fn download(&self, path: &str, token: &str) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        (status, headers, resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
     }
 
     /// Sets a user's password directly in the store.

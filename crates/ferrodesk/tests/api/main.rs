@@ -2,6 +2,7 @@
 //! each against SQLite and PostgreSQL. One test binary keeps linking fast.
 
 mod access;
+mod attachments;
 mod bad_input;
 mod cli;
 mod helpers;

@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`. Every route is registered through `utoipa_axum::routes!`, so
 //! the OpenAPI document cannot miss one (a test checks that no route bypasses it).
 
+mod attachments;
 mod directory;
 pub mod sessions;
 mod ticket_work;
@@ -45,7 +46,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(tokens::router())
         .merge(directory::router())
         .merge(sessions::router())
-        .merge(ticket_work::router());
+        .merge(ticket_work::router())
+        .merge(attachments::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 
