@@ -191,6 +191,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_custom_field(&self, def: &CustomFieldDef) -> StoreResult<()>;
     async fn custom_fields(&self) -> StoreResult<Vec<CustomFieldDef>>;
     async fn history(&self, ticket: TicketId) -> StoreResult<Vec<HistoryEntry>>;
+    /// How many tickets are in each status.
+    async fn ticket_counts(&self) -> StoreResult<Vec<(ferrodesk_core::ticket::Status, i64)>>;
 }
 
 /// Opens the store a database URL names: `sqlite://PATH` (or a plain path) or `postgres://…`.

@@ -705,6 +705,10 @@ impl Store for PgStore {
         rows(&self.client().await?, &Stmt::new(ticket_work::LIST_CUSTOM_FIELDS, vec![]), row::custom_field).await
     }
 
+    async fn ticket_counts(&self) -> StoreResult<Vec<(ferrodesk_core::ticket::Status, i64)>> {
+        rows(&self.client().await?, &Stmt::new(query::TICKET_COUNTS, vec![]), row::status_count).await
+    }
+
     async fn list_tickets(&self, q: &TicketQuery, scope: &TicketScope) -> StoreResult<Vec<Ticket>> {
         let s = query::list_tickets(Dialect::Postgres, q, scope);
         rows(&self.client().await?, &s, row::ticket).await

@@ -571,3 +571,5 @@ pub(crate) fn count_login_attempt(rule: &ThrottleRule, now: jiff::Timestamp, win
 pub(crate) fn throttle_window_start(key: &str) -> Stmt {
     Stmt::new("SELECT window_start FROM login_throttle WHERE key = $1", vec![Param::Text(key.into())])
 }
+
+pub(crate) const TICKET_COUNTS: &str = "SELECT status, count(*) AS n FROM tickets GROUP BY status ORDER BY status";

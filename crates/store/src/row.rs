@@ -229,3 +229,7 @@ pub(crate) fn attachment(row: &impl RowAccess) -> StoreResult<Attachment> {
         created_at: instant(row, "created_at")?,
     })
 }
+
+pub(crate) fn status_count(row: &impl RowAccess) -> StoreResult<(Status, i64)> {
+    Ok((parse_enum(row, "status", Status::parse)?, row.int("n")?))
+}

@@ -840,6 +840,10 @@ impl Store for SqliteStore {
         self.read(|c| rows(c, &Stmt::new(ticket_work::LIST_CUSTOM_FIELDS, vec![]), |r| row::custom_field(r))).await
     }
 
+    async fn ticket_counts(&self) -> StoreResult<Vec<(ferrodesk_core::ticket::Status, i64)>> {
+        self.read(|c| rows(c, &Stmt::new(query::TICKET_COUNTS, vec![]), |r| row::status_count(r))).await
+    }
+
     async fn list_tickets(&self, q: &TicketQuery, scope: &TicketScope) -> StoreResult<Vec<Ticket>> {
         let s = query::list_tickets(Dialect::Sqlite, q, scope);
         self.read(move |c| rows(c, &s, |r| row::ticket(r))).await

@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod json;
+pub mod metrics;
 mod system;
 pub mod views;
 
@@ -29,6 +30,7 @@ pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub limits: Limits,
+    pub metrics: Arc<metrics::Metrics>,
     clock: Clock,
 }
 
@@ -69,7 +71,7 @@ impl Clock {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, limits: Limits::default(), clock: Clock::default() }
+        Self { store, limits: Limits::default(), metrics: Arc::default(), clock: Clock::default() }
     }
 
     pub fn now(&self) -> Timestamp {
@@ -85,9 +87,11 @@ impl AppState {
 pub fn build_router(state: AppState) -> Router {
     let (api, _) = api::router().split_for_parts();
     let limits_state = state.clone();
+    let metrics_state = state.clone();
     Router::new()
         .merge(system::router())
         .merge(api)
+        .layer(axum::middleware::from_fn_with_state(metrics_state, metrics::track))
         .fallback(system::route_not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

@@ -15,6 +15,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/api/openapi.json", get(openapi))
+        .route("/metrics", get(crate::metrics::metrics))
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

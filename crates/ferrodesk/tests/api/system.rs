@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use crate::dual;
 use crate::helpers::{Backend, TestApp};
 
-dual!(health_readiness_and_openapi);
+dual!(health_readiness_and_openapi, metrics_count_requests_by_route_and_tickets_by_status);
 
 async fn health_readiness_and_openapi(b: Backend) {
     let app = TestApp::spawn(b).await;
@@ -39,4 +39,37 @@ fn api_routes_are_registered_only_through_openapi() {
         checked += 1;
     }
     assert!(checked >= 4, "the API modules were found");
+}
+
+async fn metrics_count_requests_by_route_and_tickets_by_status(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let t = app.ticket(&app.admin, serde_json::json!({"subject": "Counted"})).await;
+    let id = t["id"].as_str().unwrap_or_default();
+    app.get(&format!("/api/v1/tickets/{id}"), &app.admin).await;
+    app.get("/api/v1/tickets/1", &app.admin).await;
+    let (_, agent) = app.user_with_token("agent@example.org", ferrodesk_core::user::Role::Agent).await;
+    assert_eq!(app.get("/metrics", "").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/metrics", &agent).await.status, StatusCode::FORBIDDEN);
+    let resp = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/plain"))
+    );
+    let text = resp.text().await.unwrap_or_default();
+    assert!(text.contains("ferrodesk_tickets{status=\"new\"} 1"), "{text}");
+    assert!(text.contains("route=\"/api/v1/tickets/{id}\",status=\"200\"} 1"), "templates, not raw paths: {text}");
+    assert!(text.contains("route=\"/api/v1/tickets/{id}\",status=\"404\"} 1"), "{text}");
+    assert!(!text.contains(id), "no ids in labels");
+    assert!(
+        text.contains(
+            "ferrodesk_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v1/tickets\",le=\"+Inf\"} 1"
+        ),
+        "{text}"
+    );
 }
