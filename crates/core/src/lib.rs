@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod attachment;
+pub mod category;
 pub mod custom_field;
 pub mod error;
 pub mod ids;

@@ -131,6 +131,10 @@ pub trait Store: Send + Sync + 'static {
     async fn group_members(&self, group: GroupId) -> StoreResult<Vec<UserId>>;
     async fn create_category(&self, category: &Category) -> StoreResult<()>;
     async fn list_categories(&self) -> StoreResult<Vec<Category>>;
+    /// Saves a changed organisation, group or category; `NotFound` when it does not exist.
+    async fn update_organisation(&self, org: &Organisation) -> StoreResult<()>;
+    async fn update_group(&self, group: &Group) -> StoreResult<()>;
+    async fn update_category(&self, category: &Category) -> StoreResult<()>;
 
     // Tickets
     /// Opens a ticket: allocates the next number, stores it with its search entry and a
@@ -190,6 +194,8 @@ pub trait Store: Send + Sync + 'static {
     // Custom fields
     async fn create_custom_field(&self, def: &CustomFieldDef) -> StoreResult<()>;
     async fn custom_fields(&self) -> StoreResult<Vec<CustomFieldDef>>;
+    /// Saves a changed definition (key and kind never change).
+    async fn update_custom_field(&self, def: &CustomFieldDef) -> StoreResult<()>;
     async fn history(&self, ticket: TicketId) -> StoreResult<Vec<HistoryEntry>>;
     /// How many tickets are in each status.
     async fn ticket_counts(&self) -> StoreResult<Vec<(ferrodesk_core::ticket::Status, i64)>>;

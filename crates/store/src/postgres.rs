@@ -200,6 +200,11 @@ async fn ticket_numbers(c: &impl GenericClient, ids: &[TicketId]) -> StoreResult
     Ok(out)
 }
 
+/// An update that must have found its row.
+fn exactly_one(affected: u64) -> StoreResult<()> {
+    if affected == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}
+
 fn by_id(id: Uuid) -> Vec<Param> {
     vec![Param::Uuid(id)]
 }
@@ -501,6 +506,22 @@ impl Store for PgStore {
     async fn list_categories(&self) -> StoreResult<Vec<Category>> {
         let s = Stmt::new("SELECT id, parent_id, name, created_at FROM categories ORDER BY name", vec![]);
         rows(&self.client().await?, &s, row::category).await
+    }
+
+    async fn update_organisation(&self, org: &Organisation) -> StoreResult<()> {
+        exactly_one(exec(&self.client().await?, &query::update_organisation(org)).await?)
+    }
+
+    async fn update_group(&self, group: &Group) -> StoreResult<()> {
+        exactly_one(exec(&self.client().await?, &query::update_group(group)).await?)
+    }
+
+    async fn update_category(&self, category: &Category) -> StoreResult<()> {
+        exactly_one(exec(&self.client().await?, &query::update_category(category)).await?)
+    }
+
+    async fn update_custom_field(&self, def: &CustomFieldDef) -> StoreResult<()> {
+        exactly_one(exec(&self.client().await?, &ticket_work::update_custom_field(def)).await?)
     }
 
     async fn create_ticket(

@@ -573,3 +573,24 @@ pub(crate) fn throttle_window_start(key: &str) -> Stmt {
 }
 
 pub(crate) const TICKET_COUNTS: &str = "SELECT status, count(*) AS n FROM tickets GROUP BY status ORDER BY status";
+
+pub(crate) fn update_organisation(o: &Organisation) -> Stmt {
+    Stmt::new(
+        "UPDATE organisations SET name = $1, shares_tickets = $2 WHERE id = $3",
+        vec![Param::Text(o.name.clone()), Param::Bool(o.shares_tickets), Param::Uuid(o.id.0)],
+    )
+}
+
+pub(crate) fn update_group(g: &Group) -> Stmt {
+    Stmt::new(
+        "UPDATE support_groups SET name = $1, support_level = $2 WHERE id = $3",
+        vec![Param::Text(g.name.clone()), Param::Text(g.support_level.as_str().into()), Param::Uuid(g.id.0)],
+    )
+}
+
+pub(crate) fn update_category(c: &Category) -> Stmt {
+    Stmt::new(
+        "UPDATE categories SET name = $1, parent_id = $2 WHERE id = $3",
+        vec![Param::Text(c.name.clone()), Param::opt_uuid(c.parent_id.map(|p| p.0)), Param::Uuid(c.id.0)],
+    )
+}

@@ -651,6 +651,42 @@ impl Store for SqliteStore {
         self.read(move |c| rows(c, &s, |r| row::category(r))).await
     }
 
+    async fn update_organisation(&self, org: &Organisation) -> StoreResult<()> {
+        let s = query::update_organisation(org);
+        self.write(move |c| match exec(c, &s)? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    async fn update_group(&self, group: &Group) -> StoreResult<()> {
+        let s = query::update_group(group);
+        self.write(move |c| match exec(c, &s)? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    async fn update_category(&self, category: &Category) -> StoreResult<()> {
+        let s = query::update_category(category);
+        self.write(move |c| match exec(c, &s)? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    async fn update_custom_field(&self, def: &CustomFieldDef) -> StoreResult<()> {
+        let s = ticket_work::update_custom_field(def);
+        self.write(move |c| match exec(c, &s)? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        })
+        .await
+    }
+
     async fn create_ticket(
         &self,
         draft: TicketDraft,

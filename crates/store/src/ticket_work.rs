@@ -250,6 +250,19 @@ pub(crate) fn move_attachments(from: TicketId, to: TicketId) -> Stmt {
     )
 }
 
+pub(crate) fn update_custom_field(d: &CustomFieldDef) -> Stmt {
+    Stmt::new(
+        "UPDATE custom_fields SET label = $1, options = $2, required = $3, ticket_types = $4 WHERE id = $5",
+        vec![
+            Param::Text(d.label.clone()),
+            Param::Text(json_text(&d.options)),
+            Param::Bool(d.required),
+            Param::Text(json_text(&d.ticket_types)),
+            Param::Uuid(d.id.0),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

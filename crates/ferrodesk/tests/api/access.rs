@@ -109,6 +109,15 @@ fn table() -> Vec<Cell> {
             [201, 403, 403, 403, 403, 403],
         ),
         cell(M::GET, "/api/v1/custom-fields", None, [200, 200, 200, 200, 200, 200]),
+        cell(M::PATCH, "/api/v1/organisations/{org}", Some(json!({"name": "{key}"})), [200, 403, 403, 403, 403, 403]),
+        cell(M::PATCH, "/api/v1/groups/{group}", Some(json!({"support_level": "l1"})), [200, 403, 403, 403, 403, 403]),
+        cell(M::PATCH, "/api/v1/categories/{category}", Some(json!({"name": "{key}"})), [200, 403, 403, 403, 403, 403]),
+        cell(
+            M::PATCH,
+            "/api/v1/custom-fields/{field}",
+            Some(json!({"label": "{key}"})),
+            [200, 403, 403, 403, 403, 403],
+        ),
         // Sent as a multipart upload by the loop below.
         cell(M::POST, "/api/v1/tickets/{ticket}/attachments", None, [201, 201, 201, 404, 201, 404]),
         cell(M::GET, "/api/v1/tickets/{ticket}/attachments", None, [200, 200, 200, 404, 200, 404]),
@@ -229,6 +238,12 @@ async fn every_route_enforces_roles(b: Backend) {
     assert_eq!(documented.len(), table().len(), "one row per operation");
     assert_eq!(tabled, documented, "every documented route has a row of access rules, and no more");
 
+    let org = app.post("/api/v1/organisations", &app.admin, json!({"name": "Probe org"})).await.id();
+    let category = app.post("/api/v1/categories", &app.admin, json!({"name": "Probe category"})).await.id();
+    let field = app
+        .post("/api/v1/custom-fields", &app.admin, json!({"key": "probe", "label": "Probe", "kind": "text"}))
+        .await
+        .id();
     let mut failures = Vec::new();
     for cell in table() {
         for (i, role) in ROLES.iter().enumerate() {
@@ -276,6 +291,9 @@ async fn every_route_enforces_roles(b: Backend) {
             let vars = [
                 ("ticket", ticket_id),
                 ("other", other_id),
+                ("org", org.clone()),
+                ("category", category.clone()),
+                ("field", field.clone()),
                 ("attachment", attachment_id),
                 ("key", format!("k{}", uuid::Uuid::now_v7().simple())),
                 ("user", requester.to_string()),

@@ -5,6 +5,7 @@ mod access;
 mod attachments;
 mod bad_input;
 mod cli;
+mod directory;
 mod helpers;
 mod sessions;
 mod store_conformance;

@@ -33,6 +33,10 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_category, list_categories))
         .routes(routes!(get_settings, put_settings))
         .routes(routes!(create_custom_field, list_custom_fields))
+        .routes(routes!(update_organisation))
+        .routes(routes!(update_group))
+        .routes(routes!(update_category))
+        .routes(routes!(update_custom_field))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -284,4 +288,144 @@ async fn list_custom_fields(
 ) -> Result<Json<Vec<CustomFieldView>>, ApiError> {
     authorise(&actor, Resource::Config, Action::Read)?;
     Ok(Json(state.store.custom_fields().await?.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrganisation {
+    name: Option<String>,
+    shares_tickets: Option<bool>,
+}
+
+/// Rename an organisation or change whether its members see each other's tickets. Admins only.
+#[utoipa::path(patch, path = "/organisations/{id}", tag = "directory", request_body = UpdateOrganisation, params(("id" = String, Path)),
+    responses((status = 200, body = OrganisationView)))]
+async fn update_organisation(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateOrganisation>,
+) -> Result<Json<OrganisationView>, ApiError> {
+    authorise(&actor, Resource::Config, Action::Update)?;
+    let id: OrganisationId = parse_id(&id)?;
+    let mut org =
+        state.store.list_organisations().await?.into_iter().find(|o| o.id == id).ok_or_else(ApiError::not_found)?;
+    if let Some(n) = body.name {
+        org.name = validate_name("name", &n)?;
+    }
+    if let Some(s) = body.shares_tickets {
+        org.shares_tickets = s;
+    }
+    state.store.update_organisation(&org).await?;
+    Ok(Json(org.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateGroup {
+    name: Option<String>,
+    support_level: Option<SupportLevel>,
+}
+
+/// Rename a group or change its support level. Admins only.
+#[utoipa::path(patch, path = "/groups/{id}", tag = "directory", request_body = UpdateGroup, params(("id" = String, Path)),
+    responses((status = 200, body = GroupView)))]
+async fn update_group(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateGroup>,
+) -> Result<Json<GroupView>, ApiError> {
+    authorise(&actor, Resource::Config, Action::Update)?;
+    let id: GroupId = parse_id(&id)?;
+    let mut group = state.store.group(id).await?.ok_or_else(ApiError::not_found)?;
+    if let Some(n) = body.name {
+        group.name = validate_name("name", &n)?;
+    }
+    if let Some(l) = body.support_level {
+        group.support_level = l;
+    }
+    state.store.update_group(&group).await?;
+    Ok(Json(group.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCategory {
+    name: Option<String>,
+    /// A new parent; `null` makes it a top-level category.
+    #[serde(default, deserialize_with = "crate::json::double_option")]
+    #[schema(value_type = Option<CategoryId>)]
+    parent_id: Option<Option<CategoryId>>,
+}
+
+/// Rename or move a category in the tree (never under itself). Admins only.
+#[utoipa::path(patch, path = "/categories/{id}", tag = "directory", request_body = UpdateCategory, params(("id" = String, Path)),
+    responses((status = 200, body = CategoryView)))]
+async fn update_category(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateCategory>,
+) -> Result<Json<CategoryView>, ApiError> {
+    authorise(&actor, Resource::Config, Action::Update)?;
+    let id: CategoryId = parse_id(&id)?;
+    let all = state.store.list_categories().await?;
+    let mut category = all.iter().find(|c| c.id == id).cloned().ok_or_else(ApiError::not_found)?;
+    if let Some(n) = body.name {
+        category.name = validate_name("name", &n)?;
+    }
+    if let Some(parent) = body.parent_id {
+        if let Some(p) = parent
+            && !all.iter().any(|c| c.id == p)
+        {
+            return Err(ApiError::invalid("parent_id", "no such category"));
+        }
+        ferrodesk_core::category::check_reparent(id, parent, |c| {
+            all.iter().find(|x| x.id == c).and_then(|x| x.parent_id)
+        })?;
+        category.parent_id = parent;
+    }
+    state.store.update_category(&category).await?;
+    Ok(Json(category.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCustomField {
+    label: Option<String>,
+    options: Option<Vec<String>>,
+    required: Option<bool>,
+    ticket_types: Option<Vec<TicketType>>,
+}
+
+/// Change a custom field's label, options, requiredness or ticket types (its key and kind stay).
+/// Admins only.
+#[utoipa::path(patch, path = "/custom-fields/{id}", tag = "directory", request_body = UpdateCustomField, params(("id" = String, Path)),
+    responses((status = 200, body = CustomFieldView)))]
+async fn update_custom_field(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateCustomField>,
+) -> Result<Json<CustomFieldView>, ApiError> {
+    authorise(&actor, Resource::Config, Action::Update)?;
+    let id: CustomFieldId = parse_id(&id)?;
+    let mut def =
+        state.store.custom_fields().await?.into_iter().find(|d| d.id == id).ok_or_else(ApiError::not_found)?;
+    if let Some(l) = body.label {
+        def.label = validate_name("label", &l)?;
+    }
+    if let Some(o) = body.options {
+        def.options = o.into_iter().map(|o| o.trim().to_owned()).collect();
+    }
+    if let Some(r) = body.required {
+        def.required = r;
+    }
+    if let Some(t) = body.ticket_types {
+        def.ticket_types = t;
+    }
+    def.validate()?;
+    state.store.update_custom_field(&def).await?;
+    Ok(Json(def.into()))
 }
