@@ -13,7 +13,8 @@ use crate::helpers::{Backend, TestApp};
 dual!(
     every_route_enforces_roles,
     visibility_follows_groups_and_membership_changes_apply_at_once,
-    deactivated_users_lose_access_at_once
+    deactivated_users_lose_access_at_once,
+    invisible_and_missing_tickets_answer_identically
 );
 
 /// Columns of the table, in order.
@@ -424,4 +425,34 @@ async fn deactivated_users_lose_access_at_once(b: Backend) {
     assert_eq!(other.code(), "field_not_allowed");
     let unknown = app.patch(&format!("/api/v1/users/{agent}"), &agent_t, json!({"is_admin": true})).await;
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are refused, not ignored");
+}
+
+async fn invisible_and_missing_tickets_answer_identically(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (_, ann) = app.user_with_token("ann@example.org", Role::Requester).await;
+    let (_, bob) = app.user_with_token("bob@example.org", Role::Requester).await;
+    let t = app.ticket(&ann, json!({"subject": "Private matter"})).await;
+    let number = t["number"].as_i64().unwrap_or_default();
+    for (existing, missing) in [
+        (
+            format!("/api/v1/tickets/{}", t["id"].as_str().unwrap_or_default()),
+            format!("/api/v1/tickets/{}", uuid::Uuid::now_v7()),
+        ),
+        (format!("/api/v1/tickets/{number}"), format!("/api/v1/tickets/{}", number + 1000)),
+        (format!("/api/v1/tickets/{number}/comments"), format!("/api/v1/tickets/{}/comments", number + 1000)),
+    ] {
+        let a = app.get(&existing, &bob).await;
+        let b = app.get(&missing, &bob).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND);
+        assert_eq!((a.status, &a.body), (b.status, &b.body), "{existing} vs {missing}");
+        let mut ha: Vec<_> = a.headers.keys().map(|k| k.as_str().to_owned()).filter(|k| k != "date").collect();
+        let mut hb: Vec<_> = b.headers.keys().map(|k| k.as_str().to_owned()).filter(|k| k != "date").collect();
+        ha.sort();
+        hb.sort();
+        assert_eq!(ha, hb);
+    }
+    let write = app.post(&format!("/api/v1/tickets/{number}/comments"), &bob, json!({"body": "let me in"})).await;
+    assert_eq!(write.status, StatusCode::NOT_FOUND);
+    let c = app.get(&format!("/api/v1/tickets/{number}/comments"), &ann).await;
+    assert_eq!(c.body.as_array().map(Vec::len), Some(0), "nothing was written");
 }

@@ -98,7 +98,41 @@ async fn user_and_token_commands_then_serve_and_drain_on_sigterm(b: Backend) {
         .unwrap_or_default();
     assert_eq!(me["email"], "ada@example.org");
 
+    let login: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "ada@example.org", "password": "a long enough password"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(login["user"]["email"], "ada@example.org");
+
+    // A request in flight when SIGTERM arrives is finished, not cut off.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://").to_owned();
+    let body = br#"{"subject": "Sent across a shutdown"}"#;
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap_or_else(|e| panic!("{e}"));
+    let head = format!(
+        "POST /api/v1/tickets HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {secret}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let _ = tcp.write_all(head.as_bytes()).await;
+    let _ = tcp.write_all(&body[..10]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = tcp.write_all(&body[10..]).await;
+    let mut reply = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut reply))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(0);
+    let reply = String::from_utf8_lossy(&reply[..n]).to_string();
+    assert!(reply.starts_with("HTTP/1.1 201"), "the in-flight request completes: {reply}");
+    drop(tcp);
     let started = Instant::now();
     let status = loop {
         if let Ok(Some(s)) = server.try_wait() {
@@ -117,6 +151,7 @@ async fn user_and_token_commands_then_serve_and_drain_on_sigterm(b: Backend) {
     }
     assert!(log.contains("stopped cleanly"), "{log}");
     assert!(!log.contains(&secret), "tokens never logged");
+    assert!(!log.contains("a long enough password"), "passwords never logged");
 }
 
 /// Runs one SQL statement against the test database, whichever dialect.

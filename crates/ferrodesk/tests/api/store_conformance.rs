@@ -19,7 +19,8 @@ dual!(
     users_and_duplicates,
     save_is_atomic_and_guarded_by_version,
     list_sql_matches_the_visibility_rule,
-    pages_cover_every_ticket_once_for_every_sort
+    pages_cover_every_ticket_once_for_every_sort,
+    history_is_immutable_in_the_database
 );
 
 async fn store(b: Backend) -> (std::sync::Arc<dyn Store>, Option<crate::helpers::TempDir>) {
@@ -271,4 +272,34 @@ async fn pages_cover_every_ticket_once_for_every_sort(b: Backend) {
             assert_eq!((seen.len(), unique.len()), (23, 23), "{sort:?} desc={descending}");
         }
     }
+}
+
+/// History rows cannot be changed or deleted, even by SQL that bypasses the store.
+async fn history_is_immutable_in_the_database(b: Backend) {
+    let (url, _dir) = fresh_database(b).await;
+    let s = ferrodesk_store::open(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    s.migrate().await.unwrap_or_else(|e| panic!("{e}"));
+    let u = user("req@example.org", Role::Requester, None);
+    s.create_user(&u, None).await.unwrap_or_else(|e| panic!("{e}"));
+    let t = s
+        .create_ticket(draft(u.id, "Audit me"), &PriorityMatrix::default(), Some(u.id), jiff::Timestamp::now(), None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for sql in ["UPDATE ticket_history SET new_value = 'forged'", "DELETE FROM ticket_history"] {
+        let refused = match b {
+            Backend::Sqlite => rusqlite::Connection::open(url.trim_start_matches("sqlite://"))
+                .and_then(|c| c.execute_batch(sql))
+                .is_err(),
+            Backend::Postgres => {
+                let (client, conn) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap_or_else(|e| panic!("{e}"));
+                tokio::spawn(conn);
+                client.batch_execute(sql).await.is_err()
+            }
+        };
+        assert!(refused, "{sql} must be refused");
+    }
+    let h = s.history(t.id).await.unwrap_or_default();
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].new_value.as_deref(), Some("new"));
 }
