@@ -16,6 +16,11 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// A complete list as a single page (short lists: no cursor).
+pub fn page<T>(items: Vec<T>) -> axum::Json<Page<T>> {
+    axum::Json(Page { items, next_cursor: None })
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct TicketView {
     pub id: TicketId,

@@ -413,7 +413,10 @@ async fn deactivated_users_lose_access_at_once(b: Backend) {
     assert_eq!(revoke.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get("/api/v1/users/me", &secret).await.status, StatusCode::UNAUTHORIZED);
     let listed = app.get("/api/v1/tokens", &agent_t).await;
-    assert!(listed.body.as_array().into_iter().flatten().all(|t| t.get("token").is_none()), "secrets are never listed");
+    assert!(
+        listed.body["items"].as_array().into_iter().flatten().all(|t| t.get("token").is_none()),
+        "secrets are never listed"
+    );
 
     // Mass assignment (case 25): an agent cannot make themself admin; a requester cannot file for someone else.
     let me = app.patch(&format!("/api/v1/users/{agent}"), &agent_t, json!({"role": "admin"})).await;
@@ -454,5 +457,5 @@ async fn invisible_and_missing_tickets_answer_identically(b: Backend) {
     let write = app.post(&format!("/api/v1/tickets/{number}/comments"), &bob, json!({"body": "let me in"})).await;
     assert_eq!(write.status, StatusCode::NOT_FOUND);
     let c = app.get(&format!("/api/v1/tickets/{number}/comments"), &ann).await;
-    assert_eq!(c.body.as_array().map(Vec::len), Some(0), "nothing was written");
+    assert_eq!(c.body["items"].as_array().map(Vec::len), Some(0), "nothing was written");
 }

@@ -75,7 +75,7 @@ async fn uploads_download_as_inert_attachments_cases_49_50(b: Backend) {
         .await;
     assert_eq!(long.body["filename"].as_str().map(|s| s.chars().count()), Some(200));
     let listed = app.get(&format!("/api/v1/tickets/{}/attachments", id(&t)), &app.admin).await;
-    assert_eq!(listed.body.as_array().map(Vec::len), Some(11));
+    assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(11));
     let not_multipart =
         app.post(&format!("/api/v1/tickets/{}/attachments", id(&t)), &app.admin, json!({"file": "x"})).await;
     assert_eq!(not_multipart.code(), "malformed_upload");
@@ -117,7 +117,8 @@ async fn internal_and_foreign_attachments_stay_hidden_case_52(b: Backend) {
     assert_eq!(on_note.body["internal"], true, "an attachment on an internal note is internal");
 
     let seen = app.get(&format!("/api/v1/tickets/{}/attachments", id(&t)), &ann).await;
-    let names: Vec<&str> = seen.body.as_array().into_iter().flatten().filter_map(|a| a["filename"].as_str()).collect();
+    let names: Vec<&str> =
+        seen.body["items"].as_array().into_iter().flatten().filter_map(|a| a["filename"].as_str()).collect();
     assert_eq!(names, vec!["log.txt"]);
     for hidden in [secret.id(), on_note.id()] {
         let (status, _, body) = app.download(&format!("/api/v1/attachments/{hidden}"), &ann).await;
@@ -166,5 +167,5 @@ async fn merge_moves_attachments(b: Backend) {
     app.upload(&id(&dup), &app.admin, "photo.jpg", "image/jpeg", b"jpeg".to_vec(), &[]).await;
     app.post(&format!("/api/v1/tickets/{}/merge", id(&dup)), &app.admin, json!({"into": id(&keep)})).await;
     let listed = app.get(&format!("/api/v1/tickets/{}/attachments", id(&keep)), &app.admin).await;
-    assert_eq!(listed.body[0]["filename"], "photo.jpg");
+    assert_eq!(listed.body["items"][0]["filename"], "photo.jpg");
 }

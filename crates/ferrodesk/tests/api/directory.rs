@@ -24,7 +24,7 @@ async fn directory_entries_are_created_listed_and_edited(b: Backend) {
         (Some("Finance & Controlling"), Some(true))
     );
     let listed = app.get("/api/v1/organisations", &app.admin).await;
-    assert_eq!(listed.body[0]["name"], "Finance & Controlling");
+    assert_eq!(listed.body["items"][0]["name"], "Finance & Controlling");
 
     let l1 = app.group("Service Desk L1").await;
     let l2 = app.group("Desktop L2").await;

@@ -147,8 +147,8 @@ async fn password_change_and_log_out_everywhere_end_other_sessions(b: Backend) {
     let (laptop, laptop_csrf) = app.login("ana@example.org", PASSWORD).await;
     let (phone, _) = app.login("ana@example.org", PASSWORD).await;
     let listed = app.with_cookie(Method::GET, "/api/v1/auth/sessions", &laptop, None, None).await;
-    assert_eq!(listed.body.as_array().map(Vec::len), Some(2));
-    assert_eq!(listed.body.as_array().into_iter().flatten().filter(|s| s["current"] == true).count(), 1);
+    assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(listed.body["items"].as_array().into_iter().flatten().filter(|s| s["current"] == true).count(), 1);
 
     let changed = app
         .with_cookie(

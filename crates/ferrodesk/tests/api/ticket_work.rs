@@ -46,7 +46,10 @@ async fn merge_moves_the_conversation_and_closes_the_duplicate(b: Backend) {
     assert_eq!((d.body["status"].as_str(), d.body["resolution_code"].as_str()), (Some("closed"), Some("merged")));
     assert_eq!(d.body["merged_into"], original["id"]);
     let conv = app.get(&format!("/api/v1/tickets/{}/comments", id(&original)), &app.admin).await;
-    assert!(conv.body.as_array().into_iter().flatten().any(|c| c["body"] == "Outlook says offline"), "comments moved");
+    assert!(
+        conv.body["items"].as_array().into_iter().flatten().any(|c| c["body"] == "Outlook says offline"),
+        "comments moved"
+    );
     // Bob, now a watcher, sees the surviving ticket and his words in it; search finds it there.
     assert_eq!(app.get(&format!("/api/v1/tickets/{}", id(&original)), &bob_t).await.status, StatusCode::OK);
     let found = app.get("/api/v1/tickets?q=outlook", &app.admin).await;
@@ -80,11 +83,12 @@ async fn links_form_one_level_major_incidents(b: Backend) {
         children.push(c);
     }
     let links = app.get(&format!("/api/v1/tickets/{}/links", id(&major)), &app.admin).await;
-    let kinds: Vec<&str> = links.body.as_array().into_iter().flatten().filter_map(|l| l["kind"].as_str()).collect();
+    let kinds: Vec<&str> =
+        links.body["items"].as_array().into_iter().flatten().filter_map(|l| l["kind"].as_str()).collect();
     assert_eq!(kinds, vec!["child", "child", "child"]);
     let up = app.get(&format!("/api/v1/tickets/{}/links", id(&children[0])), &app.admin).await;
-    assert_eq!(up.body[0]["kind"], "parent");
-    assert_eq!(up.body[0]["ticket"]["id"], major["id"]);
+    assert_eq!(up.body["items"][0]["kind"], "parent");
+    assert_eq!(up.body["items"][0]["ticket"]["id"], major["id"]);
 
     let other = app.ticket(&app.admin, json!({"subject": "Another major"})).await;
     let second_parent = app
@@ -142,7 +146,7 @@ async fn links_form_one_level_major_incidents(b: Backend) {
     assert_eq!(again.status, StatusCode::NOT_FOUND);
     let h = app.get(&format!("/api/v1/tickets/{}/history", id(&major)), &app.admin).await;
     assert_eq!(
-        h.body.as_array().into_iter().flatten().filter(|e| e["field"] == "link").count(),
+        h.body["items"].as_array().into_iter().flatten().filter(|e| e["field"] == "link").count(),
         4,
         "three links and one unlink"
     );
@@ -259,5 +263,5 @@ async fn idempotency_keys_make_creates_safe_to_retry(b: Backend) {
         .await;
     assert_eq!((c1.status, c2.status), (StatusCode::CREATED, StatusCode::CREATED));
     assert_eq!(c1.id(), c2.id());
-    assert_eq!(app.get(&path, &app.admin).await.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(app.get(&path, &app.admin).await.body["items"].as_array().map(Vec::len), Some(1));
 }

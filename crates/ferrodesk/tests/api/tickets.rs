@@ -94,10 +94,10 @@ async fn conversation_and_internal_notes(b: Backend) {
     assert_eq!(reply.status, StatusCode::CREATED);
 
     let staff_view = app.get(&format!("{path}/comments"), &app.admin).await;
-    assert_eq!(staff_view.body.as_array().map(Vec::len), Some(2));
+    assert_eq!(staff_view.body["items"].as_array().map(Vec::len), Some(2));
     let requester_view = app.get(&format!("{path}/comments"), &requester).await;
     let bodies: Vec<&str> =
-        requester_view.body.as_array().into_iter().flatten().filter_map(|c| c["body"].as_str()).collect();
+        requester_view.body["items"].as_array().into_iter().flatten().filter_map(|c| c["body"].as_str()).collect();
     assert_eq!(bodies, vec!["We are on it."], "internal notes never reach requesters");
     let ticket = app.get(&path, &app.admin).await;
     assert!(ticket.body["first_response_at"].is_string(), "a public reply is the first response");
@@ -211,7 +211,8 @@ async fn actions_record_history(b: Backend) {
     .await;
 
     let h = app.get(&format!("{path}/history"), &app.admin).await;
-    let fields: Vec<&str> = h.body.as_array().into_iter().flatten().filter_map(|e| e["field"].as_str()).collect();
+    let fields: Vec<&str> =
+        h.body["items"].as_array().into_iter().flatten().filter_map(|e| e["field"].as_str()).collect();
     for f in [
         "created",
         "assignee_id",
@@ -224,7 +225,7 @@ async fn actions_record_history(b: Backend) {
     ] {
         assert!(fields.contains(&f), "history lacks {f}: {fields:?}");
     }
-    let reason = h.body.as_array().into_iter().flatten().find(|e| e["field"] == "escalation_reason");
+    let reason = h.body["items"].as_array().into_iter().flatten().find(|e| e["field"] == "escalation_reason");
     assert_eq!(reason.map(|e| e["new"].clone()), Some(json!("Needs hardware repair")));
-    assert!(h.body.as_array().into_iter().flatten().all(|e| e["actor_id"] == json!(app.admin_id)));
+    assert!(h.body["items"].as_array().into_iter().flatten().all(|e| e["actor_id"] == json!(app.admin_id)));
 }

@@ -22,6 +22,7 @@ use super::tickets::find_ticket;
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
+use crate::views::{Page, page};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -175,15 +176,15 @@ async fn upload_attachment(
 
 /// The ticket's attachments; internal ones only for staff.
 #[utoipa::path(get, path = "/tickets/{id}/attachments", tag = "attachments", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<AttachmentView>)))]
+    responses((status = 200, body = Page<AttachmentView>)))]
 async fn list_attachments(
     State(state): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Vec<AttachmentView>>, ApiError> {
+) -> Result<Json<Page<AttachmentView>>, ApiError> {
     let ticket = find_ticket(&state, &actor, &id, Action::Read).await?;
     let internal = decide(&actor, Resource::Ticket(&TicketFacts::from(&ticket)), Action::InternalNote).is_allowed();
-    Ok(Json(state.store.attachments(ticket.id, internal).await?.into_iter().map(Into::into).collect()))
+    Ok(page(state.store.attachments(ticket.id, internal).await?.into_iter().map(Into::into).collect()))
 }
 
 /// `Content-Disposition: attachment` with an ASCII fallback and the UTF-8 name (RFC 6266/8187).
@@ -205,7 +206,7 @@ fn content_disposition(filename: &str) -> String {
 
 /// Download an attachment. Unknown and invisible attachments are both 404.
 #[utoipa::path(get, path = "/attachments/{id}", tag = "attachments", params(("id" = String, Path)),
-    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, content_type = "application/octet-stream", body = Page<u8>), (status = 404, body = crate::error::Problem)))]
 async fn download_attachment(
     State(state): State<AppState>,
     Auth(actor): Auth,

@@ -22,7 +22,7 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::json::ApiJson;
-use crate::views::{CategoryView, CustomFieldView, GroupView, OrganisationView};
+use crate::views::{CategoryView, CustomFieldView, GroupView, OrganisationView, Page, page};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -67,15 +67,15 @@ async fn create_organisation(
 }
 
 /// List organisations (staff only).
-#[utoipa::path(get, path = "/organisations", tag = "directory", responses((status = 200, body = Vec<OrganisationView>)))]
+#[utoipa::path(get, path = "/organisations", tag = "directory", responses((status = 200, body = Page<OrganisationView>)))]
 async fn list_organisations(
     State(state): State<AppState>,
     Auth(actor): Auth,
-) -> Result<Json<Vec<OrganisationView>>, ApiError> {
+) -> Result<Json<Page<OrganisationView>>, ApiError> {
     if !actor.role.is_staff() {
         return Err(ApiError::forbidden());
     }
-    Ok(Json(state.store.list_organisations().await?.into_iter().map(Into::into).collect()))
+    Ok(page(state.store.list_organisations().await?.into_iter().map(Into::into).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -109,10 +109,10 @@ async fn create_group(
 }
 
 /// List support groups.
-#[utoipa::path(get, path = "/groups", tag = "directory", responses((status = 200, body = Vec<GroupView>)))]
-async fn list_groups(State(state): State<AppState>, Auth(actor): Auth) -> Result<Json<Vec<GroupView>>, ApiError> {
+#[utoipa::path(get, path = "/groups", tag = "directory", responses((status = 200, body = Page<GroupView>)))]
+async fn list_groups(State(state): State<AppState>, Auth(actor): Auth) -> Result<Json<Page<GroupView>>, ApiError> {
     authorise(&actor, Resource::Config, Action::Read)?;
-    Ok(Json(state.store.list_groups().await?.into_iter().map(Into::into).collect()))
+    Ok(page(state.store.list_groups().await?.into_iter().map(Into::into).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -144,16 +144,16 @@ async fn add_member(
 }
 
 /// Members of a group (staff only).
-#[utoipa::path(get, path = "/groups/{id}/members", tag = "directory", params(("id" = String, Path)), responses((status = 200, body = Vec<UserId>)))]
+#[utoipa::path(get, path = "/groups/{id}/members", tag = "directory", params(("id" = String, Path)), responses((status = 200, body = Page<UserId>)))]
 async fn list_members(
     State(state): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Vec<UserId>>, ApiError> {
+) -> Result<Json<Page<UserId>>, ApiError> {
     let group: GroupId = parse_id(&id)?;
     authorise(&actor, Resource::GroupMembers(group), Action::Read)?;
     state.store.group(group).await?.ok_or_else(ApiError::not_found)?;
-    Ok(Json(state.store.group_members(group).await?))
+    Ok(page(state.store.group_members(group).await?))
 }
 
 /// Remove a member from a group; their view of its tickets ends at once.
@@ -199,13 +199,13 @@ async fn create_category(
 }
 
 /// The category tree as a flat list (each with its parent).
-#[utoipa::path(get, path = "/categories", tag = "directory", responses((status = 200, body = Vec<CategoryView>)))]
+#[utoipa::path(get, path = "/categories", tag = "directory", responses((status = 200, body = Page<CategoryView>)))]
 async fn list_categories(
     State(state): State<AppState>,
     Auth(actor): Auth,
-) -> Result<Json<Vec<CategoryView>>, ApiError> {
+) -> Result<Json<Page<CategoryView>>, ApiError> {
     authorise(&actor, Resource::Config, Action::Read)?;
-    Ok(Json(state.store.list_categories().await?.into_iter().map(Into::into).collect()))
+    Ok(page(state.store.list_categories().await?.into_iter().map(Into::into).collect()))
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -281,13 +281,13 @@ async fn create_custom_field(
 }
 
 /// Custom field definitions (everyone: the portal shows the fields of a request type).
-#[utoipa::path(get, path = "/custom-fields", tag = "directory", responses((status = 200, body = Vec<CustomFieldView>)))]
+#[utoipa::path(get, path = "/custom-fields", tag = "directory", responses((status = 200, body = Page<CustomFieldView>)))]
 async fn list_custom_fields(
     State(state): State<AppState>,
     Auth(actor): Auth,
-) -> Result<Json<Vec<CustomFieldView>>, ApiError> {
+) -> Result<Json<Page<CustomFieldView>>, ApiError> {
     authorise(&actor, Resource::Config, Action::Read)?;
-    Ok(Json(state.store.custom_fields().await?.into_iter().map(Into::into).collect()))
+    Ok(page(state.store.custom_fields().await?.into_iter().map(Into::into).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -21,7 +21,7 @@ use crate::AppState;
 use crate::auth::{Auth, Caller, SESSION_COOKIE, SESSION_LIFETIME, hash_token, random_secret, verify_password};
 use crate::error::ApiError;
 use crate::json::ApiJson;
-use crate::views::UserView;
+use crate::views::{Page, UserView, page};
 
 /// Attempts per account, and per client address, in one window.
 pub const ACCOUNT_ATTEMPTS: i64 = 5;
@@ -150,11 +150,11 @@ pub struct SessionView {
 }
 
 /// The caller's signed-in sessions.
-#[utoipa::path(get, path = "/auth/sessions", tag = "sessions", responses((status = 200, body = Vec<SessionView>)))]
-async fn list_sessions(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<SessionView>>, ApiError> {
+#[utoipa::path(get, path = "/auth/sessions", tag = "sessions", responses((status = 200, body = Page<SessionView>)))]
+async fn list_sessions(State(state): State<AppState>, caller: Caller) -> Result<Json<Page<SessionView>>, ApiError> {
     let current = caller.session.map(|s| s.id);
     let sessions = state.store.list_sessions(caller.actor.user_id).await?;
-    Ok(Json(
+    Ok(page(
         sessions
             .into_iter()
             .map(|s| SessionView {

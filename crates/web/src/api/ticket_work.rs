@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::json::ApiJson;
-use crate::views::{TicketView, TimeEntryView};
+use crate::views::{Page, TicketView, TimeEntryView, page};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -136,15 +136,15 @@ async fn link_ticket(
 }
 
 /// Tickets linked to this one (only those the caller may see).
-#[utoipa::path(get, path = "/tickets/{id}/links", tag = "ticket actions", params(("id" = String, Path)), responses((status = 200, body = Vec<LinkView>)))]
+#[utoipa::path(get, path = "/tickets/{id}/links", tag = "ticket actions", params(("id" = String, Path)), responses((status = 200, body = Page<LinkView>)))]
 async fn list_links(
     State(state): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Vec<LinkView>>, ApiError> {
+) -> Result<Json<Page<LinkView>>, ApiError> {
     let this = find_ticket(&state, &actor, &id, Action::Read).await?;
     let links = state.store.ticket_links(this.id).await?;
-    Ok(Json(
+    Ok(page(
         links
             .into_iter()
             .filter(|(_, t)| decide(&actor, Resource::Ticket(&TicketFacts::from(t)), Action::Read).is_allowed())
@@ -182,6 +182,7 @@ pub struct NewTimeEntry {
 #[derive(Serialize, ToSchema)]
 pub struct TimeSheet {
     items: Vec<TimeEntryView>,
+    next_cursor: Option<String>,
     total_minutes: i64,
 }
 
@@ -224,5 +225,5 @@ async fn list_time(
     let ticket = find_ticket(&state, &actor, &id, Action::LogTime).await?;
     let entries = state.store.time_entries(ticket.id).await?;
     let total_minutes = entries.iter().map(|e| e.minutes).sum();
-    Ok(Json(TimeSheet { items: entries.into_iter().map(Into::into).collect(), total_minutes }))
+    Ok(Json(TimeSheet { items: entries.into_iter().map(Into::into).collect(), next_cursor: None, total_minutes }))
 }

@@ -26,7 +26,7 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::json::{ApiJson, ApiQuery, double_option};
-use crate::views::{CommentView, HistoryView, Page, TicketView};
+use crate::views::{CommentView, HistoryView, Page, TicketView, page};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -615,35 +615,35 @@ async fn replay_comment(
 
 /// The conversation; internal notes only for staff.
 #[utoipa::path(get, path = "/tickets/{id}/comments", tag = "tickets", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<CommentView>)))]
+    responses((status = 200, body = Page<CommentView>)))]
 async fn list_comments(
     State(state): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Vec<CommentView>>, ApiError> {
+) -> Result<Json<Page<CommentView>>, ApiError> {
     let ticket = find_ticket(&state, &actor, &id, Action::Read).await?;
     let internal =
         ferrodesk_core::access::decide(&actor, Resource::Ticket(&TicketFacts::from(&ticket)), Action::InternalNote)
             .is_allowed();
     let comments = state.store.comments(ticket.id, internal).await?;
-    Ok(Json(comments.into_iter().map(CommentView::from).collect()))
+    Ok(page(comments.into_iter().map(CommentView::from).collect()))
 }
 
 /// Every change to the ticket, oldest first. Immutable.
 #[utoipa::path(get, path = "/tickets/{id}/history", tag = "tickets", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<HistoryView>)))]
+    responses((status = 200, body = Page<HistoryView>)))]
 async fn ticket_history(
     State(state): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
-) -> Result<Json<Vec<HistoryView>>, ApiError> {
+) -> Result<Json<Page<HistoryView>>, ApiError> {
     let ticket = find_ticket(&state, &actor, &id, Action::Read).await?;
     if !actor.role.is_staff() {
         // Requesters see the conversation, not the desk's internal routing.
         return Err(ApiError::forbidden());
     }
     let entries = state.store.history(ticket.id).await?;
-    Ok(Json(entries.into_iter().map(HistoryView::from).collect()))
+    Ok(page(entries.into_iter().map(HistoryView::from).collect()))
 }
 
 #[derive(Deserialize, ToSchema)]

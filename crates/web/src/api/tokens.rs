@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::auth::{Auth, generate_token, hash_token};
 use crate::error::ApiError;
 use crate::json::ApiJson;
-use crate::views::TokenView;
+use crate::views::{Page, TokenView, page};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_token, list_tokens)).routes(routes!(revoke_token))
@@ -61,10 +61,10 @@ async fn create_token(
 }
 
 /// The caller's tokens (never their secrets).
-#[utoipa::path(get, path = "/tokens", tag = "tokens", responses((status = 200, body = Vec<TokenView>)))]
-async fn list_tokens(State(state): State<AppState>, Auth(actor): Auth) -> Result<Json<Vec<TokenView>>, ApiError> {
+#[utoipa::path(get, path = "/tokens", tag = "tokens", responses((status = 200, body = Page<TokenView>)))]
+async fn list_tokens(State(state): State<AppState>, Auth(actor): Auth) -> Result<Json<Page<TokenView>>, ApiError> {
     let tokens = state.store.list_tokens(actor.user_id).await?;
-    Ok(Json(tokens.into_iter().map(TokenView::from).collect()))
+    Ok(page(tokens.into_iter().map(TokenView::from).collect()))
 }
 
 /// Revoke one of the caller's tokens; it stops working at once.
