@@ -8,6 +8,7 @@ use crate::dual;
 use crate::helpers::{Backend, TestApp};
 
 dual!(
+    filters_by_people_organisation_category_and_update_time,
     lifecycle_with_optimistic_concurrency,
     conversation_and_internal_notes,
     listing_filters_search_and_pages,
@@ -228,4 +229,42 @@ async fn actions_record_history(b: Backend) {
     let reason = h.body["items"].as_array().into_iter().flatten().find(|e| e["field"] == "escalation_reason");
     assert_eq!(reason.map(|e| e["new"].clone()), Some(json!("Needs hardware repair")));
     assert!(h.body["items"].as_array().into_iter().flatten().all(|e| e["actor_id"] == json!(app.admin_id)));
+}
+
+async fn filters_by_people_organisation_category_and_update_time(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let org = app.post("/api/v1/organisations", &app.admin, json!({"name": "Sales"})).await.id();
+    let ann = app
+        .post("/api/v1/users", &app.admin, json!({"email": "ann@example.org", "name": "Ann", "organisation_id": org}))
+        .await
+        .id();
+    let bob = app.post("/api/v1/users", &app.admin, json!({"email": "bob@example.org", "name": "Bob"})).await.id();
+    let cat = app.post("/api/v1/categories", &app.admin, json!({"name": "Network"})).await.id();
+    let a = app.ticket(&app.admin, json!({"subject": "Ann's", "requester_id": ann, "category_id": cat})).await;
+    assert_eq!(a["organisation_id"], json!(org), "a ticket belongs to its requester's organisation");
+    app.ticket(&app.admin, json!({"subject": "Bob's", "requester_id": bob})).await;
+    let subjects = |r: crate::helpers::Reply| -> Vec<String> {
+        r.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["subject"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(subjects(app.get(&format!("/api/v1/tickets?requester_id={bob}"), &app.admin).await), vec!["Bob's"]);
+    assert_eq!(subjects(app.get(&format!("/api/v1/tickets?organisation_id={org}"), &app.admin).await), vec!["Ann's"]);
+    assert_eq!(subjects(app.get(&format!("/api/v1/tickets?category_id={cat}"), &app.admin).await), vec!["Ann's"]);
+    let mark = jiff::Timestamp::now();
+    app.clock.advance(std::time::Duration::from_secs(60));
+    app.patch(
+        &format!("/api/v1/tickets/{}", a["id"].as_str().unwrap_or_default()),
+        &app.admin,
+        json!({"urgency": "high"}),
+    )
+    .await;
+    let since = mark.checked_add(jiff::SignedDuration::from_secs(30)).unwrap_or(mark);
+    assert_eq!(subjects(app.get(&format!("/api/v1/tickets?updated_after={since}"), &app.admin).await), vec!["Ann's"]);
+    assert_eq!(subjects(app.get(&format!("/api/v1/tickets?updated_before={since}"), &app.admin).await), vec!["Bob's"]);
+    let sorted = subjects(app.get("/api/v1/tickets?sort=-updated_at", &app.admin).await);
+    assert_eq!(sorted, vec!["Ann's", "Bob's"]);
 }
