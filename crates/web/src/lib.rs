@@ -8,6 +8,7 @@ pub mod error;
 pub mod json;
 pub mod metrics;
 mod system;
+pub mod usecases;
 pub mod views;
 
 use std::sync::Arc;

@@ -6,6 +6,8 @@ mod directory;
 pub mod sessions;
 mod ticket_work;
 mod tickets;
+
+pub use tickets::CreateTicket;
 mod tokens;
 mod users;
 
@@ -57,7 +59,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Enforces a decision of the core's access function.
-pub(crate) fn authorise(actor: &Actor, resource: Resource<'_>, action: Action) -> Result<(), ApiError> {
+pub fn authorise(actor: &Actor, resource: Resource<'_>, action: Action) -> Result<(), ApiError> {
     match decide(actor, resource, action) {
         Decision::Allow => Ok(()),
         Decision::Forbidden => Err(ApiError::forbidden()),

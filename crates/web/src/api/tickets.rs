@@ -26,6 +26,8 @@ use crate::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::json::{ApiJson, ApiQuery, double_option};
+pub(super) use crate::usecases::find_ticket;
+use crate::usecases::{self, check_assignee, commit};
 use crate::views::{CommentView, HistoryView, Page, TicketView, page};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -57,24 +59,6 @@ pub(super) fn with_etag(status: StatusCode, t: ferrodesk_core::ticket::Ticket) -
     resp
 }
 
-/// Loads a ticket by id or number and checks the actor may do `action` on it. Unknown and
-/// invisible tickets are indistinguishable (404).
-pub(super) async fn find_ticket(
-    state: &AppState,
-    actor: &Actor,
-    raw: &str,
-    action: Action,
-) -> Result<Ticket, ApiError> {
-    let ticket = match TicketRef::parse(raw) {
-        Some(TicketRef::Id(id)) => state.store.ticket(id).await?,
-        Some(TicketRef::Number(n)) => state.store.ticket_by_number(n).await?,
-        None => None,
-    }
-    .ok_or_else(ApiError::not_found)?;
-    authorise(actor, Resource::Ticket(&TicketFacts::from(&ticket)), action)?;
-    Ok(ticket)
-}
-
 /// The version the client says it has seen (`If-Match`); a stale one fails before any work.
 pub(super) fn expected_version(headers: &HeaderMap, current: &Ticket) -> Result<i64, ApiError> {
     let Some(raw) = headers.get(header::IF_MATCH) else {
@@ -92,49 +76,6 @@ pub(super) fn expected_version(headers: &HeaderMap, current: &Ticket) -> Result<
         return Err(ferrodesk_store::StoreError::Conflict { current: current.version }.into());
     }
     Ok(v)
-}
-
-/// Persists a changed ticket with its history (and comment); a no-op returns it unchanged.
-async fn commit(
-    state: &AppState,
-    actor: &Actor,
-    ticket: Ticket,
-    expected_version: i64,
-    changes: Vec<FieldChange>,
-    comment: Option<Comment>,
-) -> Result<Ticket, ApiError> {
-    if changes.is_empty() && comment.is_none() {
-        return Ok(ticket);
-    }
-    let at = ticket.updated_at;
-    Ok(state
-        .store
-        .save_ticket(TicketChange {
-            ticket,
-            expected_version,
-            actor: Some(actor.user_id),
-            changes,
-            comment,
-            at,
-            idempotency: None,
-        })
-        .await?)
-}
-
-/// The assignee must be an active member of staff.
-async fn check_assignee(state: &AppState, assignee: Option<UserId>) -> Result<(), ApiError> {
-    if let Some(id) = assignee {
-        match state.store.user(id).await? {
-            Some(u) if u.active && u.role.is_staff() => {}
-            _ => {
-                return Err(ApiError::invalid(
-                    "assignee_id",
-                    "the assignee must be an active agent, supervisor or admin",
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
@@ -192,55 +133,7 @@ async fn create_ticket(
     {
         return replay_ticket(&state, k, &hit).await;
     }
-    let staff = actor.role.is_staff();
-    if !staff {
-        // Requesters raise their own tickets; routing and priority are the desk's to set.
-        let refused = [
-            ("requester_id", body.requester_id.is_some_and(|r| r != actor.user_id)),
-            ("group_id", body.group_id.is_some()),
-            ("assignee_id", body.assignee_id.is_some()),
-            ("priority", body.priority.is_some()),
-            ("tags", !body.tags.is_empty()),
-            ("watchers", !body.watchers.is_empty()),
-            ("channel", body.channel.is_some()),
-        ];
-        if let Some((field, _)) = refused.iter().find(|(_, bad)| *bad) {
-            return Err(ApiError {
-                field: Some((*field).into()),
-                ..ApiError::new(StatusCode::FORBIDDEN, "field_not_allowed", format!("requesters cannot set {field}"))
-            });
-        }
-    }
-    let requester_id = body.requester_id.unwrap_or(actor.user_id);
-    let requester = state
-        .store
-        .user(requester_id)
-        .await?
-        .filter(|u| u.active)
-        .ok_or_else(|| ApiError::invalid("requester_id", "no such active user"))?;
-    check_assignee(&state, body.assignee_id).await?;
-    let mut watchers = body.watchers;
-    watchers.sort();
-    watchers.dedup();
-    let draft = TicketDraft {
-        ticket_type: body.ticket_type,
-        subject: validate_subject(&body.subject)?,
-        description: validate_description(&body.description)?,
-        requester_id,
-        organisation_id: requester.organisation_id,
-        category_id: body.category_id,
-        impact: body.impact,
-        urgency: body.urgency,
-        priority_override: body.priority,
-        group_id: body.group_id,
-        assignee_id: body.assignee_id,
-        channel: body.channel.unwrap_or(Channel::Api),
-        tags: normalise_tags(&body.tags)?,
-        watchers,
-        custom_fields: body.custom_fields,
-    };
-    let defs = state.store.custom_fields().await?;
-    ferrodesk_core::custom_field::validate_values(&defs, draft.ticket_type, &draft.custom_fields, true)?;
+    let draft = usecases::ticket_draft(&state, &actor, body).await?;
     let settings = state.store.settings().await?;
     match state
         .store

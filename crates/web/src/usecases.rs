@@ -1,0 +1,188 @@
+//! Use cases shared by the REST API and the HTML UI: each is the one implementation of what
+//! it does (permission, validation, domain change, persistence); the two front ends only parse
+//! their input and render the result.
+
+use axum::http::StatusCode;
+use ferrodesk_core::access::{Action, Actor, Resource, TicketFacts};
+use ferrodesk_core::ids::*;
+use ferrodesk_core::priority::PriorityMatrix;
+use ferrodesk_core::ticket::*;
+use ferrodesk_store::{Comment, TicketChange};
+use jiff::Timestamp;
+
+use crate::AppState;
+use crate::api::CreateTicket;
+use crate::api::authorise;
+use crate::error::ApiError;
+
+/// Loads a ticket by id or number and checks the actor may do `action` on it. Unknown and
+/// invisible tickets are indistinguishable (404).
+pub async fn find_ticket(state: &AppState, actor: &Actor, raw: &str, action: Action) -> Result<Ticket, ApiError> {
+    let ticket = match TicketRef::parse(raw) {
+        Some(TicketRef::Id(id)) => state.store.ticket(id).await?,
+        Some(TicketRef::Number(n)) => state.store.ticket_by_number(n).await?,
+        None => None,
+    }
+    .ok_or_else(ApiError::not_found)?;
+    authorise(actor, Resource::Ticket(&TicketFacts::from(&ticket)), action)?;
+    Ok(ticket)
+}
+
+/// Persists a changed ticket with its history (and comment); a no-op returns it unchanged.
+pub async fn commit(
+    state: &AppState,
+    actor: &Actor,
+    ticket: Ticket,
+    expected_version: i64,
+    changes: Vec<FieldChange>,
+    comment: Option<Comment>,
+) -> Result<Ticket, ApiError> {
+    if changes.is_empty() && comment.is_none() {
+        return Ok(ticket);
+    }
+    let at = ticket.updated_at;
+    Ok(state
+        .store
+        .save_ticket(TicketChange {
+            ticket,
+            expected_version,
+            actor: Some(actor.user_id),
+            changes,
+            comment,
+            at,
+            idempotency: None,
+        })
+        .await?)
+}
+
+/// The assignee must be an active member of staff.
+pub async fn check_assignee(state: &AppState, assignee: Option<UserId>) -> Result<(), ApiError> {
+    if let Some(id) = assignee {
+        match state.store.user(id).await? {
+            Some(u) if u.active && u.role.is_staff() => {}
+            _ => {
+                return Err(ApiError::invalid(
+                    "assignee_id",
+                    "the assignee must be an active agent, supervisor or admin",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Turns a create request into a validated draft: requesters raise only their own tickets and
+/// cannot set routing or priority; custom fields are checked against their definitions.
+pub async fn ticket_draft(state: &AppState, actor: &Actor, body: CreateTicket) -> Result<TicketDraft, ApiError> {
+    let staff = actor.role.is_staff();
+    if !staff {
+        // Requesters raise their own tickets; routing and priority are the desk's to set.
+        let refused = [
+            ("requester_id", body.requester_id.is_some_and(|r| r != actor.user_id)),
+            ("group_id", body.group_id.is_some()),
+            ("assignee_id", body.assignee_id.is_some()),
+            ("priority", body.priority.is_some()),
+            ("tags", !body.tags.is_empty()),
+            ("watchers", !body.watchers.is_empty()),
+            ("channel", body.channel.is_some()),
+        ];
+        if let Some((field, _)) = refused.iter().find(|(_, bad)| *bad) {
+            return Err(ApiError {
+                field: Some((*field).into()),
+                ..ApiError::new(StatusCode::FORBIDDEN, "field_not_allowed", format!("requesters cannot set {field}"))
+            });
+        }
+    }
+    let requester_id = body.requester_id.unwrap_or(actor.user_id);
+    let requester = state
+        .store
+        .user(requester_id)
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| ApiError::invalid("requester_id", "no such active user"))?;
+    check_assignee(state, body.assignee_id).await?;
+    let mut watchers = body.watchers;
+    watchers.sort();
+    watchers.dedup();
+    let draft = TicketDraft {
+        ticket_type: body.ticket_type,
+        subject: validate_subject(&body.subject)?,
+        description: validate_description(&body.description)?,
+        requester_id,
+        organisation_id: requester.organisation_id,
+        category_id: body.category_id,
+        impact: body.impact,
+        urgency: body.urgency,
+        priority_override: body.priority,
+        group_id: body.group_id,
+        assignee_id: body.assignee_id,
+        channel: body.channel.unwrap_or(Channel::Api),
+        tags: normalise_tags(&body.tags)?,
+        watchers,
+        custom_fields: body.custom_fields,
+    };
+    let defs = state.store.custom_fields().await?;
+    ferrodesk_core::custom_field::validate_values(&defs, draft.ticket_type, &draft.custom_fields, true)?;
+    let defs = state.store.custom_fields().await?;
+    ferrodesk_core::custom_field::validate_values(&defs, draft.ticket_type, &draft.custom_fields, true)?;
+    Ok(draft)
+}
+
+/// Applies one change to a ticket the actor may change: the domain function `change` gets the
+/// ticket, the priority matrix and "now", and the result is stored guarded by `version`.
+pub async fn change_ticket(
+    state: &AppState,
+    actor: &Actor,
+    mut ticket: Ticket,
+    version: i64,
+    change: impl FnOnce(&mut Ticket, &PriorityMatrix, Timestamp) -> Result<Vec<FieldChange>, ferrodesk_core::DomainError>,
+) -> Result<Ticket, ApiError> {
+    let settings = state.store.settings().await?;
+    let changes = change(&mut ticket, &settings.priority_matrix, state.now())?;
+    commit(state, actor, ticket, version, changes, None).await
+}
+
+/// Validates a comment's text.
+pub fn comment_text(body: &str) -> Result<String, ApiError> {
+    let text = body.trim();
+    if text.is_empty() {
+        return Err(ApiError::invalid("body", "the comment is empty"));
+    }
+    validate_description(text).map_err(|_| ApiError::invalid("body", "the comment is too long or contains NUL"))
+}
+
+/// Builds the comment and the ticket change for a reply or note (not yet stored).
+pub fn comment_change(
+    actor: &Actor,
+    mut ticket: Ticket,
+    text: String,
+    internal: bool,
+    now: Timestamp,
+) -> Result<(TicketChange, Comment), ApiError> {
+    let version = ticket.version;
+    let changes = ticket.note_comment(actor.role.is_staff(), internal, now)?;
+    let comment = Comment {
+        id: CommentId::generate(),
+        ticket_id: ticket.id,
+        author_id: Some(actor.user_id),
+        body: text,
+        internal,
+        created_at: now,
+    };
+    let change = TicketChange {
+        ticket,
+        expected_version: version,
+        actor: Some(actor.user_id),
+        changes,
+        comment: Some(comment.clone()),
+        at: now,
+        idempotency: None,
+    };
+    Ok((change, comment))
+}
+
+/// Checks that the actor may comment this way on this ticket.
+pub fn may_comment(actor: &Actor, ticket: &Ticket, internal: bool) -> Result<(), ApiError> {
+    let action = if internal { Action::InternalNote } else { Action::Reply };
+    authorise(actor, Resource::Ticket(&TicketFacts::from(ticket)), action)
+}
