@@ -408,6 +408,69 @@ impl Ticket {
         Ok(changes)
     }
 
+    /// Resolves with a note saying what fixed it (code `solved` unless given).
+    pub fn resolve(
+        &mut self,
+        note: &str,
+        code: Option<&str>,
+        matrix: &PriorityMatrix,
+        now: Timestamp,
+    ) -> Result<Vec<FieldChange>, DomainError> {
+        let note = note.trim();
+        if note.is_empty() {
+            return Err(DomainError::invalid("resolution_note", "say what resolved the ticket"));
+        }
+        let code = code.map(str::trim).filter(|c| !c.is_empty()).unwrap_or("solved");
+        let patch = TicketPatch {
+            status: Some(Status::Resolved),
+            resolution_note: Some(note.to_owned()),
+            resolution_code: Some(code.to_owned()),
+            ..TicketPatch::default()
+        };
+        self.apply(patch, matrix, now)
+    }
+
+    /// Closes: a resolved ticket keeps its resolution; closing an unresolved one cancels it.
+    pub fn close(
+        &mut self,
+        code: Option<&str>,
+        matrix: &PriorityMatrix,
+        now: Timestamp,
+    ) -> Result<Vec<FieldChange>, DomainError> {
+        let code = match (code.map(str::trim).filter(|c| !c.is_empty()), self.status) {
+            (Some(c), _) => Some(c.to_owned()),
+            (None, Status::Resolved) => None,
+            (None, _) => Some("cancelled".to_owned()),
+        };
+        self.apply(
+            TicketPatch { status: Some(Status::Closed), resolution_code: code, ..TicketPatch::default() },
+            matrix,
+            now,
+        )
+    }
+
+    /// Reopens a resolved ticket, recording why.
+    pub fn reopen(
+        &mut self,
+        reason: Option<&str>,
+        by_requester: bool,
+        matrix: &PriorityMatrix,
+        now: Timestamp,
+    ) -> Result<Vec<FieldChange>, DomainError> {
+        if self.status != Status::Resolved {
+            return Err(DomainError::InvalidTransition { from: self.status.to_string(), to: Status::Open.to_string() });
+        }
+        let mut changes =
+            self.apply(TicketPatch { status: Some(Status::Open), ..TicketPatch::default() }, matrix, now)?;
+        if let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty()) {
+            changes.push(FieldChange { field: "reopen_reason".into(), old: None, new: Some(reason.to_owned()) });
+        }
+        if by_requester {
+            self.last_requester_activity_at = Some(now);
+        }
+        Ok(changes)
+    }
+
     /// Accounts for a new comment: activity timestamps, first response, and a requester's
     /// reply bringing a ticket that waited on them back to open. Closed tickets take no comments.
     pub fn note_comment(

@@ -190,7 +190,7 @@ async fn serve(config: &Config, listen: &str, with_demo: bool) -> Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %config.database_display(), "ferrodesk is listening");
     println!("ferrodesk listening on http://{addr}");
-    ferrodesk_web::serve(listener, AppState::new(store), shutdown_signal()).await?;
+    ferrodesk_web::serve(listener, AppState::new(store), ferrodesk_ui::router(), shutdown_signal()).await?;
     tracing::info!("stopped cleanly");
     Ok(())
 }

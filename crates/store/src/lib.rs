@@ -83,6 +83,8 @@ pub trait Store: Send + Sync + 'static {
     /// The user and their password hash, for login.
     async fn user_by_email(&self, email: &EmailAddress) -> StoreResult<Option<(User, Option<String>)>>;
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>>;
+    /// The users with these ids (in no particular order; unknown ids are skipped).
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>>;
     /// Everything access decisions need about an active user; `None` if missing or inactive.
     async fn actor(&self, id: UserId) -> StoreResult<Option<Actor>>;
 
@@ -154,6 +156,8 @@ pub trait Store: Send + Sync + 'static {
     async fn save_ticket(&self, change: TicketChange) -> StoreResult<Ticket>;
     /// One page of tickets within `scope`, filtered and sorted by `query`.
     async fn list_tickets(&self, query: &TicketQuery, scope: &TicketScope) -> StoreResult<Vec<Ticket>>;
+    /// How many tickets within `scope` match `query` (its page and sort are ignored).
+    async fn count_tickets(&self, query: &TicketQuery, scope: &TicketScope) -> StoreResult<i64>;
     async fn comments(&self, ticket: TicketId, include_internal: bool) -> StoreResult<Vec<Comment>>;
     /// Merges: saves both changes (each version-guarded) and moves the source's conversation
     /// to the target, atomically. Returns (source, target) as stored.

@@ -341,6 +341,15 @@ impl Store for PgStore {
         rows(&self.client().await?, &query::list_users(q), row::user).await
     }
 
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        rows(&self.client().await?, &query::users_by_ids(ids), row::user).await
+    }
+
+    async fn count_tickets(&self, q: &TicketQuery, scope: &TicketScope) -> StoreResult<i64> {
+        let s = query::count_tickets(Dialect::Postgres, q, scope);
+        one(&self.client().await?, &s, |r| r.int("n")).await.map(|n| n.unwrap_or(0))
+    }
+
     async fn actor(&self, id: UserId) -> StoreResult<Option<Actor>> {
         let c = self.client().await?;
         let (who, groups, see_all) = query::actor_statements(id);

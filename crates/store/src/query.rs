@@ -185,9 +185,8 @@ pub(crate) fn insert_comment(c: &Comment) -> Stmt {
     )
 }
 
-/// Builds the ticket list query for a dialect: scope, filters, full text, keyset page.
-pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScope) -> Stmt {
-    let mut s = Stmt::new("", vec![]);
+/// The WHERE conditions of a ticket query (scope, filters, full text), binding into `s`.
+fn ticket_conditions(dialect: Dialect, q: &TicketQuery, scope: &TicketScope, s: &mut Stmt) -> Vec<String> {
     let mut wh: Vec<String> = Vec::new();
     let watches = |s: &mut Stmt, user: Uuid| {
         format!(
@@ -206,12 +205,12 @@ pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScop
             }
             any.push(format!("t.assignee_id = {}", s.bind(Param::Uuid(user_id.0))));
             any.push(format!("t.requester_id = {}", s.bind(Param::Uuid(user_id.0))));
-            any.push(watches(&mut s, user_id.0));
+            any.push(watches(s, user_id.0));
             wh.push(format!("({})", any.join(" OR ")));
         }
         TicketScope::Requester { user_id, organisation_id } => {
             let mut any = vec![format!("t.requester_id = {}", s.bind(Param::Uuid(user_id.0)))];
-            any.push(watches(&mut s, user_id.0));
+            any.push(watches(s, user_id.0));
             if let Some(org) = organisation_id {
                 any.push(format!("t.organisation_id = {}", s.bind(Param::Uuid(org.0))));
             }
@@ -224,19 +223,19 @@ pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScop
             wh.push(format!("t.{col} IN ({})", marks.join(", ")));
         }
     };
-    any_of(&mut s, "status", q.statuses.iter().map(|v| Param::Text(v.as_str().into())).collect());
-    any_of(&mut s, "priority", q.priorities.iter().map(|v| Param::Int(i64::from(v.rank()))).collect());
-    any_of(&mut s, "ticket_type", q.types.iter().map(|v| Param::Text(v.as_str().into())).collect());
+    any_of(s, "status", q.statuses.iter().map(|v| Param::Text(v.as_str().into())).collect());
+    any_of(s, "priority", q.priorities.iter().map(|v| Param::Int(i64::from(v.rank()))).collect());
+    any_of(s, "ticket_type", q.types.iter().map(|v| Param::Text(v.as_str().into())).collect());
     let mut opt_eq = |s: &mut Stmt, col: &str, v: Option<Option<Uuid>>| match v {
         None => {}
         Some(None) => wh.push(format!("t.{col} IS NULL")),
         Some(Some(id)) => wh.push(format!("t.{col} = {}", s.bind(Param::Uuid(id)))),
     };
-    opt_eq(&mut s, "group_id", q.group_id.map(|g| g.map(|g| g.0)));
-    opt_eq(&mut s, "assignee_id", q.assignee_id.map(|g| g.map(|g| g.0)));
-    opt_eq(&mut s, "requester_id", q.requester_id.map(|g| Some(g.0)));
-    opt_eq(&mut s, "organisation_id", q.organisation_id.map(|g| Some(g.0)));
-    opt_eq(&mut s, "category_id", q.category_id.map(|g| Some(g.0)));
+    opt_eq(s, "group_id", q.group_id.map(|g| g.map(|g| g.0)));
+    opt_eq(s, "assignee_id", q.assignee_id.map(|g| g.map(|g| g.0)));
+    opt_eq(s, "requester_id", q.requester_id.map(|g| Some(g.0)));
+    opt_eq(s, "organisation_id", q.organisation_id.map(|g| Some(g.0)));
+    opt_eq(s, "category_id", q.category_id.map(|g| Some(g.0)));
     if let Some(tag) = &q.tag {
         let m = s.bind(Param::Text(tag.clone()));
         wh.push(format!("EXISTS (SELECT 1 FROM ticket_tags g WHERE g.ticket_id = t.id AND g.tag = {m})"));
@@ -273,6 +272,13 @@ pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScop
             }
         }
     }
+    wh
+}
+
+/// Builds the ticket list query for a dialect: scope, filters, full text, keyset page.
+pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScope) -> Stmt {
+    let mut s = Stmt::new("", vec![]);
+    let mut wh = ticket_conditions(dialect, q, scope, &mut s);
     let col = q.sort.column();
     let (dir, cmp) = if q.descending { ("DESC", "<") } else { ("ASC", ">") };
     if let Some(c) = q.after {
@@ -593,4 +599,21 @@ pub(crate) fn update_category(c: &Category) -> Stmt {
         "UPDATE categories SET name = $1, parent_id = $2 WHERE id = $3",
         vec![Param::Text(c.name.clone()), Param::opt_uuid(c.parent_id.map(|p| p.0)), Param::Uuid(c.id.0)],
     )
+}
+
+/// Counts the tickets a query matches (ignoring its page and sort).
+pub(crate) fn count_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScope) -> Stmt {
+    let mut s = Stmt::new("", vec![]);
+    let wh = ticket_conditions(dialect, q, scope, &mut s);
+    let where_sql = if wh.is_empty() { String::new() } else { format!("WHERE {}", wh.join(" AND ")) };
+    s.sql = format!("SELECT count(*) AS n FROM tickets t {where_sql}");
+    s
+}
+
+pub(crate) fn users_by_ids(ids: &[ferrodesk_core::ids::UserId]) -> Stmt {
+    let mut s = Stmt::new("", vec![]);
+    let marks: Vec<String> = ids.iter().map(|u| s.bind(Param::Uuid(u.0))).collect();
+    let list = if marks.is_empty() { "NULL".to_owned() } else { marks.join(", ") };
+    s.sql = format!("SELECT {} FROM users WHERE id IN ({list})", crate::row::USER_COLUMNS);
+    s
 }

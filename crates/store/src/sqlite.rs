@@ -466,6 +466,16 @@ impl Store for SqliteStore {
         self.read(move |c| rows(c, &s, |r| row::user(r))).await
     }
 
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        let s = query::users_by_ids(ids);
+        self.read(move |c| rows(c, &s, |r| row::user(r))).await
+    }
+
+    async fn count_tickets(&self, q: &TicketQuery, scope: &TicketScope) -> StoreResult<i64> {
+        let s = query::count_tickets(Dialect::Sqlite, q, scope);
+        self.read(move |c| one(c, &s, |r| r.int("n"))).await.map(|n| n.unwrap_or(0))
+    }
+
     async fn actor(&self, id: UserId) -> StoreResult<Option<Actor>> {
         let (who, groups, see_all) = query::actor_statements(id);
         self.read(move |c| {

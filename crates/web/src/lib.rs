@@ -84,14 +84,20 @@ impl AppState {
     }
 }
 
-/// The whole application router with its middleware.
+/// The API router with its middleware.
 pub fn build_router(state: AppState) -> Router {
+    build_router_with(state, Router::new())
+}
+
+/// The whole application: the API plus `extra` routes (the HTML UI), with the middleware.
+pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
     let (api, _) = api::router().split_for_parts();
     let limits_state = state.clone();
     let metrics_state = state.clone();
     Router::new()
         .merge(system::router())
         .merge(api)
+        .merge(extra)
         .layer(axum::middleware::from_fn_with_state(metrics_state, metrics::track))
         .fallback(system::route_not_found)
         .with_state(state)
@@ -106,8 +112,9 @@ pub fn build_router(state: AppState) -> Router {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    extra: Router<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = build_router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = build_router_with(state, extra).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

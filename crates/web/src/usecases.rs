@@ -186,3 +186,55 @@ pub fn may_comment(actor: &Actor, ticket: &Ticket, internal: bool) -> Result<(),
     let action = if internal { Action::InternalNote } else { Action::Reply };
     authorise(actor, Resource::Ticket(&TicketFacts::from(ticket)), action)
 }
+
+/// Stores an uploaded file on a ticket (already checked: the actor may attach, the comment is
+/// the ticket's and `internal` follows it), within the uploader's rolling 24-hour quota.
+#[allow(clippy::too_many_arguments)]
+pub async fn attach_file(
+    state: &AppState,
+    actor: &Actor,
+    ticket: &Ticket,
+    filename: &str,
+    content_type: &str,
+    data: Vec<u8>,
+    comment_id: Option<CommentId>,
+    internal: bool,
+) -> Result<ferrodesk_store::Attachment, ApiError> {
+    use sha2::Digest;
+    if data.len() > state.limits.attachment_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "attachment_too_large",
+            format!("a file may have at most {} MB", state.limits.attachment_bytes / (1024 * 1024)),
+        ));
+    }
+    let now = state.now();
+    let attachment = ferrodesk_store::Attachment {
+        id: AttachmentId::generate(),
+        ticket_id: ticket.id,
+        comment_id,
+        internal,
+        filename: ferrodesk_core::attachment::sanitize_filename(filename),
+        content_type: content_type.chars().take(200).collect(),
+        size: data.len() as i64,
+        sha256: hex::encode(sha2::Sha256::digest(&data)),
+        uploaded_by: Some(actor.user_id),
+        created_at: now,
+    };
+    let quota = ferrodesk_store::UploadQuota {
+        since: now - jiff::SignedDuration::from_hours(24),
+        max_bytes: state.limits.upload_quota_bytes,
+    };
+    match state.store.add_attachment(&attachment, data, quota).await {
+        Ok(()) => Ok(attachment),
+        Err(ferrodesk_store::StoreError::QuotaExceeded) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "upload_quota_exceeded",
+            format!(
+                "you have uploaded the most allowed in 24 hours ({} MB); try again later",
+                state.limits.upload_quota_bytes / (1024 * 1024)
+            ),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}

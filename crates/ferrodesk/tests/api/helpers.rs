@@ -137,7 +137,9 @@ impl TestApp {
         let clock = state.clock().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
-        tokio::spawn(async move { ferrodesk_web::serve(listener, state, std::future::pending()).await });
+        tokio::spawn(async move {
+            ferrodesk_web::serve(listener, state, ferrodesk_ui::router(), std::future::pending()).await
+        });
         let mut app = TestApp {
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),

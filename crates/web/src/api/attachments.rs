@@ -10,9 +10,8 @@ use axum::response::{IntoResponse, Response};
 use ferrodesk_core::access::{Action, Resource, TicketFacts, decide};
 use ferrodesk_core::attachment::{sanitize_filename, served_content_type};
 use ferrodesk_core::ids::{AttachmentId, CommentId};
-use ferrodesk_store::{Attachment, StoreError, UploadQuota};
+use ferrodesk_store::Attachment;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -145,33 +144,10 @@ async fn upload_attachment(
     if internal {
         super::authorise(&actor, Resource::Ticket(&TicketFacts::from(&ticket)), Action::InternalNote)?;
     }
-    let now = state.now();
-    let attachment = Attachment {
-        id: AttachmentId::generate(),
-        ticket_id: ticket.id,
-        comment_id,
-        internal,
-        filename,
-        content_type: content_type.chars().take(200).collect(),
-        size: data.len() as i64,
-        sha256: hex::encode(Sha256::digest(&data)),
-        uploaded_by: Some(actor.user_id),
-        created_at: now,
-    };
-    let quota =
-        UploadQuota { since: now - jiff::SignedDuration::from_hours(24), max_bytes: state.limits.upload_quota_bytes };
-    match state.store.add_attachment(&attachment, data, quota).await {
-        Ok(()) => Ok((StatusCode::CREATED, Json(attachment.into()))),
-        Err(StoreError::QuotaExceeded) => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "upload_quota_exceeded",
-            format!(
-                "you have uploaded the most allowed in 24 hours ({} MB); try again later",
-                state.limits.upload_quota_bytes / (1024 * 1024)
-            ),
-        )),
-        Err(e) => Err(e.into()),
-    }
+    let attachment =
+        crate::usecases::attach_file(&state, &actor, &ticket, &filename, &content_type, data, comment_id, internal)
+            .await?;
+    Ok((StatusCode::CREATED, Json(attachment.into())))
 }
 
 /// The ticket's attachments; internal ones only for staff.

@@ -57,7 +57,78 @@ fn invalid_credentials() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the e-mail address or password is wrong")
 }
 
-fn session_cookie_header(secret: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
+/// Why a sign-in did not succeed.
+pub enum SignInError {
+    /// Wrong address or password, unknown or deactivated account: one answer for all.
+    Invalid,
+    /// Too many attempts for the account or the address.
+    Throttled {
+        retry_after_secs: u64,
+    },
+    Failed(ApiError),
+}
+
+impl From<ApiError> for SignInError {
+    fn from(e: ApiError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+impl From<ferrodesk_store::StoreError> for SignInError {
+    fn from(e: ferrodesk_store::StoreError) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+/// Checks e-mail and password under the login throttle and opens a session: returns the session
+/// secret (for the cookie), the session and the user. Shared by the API and the login page.
+pub async fn sign_in(
+    state: &AppState,
+    email: &str,
+    password: String,
+    peer: SocketAddr,
+) -> Result<(String, Session, ferrodesk_core::user::User), SignInError> {
+    let now = state.now();
+    let account = email.trim().to_lowercase();
+    let rules = [
+        ThrottleRule { key: format!("account:{account}"), limit: ACCOUNT_ATTEMPTS },
+        ThrottleRule { key: format!("address:{}", peer.ip()), limit: ADDRESS_ATTEMPTS },
+    ];
+    if let Some(until) = state.store.admit_login(&rules, now, THROTTLE_WINDOW).await? {
+        let retry_after_secs = until.duration_since(now).as_secs().max(1).unsigned_abs();
+        return Err(SignInError::Throttled { retry_after_secs });
+    }
+    let found = match ferrodesk_core::user::EmailAddress::parse(&account) {
+        Ok(email) => state.store.user_by_email(&email).await?,
+        Err(_) => None,
+    };
+    let (user, hash) = match found {
+        Some((u, h)) if u.active => (Some(u), h),
+        _ => (None, None),
+    };
+    // Over-long passwords are refused after the same work, not hashed (argon2 cost grows with length).
+    let password = if password.len() > 1024 { String::new() } else { password };
+    let valid = verify_password(password, hash).await?;
+    let Some(user) = user.filter(|_| valid) else {
+        return Err(SignInError::Invalid);
+    };
+    state.store.clear_login_attempts(&rules[0].key).await?;
+    let secret = random_secret("fds_");
+    let session = Session {
+        id: SessionId::generate(),
+        user_id: user.id,
+        csrf_token: random_secret(""),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + SESSION_LIFETIME,
+    };
+    state.store.create_session(&session, &hash_token(&secret)).await?;
+    tracing::info!(user = %user.id, "signed in");
+    Ok((secret, session, user))
+}
+
+/// The `Set-Cookie` value of a session (an empty secret with age 0 clears it).
+pub fn session_cookie_header(secret: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={secret}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}"
     ))
@@ -73,51 +144,23 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Response, ApiError> {
-    let now = state.now();
-    let account = body.email.trim().to_lowercase();
-    let rules = [
-        ThrottleRule { key: format!("account:{account}"), limit: ACCOUNT_ATTEMPTS },
-        ThrottleRule { key: format!("address:{}", peer.ip()), limit: ADDRESS_ATTEMPTS },
-    ];
-    if let Some(until) = state.store.admit_login(&rules, now, THROTTLE_WINDOW).await? {
-        let wait = until.duration_since(now).as_secs().max(1).unsigned_abs();
-        let mut resp = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!("too many sign-in attempts; try again in {} minutes", wait.div_ceil(60)),
-        )
-        .into_response();
-        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
+    let (secret, session, user) = match sign_in(&state, &body.email, body.password, peer).await {
+        Ok(signed) => signed,
+        Err(SignInError::Invalid) => return Err(invalid_credentials()),
+        Err(SignInError::Throttled { retry_after_secs }) => {
+            let mut resp = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!("too many sign-in attempts; try again in {} minutes", retry_after_secs.div_ceil(60)),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Ok(resp);
         }
-        return Ok(resp);
-    }
-    let found = match ferrodesk_core::user::EmailAddress::parse(&account) {
-        Ok(email) => state.store.user_by_email(&email).await?,
-        Err(_) => None,
+        Err(SignInError::Failed(e)) => return Err(e),
     };
-    let (user, hash) = match found {
-        Some((u, h)) if u.active => (Some(u), h),
-        _ => (None, None),
-    };
-    // Over-long passwords are refused after the same work, not hashed (argon2 cost grows with length).
-    let password = if body.password.len() > 1024 { String::new() } else { body.password };
-    let valid = verify_password(password, hash).await?;
-    let Some(user) = user.filter(|_| valid) else {
-        return Err(invalid_credentials());
-    };
-    state.store.clear_login_attempts(&rules[0].key).await?;
-    let secret = random_secret("fds_");
-    let session = Session {
-        id: SessionId::generate(),
-        user_id: user.id,
-        csrf_token: random_secret(""),
-        created_at: now,
-        last_seen_at: now,
-        expires_at: now + SESSION_LIFETIME,
-    };
-    state.store.create_session(&session, &hash_token(&secret)).await?;
-    tracing::info!(user = %user.id, "signed in");
     let body = SignedIn { user: user.into(), csrf_token: session.csrf_token, expires_at: session.expires_at };
     let mut resp = Json(body).into_response();
     resp.headers_mut().insert(header::SET_COOKIE, session_cookie_header(&secret, SESSION_LIFETIME.as_secs())?);

@@ -630,19 +630,10 @@ async fn resolve_ticket(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ResolveTicket>,
 ) -> Result<Response, ApiError> {
-    let note = body.resolution_note.trim().to_owned();
-    if note.is_empty() {
-        return Err(ApiError::invalid("resolution_note", "say what resolved the ticket"));
-    }
-    let code =
-        body.resolution_code.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).unwrap_or_else(|| "solved".into());
-    let patch = TicketPatch {
-        status: Some(Status::Resolved),
-        resolution_note: Some(note),
-        resolution_code: Some(code),
-        ..TicketPatch::default()
-    };
-    act(&state, &actor, &id, &headers, Action::Resolve, |t, m, now| t.apply(patch, m, now)).await
+    act(&state, &actor, &id, &headers, Action::Resolve, |t, m, now| {
+        t.resolve(&body.resolution_note, body.resolution_code.as_deref(), m, now)
+    })
+    .await
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -662,15 +653,8 @@ async fn close_ticket(
     headers: HeaderMap,
     ApiJson(body): ApiJson<CloseTicket>,
 ) -> Result<Response, ApiError> {
-    act(&state, &actor, &id, &headers, Action::Close, |t, m, now| {
-        let code = match (&body.resolution_code, t.status) {
-            (Some(c), _) => Some(c.trim().to_owned()),
-            (None, Status::Resolved) => None,
-            (None, _) => Some("cancelled".to_owned()),
-        };
-        t.apply(TicketPatch { status: Some(Status::Closed), resolution_code: code, ..TicketPatch::default() }, m, now)
-    })
-    .await
+    act(&state, &actor, &id, &headers, Action::Close, |t, m, now| t.close(body.resolution_code.as_deref(), m, now))
+        .await
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -691,20 +675,7 @@ async fn reopen_ticket(
 ) -> Result<Response, ApiError> {
     let by_requester = actor.role == Role::Requester;
     act(&state, &actor, &id, &headers, Action::Reopen, |t, m, now| {
-        if t.status != Status::Resolved {
-            return Err(ferrodesk_core::DomainError::InvalidTransition {
-                from: t.status.to_string(),
-                to: "open".into(),
-            });
-        }
-        let mut changes = t.apply(TicketPatch { status: Some(Status::Open), ..TicketPatch::default() }, m, now)?;
-        if let Some(reason) = body.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()) {
-            changes.push(FieldChange { field: "reopen_reason".into(), old: None, new: Some(reason) });
-        }
-        if by_requester {
-            t.last_requester_activity_at = Some(now);
-        }
-        Ok(changes)
+        t.reopen(body.reason.as_deref(), by_requester, m, now)
     })
     .await
 }

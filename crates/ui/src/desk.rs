@@ -1,0 +1,490 @@
+//! The agent workspace: queues with counts, the ticket page with the whole conversation,
+//! composer, properties and actions. Staff only — enforced on every handler.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use ferrodesk_core::access::{Action, TicketScope};
+use ferrodesk_core::ids::{GroupId, UserId};
+use ferrodesk_core::priority::{Impact, Priority, Urgency};
+use ferrodesk_core::search::search_terms;
+use ferrodesk_core::ticket::{PendingReason, Status, Ticket, TicketPatch, TicketType};
+use ferrodesk_store::{TicketQuery, TicketSortKey, UserQuery};
+use ferrodesk_web::AppState;
+use ferrodesk_web::error::ApiError;
+use ferrodesk_web::usecases;
+use serde::Deserialize;
+
+use crate::error::{UiError, render};
+use crate::forms::{FormData, age, priority_class, status_class, when};
+use crate::viewer::Viewer;
+
+fn api(e: impl Into<ApiError>) -> UiError {
+    UiError::from(e.into())
+}
+
+fn staff_only(viewer: &Viewer) -> Result<(), UiError> {
+    if viewer.is_staff() {
+        Ok(())
+    } else {
+        Err(UiError::new(
+            StatusCode::FORBIDDEN,
+            "This is the service desk's workspace. Your requests are in the portal.",
+        ))
+    }
+}
+
+/// The queue views: (key, label).
+const VIEWS: [(&str, &str); 5] = [
+    ("mine", "My open tickets"),
+    ("unassigned", "Unassigned in my groups"),
+    ("open", "All open in my groups"),
+    ("pending", "Pending"),
+    ("resolved", "Recently resolved"),
+];
+
+fn view_query(view: &str, me: UserId) -> TicketQuery {
+    let active = vec![Status::New, Status::Open, Status::Pending];
+    let base = TicketQuery { sort: TicketSortKey::Priority, descending: false, limit: 50, ..TicketQuery::default() };
+    match view {
+        "unassigned" => TicketQuery { statuses: vec![Status::New, Status::Open], assignee_id: Some(None), ..base },
+        "open" => TicketQuery { statuses: active, ..base },
+        "pending" => TicketQuery { statuses: vec![Status::Pending], ..base },
+        "resolved" => {
+            TicketQuery { statuses: vec![Status::Resolved], sort: TicketSortKey::UpdatedAt, descending: true, ..base }
+        }
+        _ => TicketQuery { statuses: active, assignee_id: Some(Some(me)), ..base },
+    }
+}
+
+pub struct ViewTab {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub count: i64,
+    pub current: bool,
+}
+
+pub struct QueueRow {
+    pub number: i64,
+    pub subject: String,
+    pub requester: String,
+    pub priority: &'static str,
+    pub priority_class: &'static str,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub group: String,
+    pub assignee: String,
+    pub updated: String,
+    pub age: String,
+}
+
+#[derive(Template)]
+#[template(path = "desk/queue.html")]
+struct QueuePage {
+    css: String,
+    viewer_name: String,
+    csrf: String,
+    tabs: Vec<ViewTab>,
+    view: String,
+    q: String,
+    rows: Vec<QueueRow>,
+    title: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct QueueParams {
+    view: Option<String>,
+    q: Option<String>,
+    sort: Option<String>,
+}
+
+async fn names(
+    state: &AppState,
+    tickets: &[Ticket],
+) -> Result<(HashMap<UserId, String>, HashMap<GroupId, String>), UiError> {
+    let mut ids: Vec<UserId> = tickets.iter().flat_map(|t| [Some(t.requester_id), t.assignee_id]).flatten().collect();
+    ids.sort();
+    ids.dedup();
+    let users = state.store.users_by_ids(&ids).await.map_err(api)?.into_iter().map(|u| (u.id, u.name)).collect();
+    let groups = state.store.list_groups().await.map_err(api)?.into_iter().map(|g| (g.id, g.name)).collect();
+    Ok((users, groups))
+}
+
+pub async fn queue(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(p): Query<QueueParams>,
+) -> Result<Response, UiError> {
+    staff_only(&viewer)?;
+    let scope = TicketScope::of(&viewer.actor);
+    let q = p.q.unwrap_or_default();
+    let view = p
+        .view
+        .filter(|v| VIEWS.iter().any(|(k, _)| k == v))
+        .unwrap_or_else(|| if q.is_empty() { "mine".into() } else { String::new() });
+    let mut tabs = Vec::new();
+    for (key, label) in VIEWS {
+        let count = state.store.count_tickets(&view_query(key, viewer.user.id), &scope).await.map_err(api)?;
+        tabs.push(ViewTab { key, label, count, current: key == view });
+    }
+    let mut query = if view.is_empty() {
+        TicketQuery { sort: TicketSortKey::UpdatedAt, descending: true, limit: 50, ..TicketQuery::default() }
+    } else {
+        view_query(&view, viewer.user.id)
+    };
+    let sort = p.sort.unwrap_or_default();
+    match sort.as_str() {
+        "number" => (query.sort, query.descending) = (TicketSortKey::Number, true),
+        "updated" => (query.sort, query.descending) = (TicketSortKey::UpdatedAt, true),
+        "age" => (query.sort, query.descending) = (TicketSortKey::CreatedAt, false),
+        "priority" => (query.sort, query.descending) = (TicketSortKey::Priority, false),
+        _ => {}
+    }
+    let mut error = None;
+    if !q.trim().is_empty() {
+        match search_terms(&q) {
+            Ok(terms) => query.terms = terms,
+            Err(e) => error = Some(e.to_string()),
+        }
+    }
+    let tickets = if error.is_none() { state.store.list_tickets(&query, &scope).await.map_err(api)? } else { vec![] };
+    let (users, groups) = names(&state, &tickets).await?;
+    let now = state.now();
+    let rows = tickets
+        .into_iter()
+        .map(|t| QueueRow {
+            number: t.number.0,
+            subject: t.subject,
+            requester: users.get(&t.requester_id).cloned().unwrap_or_default(),
+            priority: t.priority.as_str(),
+            priority_class: priority_class(t.priority),
+            status: t.status.as_str(),
+            status_class: status_class(t.status),
+            group: t.group_id.and_then(|g| groups.get(&g).cloned()).unwrap_or_else(|| "—".into()),
+            assignee: t.assignee_id.and_then(|a| users.get(&a).cloned()).unwrap_or_else(|| "—".into()),
+            updated: when(t.updated_at),
+            age: age(t.created_at, now),
+        })
+        .collect();
+    let title =
+        VIEWS.iter().find(|(k, _)| *k == view).map(|(_, l)| l.to_string()).unwrap_or_else(|| format!("Search: {q}"));
+    let page = QueuePage {
+        css: crate::assets::url("app.css"),
+        viewer_name: viewer.user.name,
+        csrf: viewer.session.csrf_token,
+        tabs,
+        view,
+        q,
+        rows,
+        title,
+        error,
+    };
+    Ok(render(&page))
+}
+
+pub struct Entry {
+    pub author: String,
+    pub body: String,
+    pub when: String,
+    pub internal: bool,
+    pub files: Vec<(String, String)>,
+}
+
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+fn choices<T: Copy + PartialEq>(all: &[T], current: T, text: impl Fn(T) -> &'static str) -> Vec<Choice> {
+    all.iter()
+        .map(|v| Choice { value: text(*v).to_owned(), label: text(*v).replace('_', " "), selected: *v == current })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "desk/ticket.html")]
+struct TicketPage {
+    css: String,
+    viewer_name: String,
+    csrf: String,
+    number: i64,
+    subject: String,
+    description: String,
+    status: &'static str,
+    status_class: &'static str,
+    priority: &'static str,
+    priority_class: &'static str,
+    impact: &'static str,
+    urgency: &'static str,
+    level: String,
+    version: i64,
+    requester_name: String,
+    requester_email: String,
+    requester_org: String,
+    other_open: Vec<(i64, String)>,
+    entries: Vec<Entry>,
+    files: Vec<(String, String)>,
+    statuses: Vec<Choice>,
+    impacts: Vec<Choice>,
+    urgencies: Vec<Choice>,
+    priorities: Vec<Choice>,
+    types: Vec<Choice>,
+    groups: Vec<Choice>,
+    assignees: Vec<Choice>,
+    tags: String,
+    history: Vec<(String, String, String)>,
+    assigned_to_me: bool,
+    closed: bool,
+}
+
+pub async fn ticket(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(number): Path<String>,
+) -> Result<Response, UiError> {
+    staff_only(&viewer)?;
+    let t = usecases::find_ticket(&state, &viewer.actor, &number, Action::Read).await?;
+    let comments = state.store.comments(t.id, true).await.map_err(api)?;
+    let attachments = state.store.attachments(t.id, true).await.map_err(api)?;
+    let history = state.store.history(t.id).await.map_err(api)?;
+    let mut ids: Vec<UserId> =
+        comments.iter().filter_map(|c| c.author_id).chain(history.iter().filter_map(|h| h.actor_id)).collect();
+    ids.push(t.requester_id);
+    ids.sort();
+    ids.dedup();
+    let people = state.store.users_by_ids(&ids).await.map_err(api)?;
+    let name = |id: Option<UserId>| {
+        people.iter().find(|u| Some(u.id) == id).map(|u| u.name.clone()).unwrap_or_else(|| "System".into())
+    };
+    let requester = people.iter().find(|u| u.id == t.requester_id);
+    let orgs = state.store.list_organisations().await.map_err(api)?;
+    let others = state
+        .store
+        .list_tickets(
+            &TicketQuery {
+                requester_id: Some(t.requester_id),
+                statuses: vec![Status::New, Status::Open, Status::Pending],
+                limit: 6,
+                ..TicketQuery::default()
+            },
+            &TicketScope::of(&viewer.actor),
+        )
+        .await
+        .map_err(api)?;
+    let groups = state.store.list_groups().await.map_err(api)?;
+    let staff = state.store.list_users(&UserQuery { limit: 500, ..UserQuery::default() }).await.map_err(api)?;
+    let mut group_choices =
+        vec![Choice { value: String::new(), label: "— none —".into(), selected: t.group_id.is_none() }];
+    group_choices.extend(groups.iter().map(|g| Choice {
+        value: g.id.to_string(),
+        label: g.name.clone(),
+        selected: Some(g.id) == t.group_id,
+    }));
+    let mut assignee_choices =
+        vec![Choice { value: String::new(), label: "— unassigned —".into(), selected: t.assignee_id.is_none() }];
+    assignee_choices.extend(staff.iter().filter(|u| u.role.is_staff() && u.active).map(|u| Choice {
+        value: u.id.to_string(),
+        label: u.name.clone(),
+        selected: Some(u.id) == t.assignee_id,
+    }));
+    let mut priority_choices =
+        vec![Choice { value: String::new(), label: "from impact × urgency".into(), selected: !t.priority_overridden }];
+    priority_choices.extend(Priority::ALL.iter().map(|p| Choice {
+        value: p.as_str().into(),
+        label: p.as_str().into(),
+        selected: t.priority_overridden && *p == t.priority,
+    }));
+    let page = TicketPage {
+        css: crate::assets::url("app.css"),
+        viewer_name: viewer.user.name.clone(),
+        csrf: viewer.session.csrf_token.clone(),
+        number: t.number.0,
+        subject: t.subject.clone(),
+        description: t.description.clone(),
+        status: t.status.as_str(),
+        status_class: status_class(t.status),
+        priority: t.priority.as_str(),
+        priority_class: priority_class(t.priority),
+        impact: t.impact.as_str(),
+        urgency: t.urgency.as_str(),
+        level: t.support_level.as_str().to_uppercase(),
+        version: t.version,
+        requester_name: requester.map(|u| u.name.clone()).unwrap_or_default(),
+        requester_email: requester.map(|u| u.email.to_string()).unwrap_or_default(),
+        requester_org: requester
+            .and_then(|u| u.organisation_id)
+            .and_then(|o| orgs.iter().find(|x| x.id == o))
+            .map(|o| o.name.clone())
+            .unwrap_or_default(),
+        other_open: others.into_iter().filter(|o| o.id != t.id).map(|o| (o.number.0, o.subject)).collect(),
+        entries: comments
+            .into_iter()
+            .map(|c| Entry {
+                author: name(c.author_id),
+                when: when(c.created_at),
+                internal: c.internal,
+                files: attachments
+                    .iter()
+                    .filter(|a| a.comment_id == Some(c.id))
+                    .map(|a| (a.id.to_string(), a.filename.clone()))
+                    .collect(),
+                body: c.body,
+            })
+            .collect(),
+        files: attachments
+            .iter()
+            .filter(|a| a.comment_id.is_none())
+            .map(|a| (a.id.to_string(), a.filename.clone()))
+            .collect(),
+        statuses: choices(Status::ALL, t.status, Status::as_str),
+        impacts: choices(Impact::ALL, t.impact, Impact::as_str),
+        urgencies: choices(Urgency::ALL, t.urgency, Urgency::as_str),
+        priorities: priority_choices,
+        types: choices(TicketType::ALL, t.ticket_type, TicketType::as_str),
+        groups: group_choices,
+        assignees: assignee_choices,
+        tags: t.tags.join(", "),
+        history: history
+            .into_iter()
+            .map(|h| {
+                (
+                    when(h.at),
+                    format!("{} — {}", name(h.actor_id), h.field),
+                    format!("{} → {}", h.old_value.unwrap_or_default(), h.new_value.unwrap_or_default()),
+                )
+            })
+            .collect(),
+        assigned_to_me: t.assignee_id == Some(viewer.user.id),
+        closed: t.status == Status::Closed,
+    };
+    Ok(render(&page))
+}
+
+pub async fn comment(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(number): Path<String>,
+    form: Multipart,
+) -> Result<Response, UiError> {
+    staff_only(&viewer)?;
+    let form = FormData::read(form, state.limits.attachment_bytes).await?;
+    viewer.check_csrf(form.get("csrf"))?;
+    let internal = form.get("kind") == "note";
+    let t = usecases::find_ticket(
+        &state,
+        &viewer.actor,
+        &number,
+        if internal { Action::InternalNote } else { Action::Reply },
+    )
+    .await?;
+    let text = usecases::comment_text(form.get("body"))?;
+    let (change, comment) = usecases::comment_change(&viewer.actor, t.clone(), text, internal, state.now())?;
+    state.store.save_ticket(change).await.map_err(api)?;
+    for (name, content_type, data) in form.files {
+        usecases::attach_file(&state, &viewer.actor, &t, &name, &content_type, data, Some(comment.id), internal)
+            .await?;
+    }
+    Ok(Redirect::to(&format!("/desk/tickets/{}", t.number.0)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct PropertiesForm {
+    csrf: String,
+    version: i64,
+    status: String,
+    #[serde(default)]
+    pending_reason: String,
+    impact: String,
+    urgency: String,
+    #[serde(default)]
+    priority: String,
+    #[serde(rename = "type")]
+    ticket_type: String,
+    #[serde(default)]
+    group_id: String,
+    #[serde(default)]
+    assignee_id: String,
+    #[serde(default)]
+    tags: String,
+}
+
+/// Saves the side panel. The version the page was rendered with guards the change: if someone
+/// else changed the ticket meanwhile, nothing is overwritten and the agent is told.
+pub async fn update(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(number): Path<String>,
+    Form(f): Form<PropertiesForm>,
+) -> Result<Response, UiError> {
+    staff_only(&viewer)?;
+    viewer.check_csrf(&f.csrf)?;
+    let t = usecases::find_ticket(&state, &viewer.actor, &number, Action::Update).await?;
+    let parse_id = |raw: &str| -> Result<Option<uuid::Uuid>, UiError> {
+        if raw.is_empty() {
+            Ok(None)
+        } else {
+            raw.parse()
+                .map(Some)
+                .map_err(|_| UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "An unknown choice was sent."))
+        }
+    };
+    let assignee = parse_id(&f.assignee_id)?.map(UserId);
+    usecases::check_assignee(&state, assignee).await?;
+    let patch = TicketPatch {
+        status: Some(Status::parse(&f.status, "status")?),
+        pending_reason: Some(PendingReason::parse(&f.pending_reason, "pending_reason").ok()),
+        impact: Some(Impact::parse(&f.impact, "impact")?),
+        urgency: Some(Urgency::parse(&f.urgency, "urgency")?),
+        priority: Some(if f.priority.is_empty() { None } else { Some(Priority::parse(&f.priority, "priority")?) }),
+        ticket_type: Some(TicketType::parse(&f.ticket_type, "type")?),
+        group_id: Some(parse_id(&f.group_id)?.map(GroupId)),
+        assignee_id: Some(assignee),
+        tags: Some(f.tags.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()),
+        ..TicketPatch::default()
+    };
+    if t.version != f.version {
+        return Err(ApiError::from(ferrodesk_store::StoreError::Conflict { current: t.version }).into());
+    }
+    usecases::change_ticket(&state, &viewer.actor, t.clone(), f.version, |t, m, now| t.apply(patch, m, now)).await?;
+    Ok(Redirect::to(&format!("/desk/tickets/{}", t.number.0)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ActForm {
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// assign-me, resolve (with a note), escalate (with a reason).
+pub async fn act(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((number, action)): Path<(String, String)>,
+    Form(f): Form<ActForm>,
+) -> Result<Response, UiError> {
+    staff_only(&viewer)?;
+    viewer.check_csrf(&f.csrf)?;
+    let permission = match action.as_str() {
+        "assign-me" => Action::Assign,
+        "resolve" => Action::Resolve,
+        "escalate" => Action::Escalate,
+        _ => return Err(UiError::from(ApiError::not_found())),
+    };
+    let t = usecases::find_ticket(&state, &viewer.actor, &number, permission).await?;
+    let me = viewer.user.id;
+    let version = t.version;
+    usecases::change_ticket(&state, &viewer.actor, t.clone(), version, |t, m, now| match action.as_str() {
+        "assign-me" => t.apply(TicketPatch { assignee_id: Some(Some(me)), ..TicketPatch::default() }, m, now),
+        "resolve" => t.resolve(&f.note, None, m, now),
+        _ => t.escalate(&f.note, None, m, now),
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/desk/tickets/{}", t.number.0)).into_response())
+}

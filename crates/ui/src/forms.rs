@@ -1,0 +1,163 @@
+//! Form plumbing: multipart forms with files, safe redirect targets, plain-language labels.
+
+use std::collections::HashMap;
+
+use axum::extract::Multipart;
+use axum::http::StatusCode;
+use ferrodesk_core::priority::{Priority, Urgency};
+use ferrodesk_core::ticket::Status;
+
+use crate::error::UiError;
+
+/// A submitted multipart form: text fields (repeatable) and files.
+#[derive(Default)]
+pub struct FormData {
+    pub fields: HashMap<String, Vec<String>>,
+    pub files: Vec<(String, String, Vec<u8>)>,
+}
+
+impl FormData {
+    pub fn get(&self, name: &str) -> &str {
+        self.fields.get(name).and_then(|v| v.first()).map(String::as_str).unwrap_or_default()
+    }
+
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.fields.get(name).cloned().unwrap_or_default()
+    }
+
+    /// Reads the whole form; files larger than `max_file` bytes are refused while streaming.
+    pub async fn read(mut form: Multipart, max_file: usize) -> Result<Self, UiError> {
+        let bad = |e: axum::extract::multipart::MultipartError| {
+            UiError::new(StatusCode::BAD_REQUEST, format!("The form could not be read: {}", e.body_text()))
+        };
+        let mut data = FormData::default();
+        while let Some(mut field) = form.next_field().await.map_err(bad)? {
+            let name = field.name().unwrap_or_default().to_owned();
+            if let Some(filename) = field.file_name().map(str::to_owned) {
+                let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                    if bytes.len() + chunk.len() > max_file {
+                        return Err(UiError::new(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            format!("{filename} is larger than {} MB.", max_file / (1024 * 1024)),
+                        ));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                // Browsers send an empty part when no file was chosen.
+                if !filename.is_empty() || !bytes.is_empty() {
+                    data.files.push((filename, content_type, bytes));
+                }
+            } else {
+                let text = field.text().await.map_err(bad)?;
+                if text.len() > 300_000 {
+                    return Err(UiError::new(StatusCode::PAYLOAD_TOO_LARGE, "A field of the form is too long."));
+                }
+                data.fields.entry(name).or_default().push(text);
+            }
+        }
+        Ok(data)
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A `next` target is followed only when it is a path on this site (QUALITY-CASES 34).
+pub fn safe_next(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control() || c == '\\')
+        && next.len() <= 2000;
+    ok.then_some(next)
+}
+
+/// How a requester reads a status.
+pub fn status_for_requester(s: Status) -> &'static str {
+    match s {
+        Status::New => "Received",
+        Status::Open => "In progress",
+        Status::Pending => "Waiting for your answer",
+        Status::Resolved => "Resolved — please confirm",
+        Status::Closed => "Closed",
+    }
+}
+
+/// The urgency choices of the portal, in the requester's words.
+pub const URGENCY_WORDS: [(Urgency, &str); 3] = [
+    (Urgency::High, "I can't work"),
+    (Urgency::Medium, "I can work, with difficulty"),
+    (Urgency::Low, "It's an inconvenience"),
+];
+
+/// CSS class of a priority badge (colour always comes with the priority's name as text).
+pub fn priority_class(p: Priority) -> &'static str {
+    match p {
+        Priority::Critical => "badge prio-critical",
+        Priority::High => "badge prio-high",
+        Priority::Medium => "badge prio-medium",
+        Priority::Low => "badge prio-low",
+        Priority::Planning => "badge prio-planning",
+    }
+}
+
+pub fn status_class(s: Status) -> &'static str {
+    match s {
+        Status::New => "badge st-new",
+        Status::Open => "badge st-open",
+        Status::Pending => "badge st-pending",
+        Status::Resolved => "badge st-resolved",
+        Status::Closed => "badge st-closed",
+    }
+}
+
+/// "3 h", "2 d" — how long ago.
+pub fn age(since: jiff::Timestamp, now: jiff::Timestamp) -> String {
+    let secs = now.duration_since(since).as_secs().max(0);
+    match secs {
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86_400 => format!("{} h", s / 3600),
+        s => format!("{} d", s / 86_400),
+    }
+}
+
+/// An instant for people: `2026-11-22 14:05 UTC`.
+pub fn when(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        assert_eq!(safe_next("/desk?view=mine"), Some("/desk?view=mine"));
+        for evil in [
+            "//evil.com",
+            "/\\evil.com",
+            "https:evil.com",
+            "https://evil.com",
+            "javascript:alert(1)",
+            "evil.com",
+            "/a\r\nLocation: //x",
+            "",
+        ] {
+            assert_eq!(safe_next(evil), None, "{evil:?}");
+        }
+        // Encoded slashes stay a path on our site.
+        assert_eq!(safe_next("/%2F%2Fevil.com"), Some("/%2F%2Fevil.com"));
+    }
+}
