@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine: installs what it needs (PostgreSQL from
-# Debian's packages), starts a throwaway PostgreSQL cluster owned by this run on 127.0.0.1,
-# and runs every test — unit, property, store conformance and HTTP black-box — against SQLite
-# and PostgreSQL. If PostgreSQL cannot start, it fails; it never skips.
+# Debian's packages, Chromium for the browser tests), starts a throwaway PostgreSQL cluster owned
+# by this run on 127.0.0.1, and runs every test — unit, property, store conformance and HTTP
+# black-box against SQLite and PostgreSQL, then the end-to-end browser tests. If PostgreSQL or
+# Chromium cannot start, it fails; it never skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,17 @@ if [ -z "$(pg_bin)" ] || [ ! -x "$(pg_bin)/initdb" ]; then
 fi
 PGBIN=$(pg_bin)
 [ -x "$PGBIN/initdb" ] || { echo "PostgreSQL's initdb was not found after installing" >&2; exit 1; }
+
+# The browser tests drive Debian's Chromium through Playwright (playwright-core from npm).
+if [ ! -x /usr/bin/chromium ]; then
+    log "installing Chromium from Debian's packages"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if ! command -v npm >/dev/null; then
+    log "installing Node.js and npm from Debian's packages"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
 
 if ! command -v cargo >/dev/null; then
     echo "cargo is not installed: this machine kind ships the Rust toolchain" >&2
@@ -56,3 +68,6 @@ fi
 
 log "cargo test (SQLite and PostgreSQL)"
 cargo test --workspace --locked
+
+log "browser tests (headless Chromium; screenshots into docs/screenshots)"
+(cd e2e && npm ci --no-audit --no-fund --loglevel=error && FERRODESK_BIN="$PWD/../target/debug/ferrodesk" npm test --silent)

@@ -1,0 +1,160 @@
+// The service desk's main flows in a real browser (issue: web UI).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Server, launch, signIn, shot } from './lib.js';
+
+let server;
+let browser;
+let adminToken;
+
+before(async () => {
+  server = await new Server().start();
+  server.user('admin@example.org', 'Ada Admin', 'admin');
+  server.user('agent@example.org', 'Aldo Agent', 'agent');
+  server.user('agent2@example.org', 'Beth Agent', 'agent');
+  server.user('rita@example.org', 'Rita Requester', 'requester');
+  server.user('bob@example.org', 'Bob Requester', 'requester');
+  adminToken = server.cli(['token', 'create', '--user', 'admin@example.org']);
+  const group = await server.api('POST', '/api/v1/groups', adminToken, { name: 'Service Desk L1' });
+  const users = await server.api('GET', '/api/v1/users?role=agent', adminToken);
+  for (const u of users.body.items) {
+    await server.api('POST', `/api/v1/groups/${group.body.id}/members`, adminToken, { user_id: u.id });
+  }
+  const hw = await server.api('POST', '/api/v1/categories', adminToken, { name: 'Hardware' });
+  await server.api('POST', '/api/v1/categories', adminToken, { name: 'Laptop', parent_id: hw.body.id });
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('requester submits, agent assigns and replies, requester sees the reply and confirms', async () => {
+  const rita = await signIn(browser, server, 'rita@example.org');
+  assert.match(rita.url(), /\/portal$/, 'requesters land in the portal');
+  await shot(rita, 'portal-home');
+  await rita.getByRole('link', { name: 'New request' }).first().click();
+  await rita.getByLabel('Something is broken').check();
+  await rita.getByLabel('Category').selectOption({ label: '— Laptop' });
+  await rita.getByLabel('Subject').fill('Laptop will not charge');
+  await rita.getByLabel('Describe it').fill('The charging light stays off since this morning.');
+  await rita.getByLabel("I can't work").check();
+  await rita.setInputFiles('#files', { name: 'photo.txt', mimeType: 'text/plain', buffer: Buffer.from('charger photo') });
+  await shot(rita, 'new-request');
+  await rita.getByRole('button', { name: 'Send request' }).click();
+  await rita.waitForURL(/\/portal\/tickets\/\d+\?created=1/);
+  const number = rita.url().match(/tickets\/(\d+)/)[1];
+  assert.match(await rita.getByRole('status').innerText(), new RegExp(`#${number}`), 'the number is shown at once');
+
+  const agent = await signIn(browser, server, 'agent@example.org');
+  assert.match(agent.url(), /\/desk$/, 'agents land in the workspace');
+  await agent.getByRole('link', { name: /Unassigned in my groups/ }).click();
+  const row = agent.getByRole('row', { name: /Laptop will not charge/ });
+  await assert.doesNotReject(row.waitFor());
+  await shot(agent, 'agent-queue');
+  await row.getByRole('link').click();
+  await agent.getByRole('button', { name: 'Assign to me' }).click();
+  await agent.getByLabel('Message').fill('I will bring you a spare charger in ten minutes.');
+  await agent.getByRole('button', { name: 'Send' }).click();
+  await agent.getByLabel('Internal note').check();
+  await agent.getByLabel('Message').fill('Charger stock is low — order more.');
+  await agent.getByRole('button', { name: 'Send' }).click();
+  assert.equal(await agent.locator('.msg.internal').count(), 1, 'the note is marked internal');
+  assert.match(await agent.locator('#ticket-status').innerText(), /open/);
+  await shot(agent, 'ticket-page');
+
+  await rita.goto(`${server.base}/portal/tickets/${number}`);
+  const page = await rita.content();
+  assert.match(page, /spare charger/, 'the public reply reaches the portal');
+  assert.doesNotMatch(page, /Charger stock is low/, 'the internal note never does');
+  assert.match(page, /photo\.txt/);
+
+  await agent.getByLabel('Resolution note').fill('Replaced the charger.');
+  await agent.getByRole('button', { name: 'Resolve' }).click();
+  await rita.reload();
+  assert.match(await rita.locator('#ticket-status').innerText(), /Resolved/);
+  await rita.getByRole('button', { name: 'Yes, it is solved' }).click();
+  assert.match(await rita.locator('#ticket-status').innerText(), /Closed/);
+  assert.doesNotMatch(await rita.content(), /Charger stock is low/);
+  await rita.context().close();
+  await agent.context().close();
+});
+
+test("a requester opening another requester's ticket gets not found", async () => {
+  const resp = await server.api('POST', '/api/v1/tickets', adminToken, { subject: 'Rita only', requester_id: (await server.api('GET', '/api/v1/users?q=rita', adminToken)).body.items[0].id });
+  const bob = await signIn(browser, server, 'bob@example.org');
+  const r = await bob.goto(`${server.base}/portal/tickets/${resp.body.number}`);
+  assert.equal(r.status(), 404);
+  assert.match(await bob.content(), /could not find/);
+  assert.doesNotMatch(await bob.content(), /Rita only/);
+  const desk = await bob.goto(`${server.base}/desk`);
+  assert.equal(desk.status(), 403, 'requesters have no workspace');
+  await bob.context().close();
+});
+
+test('a request can be submitted with the keyboard alone', async () => {
+  const rita = await signIn(browser, server, 'rita@example.org');
+  await rita.goto(server.base + '/portal/new');
+  const focusById = async (id) => {
+    for (let i = 0; i < 40; i++) {
+      if (await rita.evaluate(() => document.activeElement?.id) === id) return;
+      await rita.keyboard.press('Tab');
+    }
+    throw new Error('could not reach #' + id + ' with Tab');
+  };
+  await focusById('subject');
+  await rita.keyboard.type('Keyboard only request');
+  await rita.keyboard.press('Tab');
+  await rita.keyboard.type('Typed without a mouse.');
+  for (let i = 0; i < 40; i++) {
+    const label = await rita.evaluate(() => document.activeElement?.textContent || '');
+    if (label.includes('Send request')) break;
+    await rita.keyboard.press('Tab');
+  }
+  await rita.keyboard.press('Enter');
+  await rita.waitForURL(/created=1/);
+  assert.match(await rita.content(), /Keyboard only request/);
+  await rita.context().close();
+});
+
+test('HTML and script in a subject and body show as text everywhere', async () => {
+  const evil = `<img src=x onerror=alert(1)><script>alert(2)</script> VPN`;
+  const rita = await signIn(browser, server, 'rita@example.org');
+  await rita.goto(server.base + '/portal/new');
+  await rita.getByLabel('Subject').fill(evil);
+  await rita.getByLabel('Describe it').fill(`"><svg onload=alert(3)>`);
+  await rita.getByRole('button', { name: 'Send request' }).click();
+  await rita.waitForURL(/created=1/);
+  assert.equal(await rita.locator('h1').innerText().then((t) => t.includes('<script>alert(2)</script>')), true);
+  await rita.goto(server.base + '/portal');
+  assert.match(await rita.locator('table').innerText(), /<img src=x onerror=alert\(1\)>/);
+  const agent = await signIn(browser, server, 'agent@example.org');
+  await agent.goto(server.base + '/desk?view=open');
+  await agent.getByRole('link', { name: /onerror/ }).click();
+  assert.match(await agent.title(), /<script>alert\(2\)<\/script>/, 'even the title is text');
+  assert.deepEqual(rita.dialogs, []);
+  assert.deepEqual(agent.dialogs, [], 'no injected script ran');
+  assert.equal(await agent.locator('img[src=x]').count(), 0);
+  await rita.context().close();
+  await agent.context().close();
+});
+
+test('two agents editing one ticket: the second gets the conflict message, nothing is overwritten', async () => {
+  const t = await server.api('POST', '/api/v1/tickets', adminToken, { subject: 'Shared printer offline' });
+  const a = await signIn(browser, server, 'agent@example.org');
+  const b = await signIn(browser, server, 'agent2@example.org');
+  for (const p of [a, b]) await p.goto(`${server.base}/desk/tickets/${t.body.number}`);
+  await a.getByLabel('Priority').selectOption('critical');
+  await a.getByRole('button', { name: 'Save properties' }).click();
+  assert.match(await a.locator('#ticket-priority').innerText(), /critical/);
+  await b.getByLabel('Status').selectOption('pending');
+  const resp = await Promise.all([b.waitForNavigation(), b.getByRole('button', { name: 'Save properties' }).click()]);
+  assert.equal(resp[0].status(), 412);
+  assert.match(await b.content(), /Someone else changed this ticket/);
+  const now = await server.api('GET', `/api/v1/tickets/${t.body.id}`, adminToken);
+  assert.equal(now.body.priority, 'critical');
+  assert.equal(now.body.status, 'new', "the stale edit did not land");
+  await a.context().close();
+  await b.context().close();
+});
