@@ -12,3 +12,4 @@ mod store_conformance;
 mod system;
 mod ticket_work;
 mod tickets;
+mod web_ui;

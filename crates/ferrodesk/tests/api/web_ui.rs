@@ -1,0 +1,238 @@
+//! The HTML UI over plain HTTP (QUALITY-CASES D 33, 34, 35, and 38 for the portal): headers,
+//! cookies, CSRF and redirects. The browser flows are in `e2e/`.
+
+use ferrodesk_core::user::Role;
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+
+use crate::dual;
+use crate::helpers::{Backend, TestApp};
+
+dual!(
+    pages_carry_security_headers_case_35,
+    forms_need_their_csrf_token_case_33,
+    login_redirects_stay_on_our_site_case_34,
+    portal_never_shows_internal_notes_case_38
+);
+
+const PASSWORD: &str = "a long enough password";
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(Policy::none()).build().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// GET /login, then POST the form: returns the response of the POST.
+async fn form_login(app: &TestApp, client: &reqwest::Client, email: &str, next: &str) -> reqwest::Response {
+    let page = client.get(format!("{}/login", app.base)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let cookie = page
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let html = page.text().await.unwrap_or_default();
+    let csrf =
+        html.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_default().to_owned();
+    client
+        .post(format!("{}/login", app.base))
+        .header("cookie", cookie)
+        .form(&[("email", email), ("password", PASSWORD), ("csrf", &csrf), ("next", next)])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn session_of(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("__Host-fd_session="))
+        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+        .unwrap_or_default()
+}
+
+async fn pages_carry_security_headers_case_35(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (user, _) = app.user_with_token("rita@example.org", Role::Requester).await;
+    app.set_password(user, PASSWORD).await;
+    let client = browser();
+    let login = client.get(format!("{}/login", app.base)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let h = |n: &str| login.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let csp = h("content-security-policy");
+    for directive in ["object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "script-src 'self'"] {
+        assert!(csp.contains(directive), "CSP lacks {directive}: {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    assert_eq!(h("x-frame-options"), "DENY");
+    assert_eq!(h("x-content-type-options"), "nosniff");
+    assert_eq!(h("referrer-policy"), "same-origin");
+    let signed = form_login(&app, &client, "rita@example.org", "/portal").await;
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER);
+    let set = signed
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("__Host-"))
+        .unwrap_or_default()
+        .to_owned();
+    for attr in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set.contains(attr), "session cookie lacks {attr}: {set}");
+    }
+    assert!(!set.contains("Domain="), "__Host- cookies have no Domain");
+    // Anonymous visitors are sent to the login page, not shown anything.
+    let anon = client.get(format!("{}/portal", app.base)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(anon.status(), StatusCode::SEE_OTHER);
+    assert_eq!(anon.headers().get("location").and_then(|v| v.to_str().ok()), Some("/login?next=/portal"));
+}
+
+async fn forms_need_their_csrf_token_case_33(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (user, _) = app.user_with_token("rita@example.org", Role::Requester).await;
+    app.set_password(user, PASSWORD).await;
+    let client = browser();
+    // The login form itself needs its double-submit cookie.
+    let forged_login = client
+        .post(format!("{}/login", app.base))
+        .form(&[("email", "rita@example.org"), ("password", PASSWORD), ("csrf", "guess"), ("next", "/")])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(forged_login.status(), StatusCode::FORBIDDEN);
+    assert!(session_of(&forged_login).is_empty());
+
+    let session = session_of(&form_login(&app, &client, "rita@example.org", "/").await);
+    let other = session_of(&form_login(&app, &client, "rita@example.org", "/").await);
+    let other_csrf = {
+        let html = client
+            .get(format!("{}/portal", app.base))
+            .header("cookie", &other)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text()
+            .await
+            .unwrap_or_default();
+        html.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_default().to_owned()
+    };
+    for csrf in ["", "forged", other_csrf.as_str()] {
+        let form = reqwest::multipart::Form::new()
+            .text("csrf", csrf.to_owned())
+            .text("subject", "Cross-site")
+            .text("urgency", "high");
+        let r = client
+            .post(format!("{}/portal/new", app.base))
+            .header("cookie", &session)
+            .header("origin", "https://evil.example")
+            .multipart(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "csrf {csrf:?}");
+        let out = client
+            .post(format!("{}/logout", app.base))
+            .header("cookie", &session)
+            .form(&[("csrf", csrf)])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.status(), StatusCode::FORBIDDEN);
+    }
+    let count = app.get("/api/v1/tickets", &app.admin).await.body["items"].as_array().map(Vec::len);
+    assert_eq!(count, Some(0), "no forged request created a ticket");
+    // A GET never changes state: the action URLs answer only to POST.
+    let get = client
+        .get(format!("{}/logout", app.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let still = client
+        .get(format!("{}/portal", app.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(still.status(), StatusCode::OK);
+}
+
+async fn login_redirects_stay_on_our_site_case_34(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (user, _) = app.user_with_token("rita@example.org", Role::Requester).await;
+    app.set_password(user, PASSWORD).await;
+    let client = browser();
+    for next in [
+        "//evil.com",
+        "/\\evil.com",
+        "https:evil.com",
+        "https://evil.com/x",
+        "javascript:alert(1)",
+        "%2F%2Fevil.com",
+        "/%0d%0aSet-Cookie:x=1",
+    ] {
+        let r = form_login(&app, &client, "rita@example.org", next).await;
+        let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        assert!(
+            location.starts_with('/') && !location.starts_with("//") && !location.starts_with("/\\"),
+            "{next:?} → {location:?}"
+        );
+        assert!(!location.contains("evil.com") || location.starts_with("/%"), "{next:?} → {location:?}");
+    }
+    let fine = form_login(&app, &client, "rita@example.org", "/portal/new").await;
+    assert_eq!(fine.headers().get("location").and_then(|v| v.to_str().ok()), Some("/portal/new"));
+}
+
+async fn portal_never_shows_internal_notes_case_38(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (user, token) = app.user_with_token("rita@example.org", Role::Requester).await;
+    app.set_password(user, PASSWORD).await;
+    let t = app.ticket(&token, serde_json::json!({"subject": "Monitor flickers"})).await;
+    let path = format!("/api/v1/tickets/{}/comments", t["id"].as_str().unwrap_or_default());
+    app.post(&path, &app.admin, serde_json::json!({"body": "INTERNAL-ONLY vendor blames cable", "internal": true}))
+        .await;
+    app.post(&path, &app.admin, serde_json::json!({"body": "We ordered a new cable."})).await;
+    let client = browser();
+    let session = session_of(&form_login(&app, &client, "rita@example.org", "/").await);
+    for page in [
+        format!("/portal/tickets/{}", t["number"]),
+        "/portal".into(),
+        "/portal?q=vendor".into(),
+        "/portal?q=cable".into(),
+    ] {
+        let html = client
+            .get(format!("{}{page}", app.base))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text()
+            .await
+            .unwrap_or_default();
+        assert!(!html.contains("INTERNAL-ONLY"), "{page} leaks the internal note");
+    }
+    let ticket_page = client
+        .get(format!("{}/portal/tickets/{}", app.base, t["number"]))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(ticket_page.contains("We ordered a new cable."));
+    let search = client
+        .get(format!("{}/portal?q=vendor", app.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(!search.contains("Monitor flickers"), "searching the note's words finds nothing for the requester");
+}
