@@ -158,3 +158,43 @@ test('two agents editing one ticket: the second gets the conflict message, nothi
   await a.context().close();
   await b.context().close();
 });
+
+test('keyboard shortcuts: j/k move, o opens, n writes a note, a assigns, ? shows help', async () => {
+  await server.api('POST', '/api/v1/tickets', adminToken, { subject: 'Keyboard ticket one' });
+  await server.api('POST', '/api/v1/tickets', adminToken, { subject: 'Keyboard ticket two' });
+  const agent = await signIn(browser, server, 'agent@example.org');
+  await agent.goto(server.base + '/desk?view=unassigned&sort=number');
+  await agent.keyboard.press('j');
+  await agent.keyboard.press('j');
+  await agent.keyboard.press('k');
+  assert.equal(await agent.locator('tr.selected').count(), 1);
+  const selected = await agent.locator('tr.selected a').first().innerText();
+  await agent.keyboard.press('o');
+  await agent.waitForURL(/\/desk\/tickets\//);
+  assert.equal(await agent.locator('h1').innerText().then((h) => h.includes(selected)), true, 'o opens the selected ticket');
+  await agent.keyboard.press('n');
+  assert.equal(await agent.getByLabel('Internal note').isChecked(), true);
+  assert.equal(await agent.evaluate(() => document.activeElement?.id), 'composer');
+  await agent.keyboard.press('Escape');
+  await agent.locator('h1').click();
+  await agent.keyboard.press('a');
+  await agent.waitForLoadState('load');
+  await agent.waitForSelector('#assign-me', { state: 'detached' });
+  await agent.keyboard.press('?');
+  assert.equal(await agent.locator('#shortcuts').evaluate((d) => d.open), true);
+  await agent.keyboard.press('Escape');
+  await agent.keyboard.press('/');
+  assert.equal(await agent.evaluate(() => document.activeElement?.id), 'search-q');
+  await agent.context().close();
+});
+
+test('search results mark the words that matched', async () => {
+  await server.api('POST', '/api/v1/tickets', adminToken, { subject: 'Docking station flickers', description: 'The docking station at desk 4 flickers when the fan starts.' });
+  const agent = await signIn(browser, server, 'agent@example.org');
+  await agent.getByRole('searchbox', { name: 'Search tickets' }).fill('docking');
+  await agent.keyboard.press('Enter');
+  await agent.waitForURL(/q=docking/);
+  const marks = await agent.locator('mark').allInnerTexts();
+  assert.ok(marks.includes('Docking') && marks.includes('docking'), JSON.stringify(marks));
+  await agent.context().close();
+});

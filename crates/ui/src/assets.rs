@@ -14,12 +14,15 @@ struct Asset {
     body: &'static str,
 }
 
-const ASSETS: &[Asset] = &[Asset {
-    name: "app",
-    ext: "css",
-    content_type: "text/css; charset=utf-8",
-    body: include_str!("../assets/app.css"),
-}];
+const ASSETS: &[Asset] = &[
+    Asset { name: "app", ext: "css", content_type: "text/css; charset=utf-8", body: include_str!("../assets/app.css") },
+    Asset {
+        name: "app",
+        ext: "js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/app.js"),
+    },
+];
 
 /// `app.css` → `app.1a2b3c4d.css`, computed once.
 fn hashed_names() -> &'static Vec<String> {
@@ -52,5 +55,20 @@ pub async fn serve(Path(file): Path<String>) -> Response {
             resp
         }
         None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_asset_has_a_hashed_url() {
+        for plain in ["app.css", "app.js"] {
+            let url = super::url(plain);
+            assert!(
+                url.starts_with("/assets/app.") && url.ends_with(plain.rsplit('.').next().unwrap_or_default()),
+                "{plain}: {url:?}"
+            );
+        }
+        assert_eq!(super::url("missing.css"), "");
     }
 }

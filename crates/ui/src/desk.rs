@@ -20,7 +20,7 @@ use ferrodesk_web::usecases;
 use serde::Deserialize;
 
 use crate::error::{UiError, render};
-use crate::forms::{FormData, age, priority_class, status_class, when};
+use crate::forms::{FormData, age, highlight, priority_class, status_class, when};
 use crate::viewer::Viewer;
 
 fn api(e: impl Into<ApiError>) -> UiError {
@@ -70,7 +70,8 @@ pub struct ViewTab {
 
 pub struct QueueRow {
     pub number: i64,
-    pub subject: String,
+    pub subject: Vec<(String, bool)>,
+    pub snippet: Option<Vec<(String, bool)>>,
     pub requester: String,
     pub priority: &'static str,
     pub priority_class: &'static str,
@@ -92,6 +93,7 @@ struct QueuePage {
     view: String,
     q: String,
     rows: Vec<QueueRow>,
+    next: Option<String>,
     title: String,
     error: Option<String>,
 }
@@ -101,6 +103,7 @@ pub struct QueueParams {
     view: Option<String>,
     q: Option<String>,
     sort: Option<String>,
+    cursor: Option<String>,
 }
 
 async fn names(
@@ -152,14 +155,38 @@ pub async fn queue(
             Err(e) => error = Some(e.to_string()),
         }
     }
-    let tickets = if error.is_none() { state.store.list_tickets(&query, &scope).await.map_err(api)? } else { vec![] };
+    if let Some(c) = p.cursor.as_deref() {
+        query.after = Some(usecases::decode_cursor(query.sort, c)?);
+    }
+    let limit = query.limit as usize;
+    query.limit += 1;
+    let mut tickets =
+        if error.is_none() { state.store.list_tickets(&query, &scope).await.map_err(api)? } else { vec![] };
+    let next = if tickets.len() > limit {
+        tickets.truncate(limit);
+        tickets.last().map(|t| {
+            format!(
+                "/desk?view={view}&q={}&sort={sort}&cursor={}",
+                crate::forms::url_encode(&q),
+                usecases::encode_cursor(query.sort, t)
+            )
+        })
+    } else {
+        None
+    };
     let (users, groups) = names(&state, &tickets).await?;
+    let terms = query.terms.clone();
     let now = state.now();
     let rows = tickets
         .into_iter()
         .map(|t| QueueRow {
             number: t.number.0,
-            subject: t.subject,
+            snippet: if terms.is_empty() {
+                None
+            } else {
+                crate::forms::snippet(&t.description, &terms).map(|s| highlight(&s, &terms))
+            },
+            subject: highlight(&t.subject, &terms),
             requester: users.get(&t.requester_id).cloned().unwrap_or_default(),
             priority: t.priority.as_str(),
             priority_class: priority_class(t.priority),
@@ -181,6 +208,7 @@ pub async fn queue(
         view,
         q,
         rows,
+        next,
         title,
         error,
     };

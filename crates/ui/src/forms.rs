@@ -138,8 +138,67 @@ pub fn when(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// Splits text into (piece, is a searched word) so that a template can mark the hits; words are
+/// matched whole and without case, as the search matched them.
+pub fn highlight(text: &str, terms: &[String]) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut Vec<(String, bool)>| {
+        if !word.is_empty() {
+            let hit = terms.iter().any(|t| *t == word.to_lowercase());
+            out.push((std::mem::take(word), hit));
+        }
+    };
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            match out.last_mut() {
+                Some((s, false)) => s.push(c),
+                _ => out.push((c.to_string(), false)),
+            }
+        }
+    }
+    flush(&mut word, &mut out);
+    // Merge neighbouring non-hits to keep the markup small.
+    let mut merged: Vec<(String, bool)> = Vec::new();
+    for (piece, hit) in out {
+        match merged.last_mut() {
+            Some((s, false)) if !hit => s.push_str(&piece),
+            _ => merged.push((piece, hit)),
+        }
+    }
+    merged
+}
+
+/// The part of a long text around its first searched word.
+pub fn snippet(text: &str, terms: &[String]) -> Option<String> {
+    let lower = text.to_lowercase();
+    let at = terms.iter().filter_map(|t| lower.find(t.as_str())).min()?;
+    let start = lower[..at].char_indices().rev().nth(60).map(|(i, _)| i).unwrap_or(0);
+    let tail: String = text[start..].chars().take(160).collect();
+    Some(format!(
+        "{}{}{}",
+        if start > 0 { "…" } else { "" },
+        tail,
+        if text[start..].chars().count() > 160 { "…" } else { "" }
+    ))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn search_words_are_marked_whole_and_without_case() {
+        let parts = super::highlight("VPN drops; vpnclient ok. Vpn!", &["vpn".to_string()]);
+        let hits: Vec<&str> = parts.iter().filter(|(_, h)| *h).map(|(s, _)| s.as_str()).collect();
+        assert_eq!(hits, vec!["VPN", "Vpn"]);
+        let joined: String = parts.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(joined, "VPN drops; vpnclient ok. Vpn!", "nothing lost");
+        assert_eq!(super::snippet("short text about vpn", &["vpn".into()]).as_deref(), Some("short text about vpn"));
+        assert_eq!(super::snippet("nothing", &["vpn".into()]), None);
+    }
+
     use super::*;
 
     #[test]

@@ -3,11 +3,12 @@
 //! their input and render the result.
 
 use axum::http::StatusCode;
+use base64::Engine;
 use ferrodesk_core::access::{Action, Actor, Resource, TicketFacts};
 use ferrodesk_core::ids::*;
 use ferrodesk_core::priority::PriorityMatrix;
 use ferrodesk_core::ticket::*;
-use ferrodesk_store::{Comment, TicketChange};
+use ferrodesk_store::{Comment, TicketChange, TicketCursor, TicketSortKey};
 use jiff::Timestamp;
 
 use crate::AppState;
@@ -237,4 +238,24 @@ pub async fn attach_file(
         )),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A list cursor: the sort key's name and value and the ticket number where a page ended.
+pub fn encode_cursor(sort: TicketSortKey, t: &Ticket) -> String {
+    let raw = format!("{}:{}:{}", sort.column(), sort.value_of(t), t.number.0);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+pub fn decode_cursor(sort: TicketSortKey, raw: &str) -> Result<TicketCursor, ApiError> {
+    let bad = || ApiError::bad_request("invalid_cursor", "the cursor is not one this list produced");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let mut parts = text.split(':');
+    let (Some(col), Some(value), Some(number), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    if col != sort.column() {
+        return Err(ApiError::bad_request("invalid_cursor", "the cursor belongs to another sort order"));
+    }
+    Ok(TicketCursor { value: value.parse().map_err(|_| bad())?, number: number.parse().map_err(|_| bad())? })
 }

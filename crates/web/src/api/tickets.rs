@@ -5,16 +5,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use ferrodesk_core::access::{Action, Actor, Resource, TicketFacts, TicketScope};
 use ferrodesk_core::ids::*;
 use ferrodesk_core::priority::{Impact, Priority, Urgency};
 use ferrodesk_core::search::search_terms;
 use ferrodesk_core::ticket::*;
 use ferrodesk_core::user::Role;
-use ferrodesk_store::{
-    Comment, Idempotency, IdempotentHit, StoreError, TicketChange, TicketCursor, TicketQuery, TicketSortKey,
-};
+use ferrodesk_store::{Comment, Idempotency, IdempotentHit, StoreError, TicketChange, TicketQuery, TicketSortKey};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -27,7 +24,7 @@ use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::json::{ApiJson, ApiQuery, double_option};
 pub(super) use crate::usecases::find_ticket;
-use crate::usecases::{self, check_assignee, commit};
+use crate::usecases::{self, check_assignee, commit, decode_cursor, encode_cursor};
 use crate::views::{CommentView, HistoryView, Page, TicketView, page};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -238,25 +235,6 @@ fn parse_instant(raw: &Option<String>, field: &str) -> Result<Option<Timestamp>,
             })
         })
         .transpose()
-}
-
-fn encode_cursor(sort: TicketSortKey, t: &Ticket) -> String {
-    let raw = format!("{}:{}:{}", sort.column(), sort.value_of(t), t.number.0);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-}
-
-fn decode_cursor(sort: TicketSortKey, raw: &str) -> Result<TicketCursor, ApiError> {
-    let bad = || ApiError::bad_request("invalid_cursor", "the cursor is not one this list produced");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let mut parts = text.split(':');
-    let (Some(col), Some(value), Some(number), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(bad());
-    };
-    if col != sort.column() {
-        return Err(ApiError::bad_request("invalid_cursor", "the cursor belongs to another sort order"));
-    }
-    Ok(TicketCursor { value: value.parse().map_err(|_| bad())?, number: number.parse().map_err(|_| bad())? })
 }
 
 fn to_query(p: &ListParams, actor: &Actor) -> Result<TicketQuery, ApiError> {

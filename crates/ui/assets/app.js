@@ -1,0 +1,51 @@
+// Ferrodesk: keyboard shortcuts. Pages work without this script; it only adds speed.
+// j/k move in lists, o or Enter opens, r reply, n note, a assign to me, / search, ? help.
+(function () {
+  'use strict';
+  var rows = function () { return Array.prototype.slice.call(document.querySelectorAll('table.list tbody tr')); };
+  var current = -1;
+  function select(i) {
+    var all = rows();
+    if (!all.length) return;
+    current = Math.max(0, Math.min(all.length - 1, i));
+    all.forEach(function (r, n) { r.classList.toggle('selected', n === current); });
+    var link = all[current].querySelector('a');
+    if (link) link.focus();
+  }
+  function typing(e) {
+    var t = e.target;
+    return t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
+  }
+  function compose(kind) {
+    var radio = document.querySelector('input[name=kind][value=' + kind + ']');
+    var box = document.getElementById('composer') || document.getElementById('reply');
+    if (radio) radio.checked = true;
+    if (box) { box.focus(); box.scrollIntoView({ block: 'center' }); }
+  }
+  document.addEventListener('keydown', function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || typing(e)) return;
+    var help = document.getElementById('shortcuts');
+    switch (e.key) {
+      case 'j': select(current + 1); break;
+      case 'k': select(current - 1); break;
+      case 'o':
+        if (current >= 0) { var l = rows()[current].querySelector('a'); if (l) l.click(); }
+        break;
+      case 'r': compose('reply'); break;
+      case 'n': compose('note'); break;
+      case 'a':
+        var assign = document.getElementById('assign-me');
+        if (assign) assign.requestSubmit();
+        break;
+      case '/':
+        var q = document.getElementById('search-q');
+        if (q) q.focus();
+        break;
+      case '?':
+        if (help) { if (help.open) help.close(); else help.showModal(); }
+        break;
+      default: return;
+    }
+    e.preventDefault();
+  });
+})();
