@@ -198,3 +198,58 @@ test('search results mark the words that matched', async () => {
   assert.ok(marks.includes('Docking') && marks.includes('docking'), JSON.stringify(marks));
   await agent.context().close();
 });
+
+test('admins manage people, groups, the directory, the priority matrix and tokens', async () => {
+  const admin = await signIn(browser, server, 'admin@example.org');
+  await admin.goto(server.base + '/admin/users');
+  await admin.getByLabel('Name', { exact: true }).fill('Nina New');
+  await admin.getByLabel('E-mail address').fill('nina@example.org');
+  await admin.getByLabel('Role', { exact: true }).selectOption('agent');
+  await admin.getByRole('button', { name: 'Add' }).click();
+  const row = admin.getByRole('row', { name: /Nina New/ });
+  await row.getByLabel('Role of Nina New').selectOption('supervisor');
+  await row.getByRole('button', { name: 'Set' }).click();
+  assert.equal(await admin.getByLabel('Role of Nina New').inputValue(), 'supervisor');
+  await admin.getByRole('row', { name: /Nina New/ }).getByRole('button', { name: 'Deactivate' }).click();
+  assert.match(await admin.getByRole('row', { name: /Nina New/ }).innerText(), /deactivated/);
+  await shot(admin, 'admin-people');
+
+  await admin.goto(server.base + '/admin/groups');
+  await admin.getByLabel('Name').fill('Network L3');
+  await admin.getByLabel('Support level').selectOption('l3');
+  await admin.getByRole('button', { name: 'Create group' }).click();
+  const card = admin.locator('section.card', { hasText: 'Network L3' });
+  await card.getByLabel('Add member').selectOption({ label: 'Beth Agent' });
+  await card.getByRole('button', { name: 'Add' }).click();
+  assert.match(await admin.locator('section.card', { hasText: 'Network L3' }).innerText(), /Beth Agent/);
+
+  await admin.goto(server.base + '/admin/directory');
+  await admin.getByLabel('Name').first().fill('Finance');
+  await admin.getByRole('button', { name: 'Add organisation' }).click();
+  await admin.getByLabel('Label').fill('Asset tag');
+  await admin.getByLabel('Key (a-z, 0-9, _)').fill('asset_tag');
+  await admin.getByRole('button', { name: 'Add field' }).click();
+  assert.match(await admin.content(), /asset_tag/);
+
+  await admin.goto(server.base + '/admin/settings');
+  await admin.getByLabel('Priority for low impact and low urgency').selectOption('low');
+  await admin.getByRole('button', { name: 'Save settings' }).click();
+  const settings = await server.api('GET', '/api/v1/settings', adminToken);
+  assert.equal(settings.body.priority_matrix.cells[0][0], 'low', 'the matrix change is in force');
+
+  await admin.goto(server.base + '/account/tokens');
+  await admin.getByLabel('Name of the new token').fill('ci');
+  await admin.getByRole('button', { name: 'Create token' }).click();
+  const secret = await admin.locator('#new-token').innerText();
+  assert.match(secret, /^fdk_/);
+  assert.doesNotMatch(admin.url(), /fdk_/, 'the secret is never put in a URL');
+  assert.equal((await server.api('GET', '/api/v1/users/me', secret)).status, 200);
+  await admin.getByRole('row', { name: /^ci/ }).getByRole('button', { name: 'Revoke' }).click();
+  assert.equal((await server.api('GET', '/api/v1/users/me', secret)).status, 401, 'revoked at once');
+
+  const agent = await signIn(browser, server, 'agent@example.org');
+  const denied = await agent.goto(server.base + '/admin/users');
+  assert.equal(denied.status(), 403, 'agents are not admins');
+  await admin.context().close();
+  await agent.context().close();
+});

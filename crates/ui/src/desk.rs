@@ -86,6 +86,7 @@ pub struct QueueRow {
 #[derive(Template)]
 #[template(path = "desk/queue.html")]
 struct QueuePage {
+    admin: bool,
     css: String,
     viewer_name: String,
     csrf: String,
@@ -201,6 +202,7 @@ pub async fn queue(
     let title =
         VIEWS.iter().find(|(k, _)| *k == view).map(|(_, l)| l.to_string()).unwrap_or_else(|| format!("Search: {q}"));
     let page = QueuePage {
+        admin: viewer.actor.role == ferrodesk_core::user::Role::Admin,
         css: crate::assets::url("app.css"),
         viewer_name: viewer.user.name,
         csrf: viewer.session.csrf_token,
@@ -238,6 +240,7 @@ fn choices<T: Copy + PartialEq>(all: &[T], current: T, text: impl Fn(T) -> &'sta
 #[derive(Template)]
 #[template(path = "desk/ticket.html")]
 struct TicketPage {
+    admin: bool,
     css: String,
     viewer_name: String,
     csrf: String,
@@ -329,6 +332,7 @@ pub async fn ticket(
         selected: t.priority_overridden && *p == t.priority,
     }));
     let page = TicketPage {
+        admin: viewer.actor.role == ferrodesk_core::user::Role::Admin,
         css: crate::assets::url("app.css"),
         viewer_name: viewer.user.name.clone(),
         csrf: viewer.session.csrf_token.clone(),

@@ -2,6 +2,7 @@
 //! needed to use any page. It calls the same use cases and the same permission function as the
 //! API (`ferrodesk_web::usecases`, `core::access::decide`); it never decides access by hiding.
 
+mod admin;
 mod assets;
 mod desk;
 mod error;
@@ -34,6 +35,16 @@ pub fn router() -> Router<AppState> {
         .route("/desk/tickets/{number}/comment", post(desk::comment))
         .route("/desk/tickets/{number}/update", post(desk::update))
         .route("/desk/tickets/{number}/{action}", post(desk::act))
+        .route("/admin", get(|| async { axum::response::Redirect::to("/admin/users") }))
+        .route("/admin/users", get(admin::users).post(admin::create_user))
+        .route("/admin/users/{id}/{action}", post(admin::change_user))
+        .route("/admin/groups", get(admin::groups).post(admin::create_group))
+        .route("/admin/groups/{id}/{action}", post(admin::group_member))
+        .route("/admin/directory", get(admin::directory))
+        .route("/admin/directory/{what}", post(admin::create_entry))
+        .route("/admin/settings", get(admin::settings).post(admin::save_settings))
+        .route("/account/tokens", get(admin::tokens))
+        .route("/account/tokens/{action}", post(admin::token_action))
         .route("/assets/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn(security_headers))
 }

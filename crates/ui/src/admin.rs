@@ -1,0 +1,593 @@
+//! Admin pages: people, groups and their members, organisations, categories, custom fields,
+//! the priority matrix and visibility, API tokens and sessions. Every handler asks the core's
+//! `decide` (through `authorise`) before it reads or writes anything.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use ferrodesk_core::access::{Action, Resource};
+use ferrodesk_core::custom_field::{CustomFieldDef, FieldKind};
+use ferrodesk_core::ids::*;
+use ferrodesk_core::priority::{Impact, Priority, PriorityMatrix, Urgency};
+use ferrodesk_core::ticket::{SupportLevel, TicketType};
+use ferrodesk_core::user::{EmailAddress, Role, User, validate_name, validate_password};
+use ferrodesk_store::{ApiToken, Category, Group, Organisation, Settings, UserQuery};
+use ferrodesk_web::AppState;
+use ferrodesk_web::api::authorise;
+use ferrodesk_web::auth::{generate_token, hash_password, hash_token};
+use ferrodesk_web::error::ApiError;
+use serde::Deserialize;
+
+use crate::error::{UiError, render};
+use crate::forms::when;
+use crate::viewer::Viewer;
+
+fn api(e: impl Into<ApiError>) -> UiError {
+    UiError::from(e.into())
+}
+
+fn admin_only(viewer: &Viewer) -> Result<(), UiError> {
+    authorise(&viewer.actor, Resource::Config, Action::Update).map_err(UiError::from)
+}
+
+fn back(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct Notice {
+    done: Option<String>,
+}
+
+pub struct UserRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub role: &'static str,
+    pub active: bool,
+    pub groups: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/users.html")]
+struct UsersPage {
+    css: String,
+    viewer_name: String,
+    csrf: String,
+    q: String,
+    users: Vec<UserRow>,
+    roles: Vec<&'static str>,
+    done: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct UserSearch {
+    q: Option<String>,
+    done: Option<String>,
+}
+
+pub async fn users(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(p): Query<UserSearch>,
+) -> Result<Response, UiError> {
+    admin_only(&viewer)?;
+    let q = p.q.unwrap_or_default();
+    let text = Some(q.trim().to_owned()).filter(|t| !t.is_empty() && t.chars().count() <= 200);
+    let list = state.store.list_users(&UserQuery { text, limit: 200, ..UserQuery::default() }).await.map_err(api)?;
+    let groups = state.store.list_groups().await.map_err(api)?;
+    let mut membership: Vec<(GroupId, Vec<UserId>)> = Vec::new();
+    for g in &groups {
+        membership.push((g.id, state.store.group_members(g.id).await.map_err(api)?));
+    }
+    let users = list
+        .into_iter()
+        .map(|u| UserRow {
+            groups: groups
+                .iter()
+                .filter(|g| membership.iter().any(|(id, m)| *id == g.id && m.contains(&u.id)))
+                .map(|g| g.name.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+            id: u.id.to_string(),
+            name: u.name,
+            email: u.email.to_string(),
+            role: u.role.as_str(),
+            active: u.active,
+        })
+        .collect();
+    let page = UsersPage {
+        css: crate::assets::url("app.css"),
+        viewer_name: viewer.user.name.clone(),
+        csrf: viewer.session.csrf_token.clone(),
+        q,
+        users,
+        roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
+        done: p.done,
+    };
+    Ok(render(&page))
+}
+
+#[derive(Deserialize)]
+pub struct NewUserForm {
+    csrf: String,
+    email: String,
+    name: String,
+    role: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<NewUserForm>,
+) -> Result<Response, UiError> {
+    viewer.check_csrf(&f.csrf)?;
+    let role = Role::parse(&f.role, "role")?;
+    authorise(&viewer.actor, Resource::Users { role }, Action::Create)?;
+    let user = User {
+        id: UserId::generate(),
+        email: EmailAddress::parse(&f.email)?,
+        name: validate_name("name", &f.name)?,
+        role,
+        organisation_id: None,
+        active: true,
+        created_at: state.now(),
+    };
+    let hash = if f.password.is_empty() {
+        None
+    } else {
+        validate_password(&f.password)?;
+        Some(hash_password(f.password).await?)
+    };
+    state.store.create_user(&user, hash.as_deref()).await.map_err(api)?;
+    Ok(back("/admin/users?done=created"))
+}
+
+#[derive(Deserialize)]
+pub struct UserChangeForm {
+    csrf: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    active: String,
+}
+
+/// Role and activation changes; `end-sessions` logs the user out everywhere.
+pub async fn change_user(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): Form<UserChangeForm>,
+) -> Result<Response, UiError> {
+    viewer.check_csrf(&f.csrf)?;
+    let id: UserId = id.parse().map_err(|_| UiError::from(ApiError::not_found()))?;
+    authorise(&viewer.actor, Resource::User(id), Action::Administer)?;
+    let mut user = state.store.user(id).await.map_err(api)?.ok_or_else(|| UiError::from(ApiError::not_found()))?;
+    match action.as_str() {
+        "role" => user.role = Role::parse(&f.role, "role")?,
+        "active" => user.active = f.active == "true",
+        "end-sessions" => {
+            state.store.delete_sessions(id, None).await.map_err(api)?;
+            return Ok(back("/admin/users?done=signed-out"));
+        }
+        _ => return Err(UiError::from(ApiError::not_found())),
+    }
+    if user.id == viewer.user.id && (user.role != Role::Admin || !user.active) {
+        return Err(UiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "You cannot remove your own admin rights or deactivate yourself.",
+        ));
+    }
+    state.store.update_user(&user).await.map_err(api)?;
+    Ok(back("/admin/users?done=saved"))
+}
+
+pub struct GroupRow {
+    pub id: String,
+    pub name: String,
+    pub level: &'static str,
+    pub members: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/groups.html")]
+struct GroupsPage {
+    css: String,
+    viewer_name: String,
+    csrf: String,
+    groups: Vec<GroupRow>,
+    staff: Vec<(String, String)>,
+    levels: Vec<&'static str>,
+    done: Option<String>,
+}
+
+pub async fn groups(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(n): Query<Notice>,
+) -> Result<Response, UiError> {
+    admin_only(&viewer)?;
+    let all_users = state.store.list_users(&UserQuery { limit: 1000, ..UserQuery::default() }).await.map_err(api)?;
+    let mut rows = Vec::new();
+    for g in state.store.list_groups().await.map_err(api)? {
+        let members = state.store.group_members(g.id).await.map_err(api)?;
+        rows.push(GroupRow {
+            id: g.id.to_string(),
+            name: g.name,
+            level: g.support_level.as_str(),
+            members: all_users
+                .iter()
+                .filter(|u| members.contains(&u.id))
+                .map(|u| (u.id.to_string(), u.name.clone()))
+                .collect(),
+        });
+    }
+    let page = GroupsPage {
+        css: crate::assets::url("app.css"),
+        viewer_name: viewer.user.name.clone(),
+        csrf: viewer.session.csrf_token.clone(),
+        groups: rows,
+        staff: all_users
+            .iter()
+            .filter(|u| u.role.is_staff() && u.active)
+            .map(|u| (u.id.to_string(), u.name.clone()))
+            .collect(),
+        levels: SupportLevel::ALL.iter().map(|l| l.as_str()).collect(),
+        done: n.done,
+    };
+    Ok(render(&page))
+}
+
+#[derive(Deserialize)]
+pub struct GroupForm {
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    support_level: String,
+    #[serde(default)]
+    user_id: String,
+}
+
+pub async fn create_group(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<GroupForm>,
+) -> Result<Response, UiError> {
+    viewer.check_csrf(&f.csrf)?;
+    admin_only(&viewer)?;
+    let level = SupportLevel::parse(&f.support_level, "support_level")?;
+    let g = Group {
+        id: GroupId::generate(),
+        name: validate_name("name", &f.name)?,
+        support_level: level,
+        created_at: state.now(),
+    };
+    state.store.create_group(&g).await.map_err(api)?;
+    Ok(back("/admin/groups?done=created"))
+}
+
+/// add / remove a member (admins, or supervisors of that group).
+pub async fn group_member(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): Form<GroupForm>,
+) -> Result<Response, UiError> {
+    viewer.check_csrf(&f.csrf)?;
+    let group: GroupId = id.parse().map_err(|_| UiError::from(ApiError::not_found()))?;
+    authorise(&viewer.actor, Resource::GroupMembers(group), Action::Update)?;
+    let user: UserId =
+        f.user_id.parse().map_err(|_| UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Choose a person."))?;
+    match action.as_str() {
+        "add" => {
+            let target = state.store.user(user).await.map_err(api)?;
+            if !target.is_some_and(|u| u.role.is_staff()) {
+                return Err(UiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Only agents, supervisors and admins can be group members.",
+                ));
+            }
+            state.store.add_group_member(group, user).await.map_err(api)?;
+        }
+        "remove" => {
+            state.store.remove_group_member(group, user).await.map_err(api)?;
+        }
+        _ => return Err(UiError::from(ApiError::not_found())),
+    }
+    Ok(back("/admin/groups?done=saved"))
+}
+
+#[derive(Template)]
+#[template(path = "admin/directory.html")]
+struct DirectoryPage {
+    css: String,
+    viewer_name: String,
+    csrf: String,
+    organisations: Vec<(String, String, bool)>,
+    categories: Vec<(String, String)>,
+    fields: Vec<(String, String, &'static str, String, bool)>,
+    kinds: Vec<&'static str>,
+    types: Vec<&'static str>,
+    done: Option<String>,
+}
+
+pub async fn directory(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(n): Query<Notice>,
+) -> Result<Response, UiError> {
+    admin_only(&viewer)?;
+    let cats = state.store.list_categories().await.map_err(api)?;
+    let mut categories = Vec::new();
+    fn walk(all: &[Category], parent: Option<CategoryId>, depth: usize, out: &mut Vec<(String, String)>) {
+        for c in all.iter().filter(|c| c.parent_id == parent) {
+            out.push((c.id.to_string(), format!("{}{}", "— ".repeat(depth), c.name)));
+            if depth < 8 {
+                walk(all, Some(c.id), depth + 1, out);
+            }
+        }
+    }
+    walk(&cats, None, 0, &mut categories);
+    let page = DirectoryPage {
+        css: crate::assets::url("app.css"),
+        viewer_name: viewer.user.name.clone(),
+        csrf: viewer.session.csrf_token.clone(),
+        organisations: state
+            .store
+            .list_organisations()
+            .await
+            .map_err(api)?
+            .into_iter()
+            .map(|o| (o.id.to_string(), o.name, o.shares_tickets))
+            .collect(),
+        categories,
+        fields: state
+            .store
+            .custom_fields()
+            .await
+            .map_err(api)?
+            .into_iter()
+            .map(|d| (d.key, d.label, d.kind.as_str(), d.options.join(", "), d.required))
+            .collect(),
+        kinds: FieldKind::ALL.iter().map(|k| k.as_str()).collect(),
+        types: TicketType::ALL.iter().map(|t| t.as_str()).collect(),
+        done: n.done,
+    };
+    Ok(render(&page))
+}
+
+#[derive(Deserialize)]
+pub struct DirectoryForm {
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    shares_tickets: String,
+    #[serde(default)]
+    parent_id: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    options: String,
+    #[serde(default)]
+    required: String,
+    #[serde(default)]
+    ticket_type: String,
+}
+
+/// Creates an organisation, a category or a custom field.
+pub async fn create_entry(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(what): Path<String>,
+    Form(f): Form<DirectoryForm>,
+) -> Result<Response, UiError> {
+    viewer.check_csrf(&f.csrf)?;
+    admin_only(&viewer)?;
+    let now = state.now();
+    match what.as_str() {
+        "organisation" => {
+            let org = Organisation {
+                id: OrganisationId::generate(),
+                name: validate_name("name", &f.name)?,
+                shares_tickets: f.shares_tickets == "on",
+                created_at: now,
+            };
+            state.store.create_organisation(&org).await.map_err(api)?;
+        }
+        "category" => {
+            let parent = if f.parent_id.is_empty() {
+                None
+            } else {
+                Some(
+                    f.parent_id
+                        .parse()
+                        .map_err(|_| UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Unknown parent."))?,
+                )
+            };
+            let c = Category {
+                id: CategoryId::generate(),
+                parent_id: parent,
+                name: validate_name("name", &f.name)?,
+                created_at: now,
+            };
+            state.store.create_category(&c).await.map_err(api)?;
+        }
+        "field" => {
+            let def = CustomFieldDef {
+                id: CustomFieldId::generate(),
+                key: f.key.trim().to_owned(),
+                label: validate_name("label", &f.name)?,
+                kind: FieldKind::parse(&f.kind, "kind")?,
+                options: f.options.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect(),
+                required: f.required == "on",
+                ticket_types: if f.ticket_type.is_empty() {
+                    vec![]
+                } else {
+                    vec![TicketType::parse(&f.ticket_type, "ticket_type")?]
+                },
+            };
+            def.validate()?;
+            state.store.create_custom_field(&def).await.map_err(api)?;
+        }
+        _ => return Err(UiError::from(ApiError::not_found())),
+    }
+    Ok(back("/admin/directory?done=created"))
+}
+
+#[derive(Template)]
+#[template(path = "admin/settings.html")]
+struct SettingsPage {
+    css: String,
+    viewer_name: String,
+    csrf: String,
+    /// Rows: (impact, [(urgency, current priority)]).
+    matrix: Vec<(&'static str, Vec<(&'static str, &'static str)>)>,
+    priorities: Vec<&'static str>,
+    agents_see_all: bool,
+    done: Option<String>,
+}
+
+pub async fn settings(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(n): Query<Notice>,
+) -> Result<Response, UiError> {
+    admin_only(&viewer)?;
+    let s = state.store.settings().await.map_err(api)?;
+    let matrix = Impact::ALL
+        .iter()
+        .map(|i| {
+            (i.as_str(), Urgency::ALL.iter().map(|u| (u.as_str(), s.priority_matrix.derive(*i, *u).as_str())).collect())
+        })
+        .collect();
+    let page = SettingsPage {
+        css: crate::assets::url("app.css"),
+        viewer_name: viewer.user.name.clone(),
+        csrf: viewer.session.csrf_token.clone(),
+        matrix,
+        priorities: Priority::ALL.iter().map(|p| p.as_str()).collect(),
+        agents_see_all: s.agents_see_all,
+        done: n.done,
+    };
+    Ok(render(&page))
+}
+
+pub async fn save_settings(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Result<Response, UiError> {
+    let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or_default();
+    viewer.check_csrf(get("csrf"))?;
+    admin_only(&viewer)?;
+    let mut matrix = PriorityMatrix::default();
+    for (row, i) in Impact::ALL.iter().enumerate() {
+        for (col, u) in Urgency::ALL.iter().enumerate() {
+            matrix.cells[row][col] = Priority::parse(get(&format!("m_{i}_{u}")), "priority_matrix")?;
+        }
+    }
+    state
+        .store
+        .save_settings(&Settings { priority_matrix: matrix, agents_see_all: get("agents_see_all") == "on" })
+        .await
+        .map_err(api)?;
+    Ok(back("/admin/settings?done=saved"))
+}
+
+#[derive(Template)]
+#[template(path = "admin/tokens.html")]
+struct TokensPage {
+    css: String,
+    viewer_name: String,
+    csrf: String,
+    tokens: Vec<(String, String, String, String, bool)>,
+    new_token: Option<String>,
+}
+
+/// Your own API tokens (every signed-in user): create, list, revoke; and log out everywhere.
+pub async fn tokens(State(state): State<AppState>, viewer: Viewer) -> Result<Response, UiError> {
+    authorise(&viewer.actor, Resource::Credentials(viewer.user.id), Action::Read)?;
+    tokens_page(&state, &viewer, None).await
+}
+
+/// The tokens page; a just-created secret is shown in this response only, never in a URL.
+async fn tokens_page(state: &AppState, viewer: &Viewer, new_token: Option<String>) -> Result<Response, UiError> {
+    let tokens = state
+        .store
+        .list_tokens(viewer.user.id)
+        .await
+        .map_err(api)?
+        .into_iter()
+        .map(|t| {
+            (
+                t.id.to_string(),
+                t.name,
+                when(t.created_at),
+                t.last_used_at.map(when).unwrap_or_else(|| "never".into()),
+                t.revoked_at.is_some(),
+            )
+        })
+        .collect();
+    let page = TokensPage {
+        css: crate::assets::url("app.css"),
+        viewer_name: viewer.user.name.clone(),
+        csrf: viewer.session.csrf_token.clone(),
+        tokens,
+        new_token,
+    };
+    let mut resp = render(&page);
+    resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    id: String,
+}
+
+pub async fn token_action(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(action): Path<String>,
+    Form(f): Form<TokenForm>,
+) -> Result<Response, UiError> {
+    viewer.check_csrf(&f.csrf)?;
+    authorise(&viewer.actor, Resource::Credentials(viewer.user.id), Action::Update)?;
+    match action.as_str() {
+        "create" => {
+            let secret = generate_token();
+            let token = ApiToken {
+                id: TokenId::generate(),
+                user_id: viewer.user.id,
+                name: validate_name("name", &f.name)?,
+                created_at: state.now(),
+                last_used_at: None,
+                revoked_at: None,
+            };
+            state.store.create_token(&token, &hash_token(&secret)).await.map_err(api)?;
+            tokens_page(&state, &viewer, Some(secret)).await
+        }
+        "revoke" => {
+            let id: TokenId = f.id.parse().map_err(|_| UiError::from(ApiError::not_found()))?;
+            state.store.revoke_token(viewer.user.id, id, state.now()).await.map_err(api)?;
+            Ok(back("/account/tokens"))
+        }
+        "sign-out-everywhere" => {
+            state.store.delete_sessions(viewer.user.id, None).await.map_err(api)?;
+            Ok(back("/login"))
+        }
+        _ => Err(UiError::from(ApiError::not_found())),
+    }
+}
