@@ -253,3 +253,19 @@ test('admins manage people, groups, the directory, the priority matrix and token
   await admin.context().close();
   await agent.context().close();
 });
+
+test('an agent watching a ticket sees another agent\'s reply without reloading', async () => {
+  const t = await server.api('POST', '/api/v1/tickets', adminToken, { subject: 'Live update check' });
+  const watcher = await signIn(browser, server, 'agent2@example.org');
+  const writer = await signIn(browser, server, 'agent@example.org');
+  await watcher.goto(`${server.base}/desk/tickets/${t.body.number}`);
+  await watcher.getByLabel('Message').fill('half-typed text stays');
+  await writer.goto(`${server.base}/desk/tickets/${t.body.number}`);
+  await writer.getByLabel('Message').fill('Rebooted the print server.');
+  await writer.getByRole('button', { name: 'Send' }).click();
+  await watcher.locator('.timeline', { hasText: 'Rebooted the print server.' }).waitFor({ timeout: 10000 });
+  assert.match(await watcher.locator('#live').innerText(), /changed by someone else/);
+  assert.equal(await watcher.getByLabel('Message').inputValue(), 'half-typed text stays', 'a message being typed is kept');
+  await watcher.context().close();
+  await writer.context().close();
+});

@@ -48,4 +48,31 @@
     }
     e.preventDefault();
   });
+
+  // Live updates: when someone else changes this ticket, refresh its conversation, status and
+  // history in place (a message being typed is left alone) and say so. The properties form keeps
+  // the version it was loaded with, so a stale save is refused by the server with a message.
+  var live = document.querySelector('[data-live]');
+  if (live && window.EventSource) {
+    var seen = Number(live.getAttribute('data-version'));
+    var source = new EventSource(live.getAttribute('data-live'));
+    source.addEventListener('changed', function (e) {
+      var version = Number(e.data);
+      if (version && version <= seen) return;
+      if (version) seen = version;
+      fetch(location.pathname, { credentials: 'same-origin' }).then(function (r) { return r.text(); }).then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, 'text/html');
+        ['.timeline', '.meta', '.history'].forEach(function (sel) {
+          var old = document.querySelector(sel), now = fresh.querySelector(sel);
+          if (old && now) old.replaceWith(now);
+        });
+        var note = document.getElementById('live');
+        if (note) {
+          note.hidden = false;
+          note.textContent = 'This ticket was just changed by someone else. The conversation below is up to date; reload the page before you change its properties.';
+        }
+      });
+    });
+    window.addEventListener('pagehide', function () { source.close(); });
+  }
 })();

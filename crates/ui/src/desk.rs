@@ -417,7 +417,7 @@ pub async fn comment(
     .await?;
     let text = usecases::comment_text(form.get("body"))?;
     let (change, comment) = usecases::comment_change(&viewer.actor, t.clone(), text, internal, state.now())?;
-    state.store.save_ticket(change).await.map_err(api)?;
+    usecases::save(&state, change).await.map_err(api)?;
     for (name, content_type, data) in form.files {
         usecases::attach_file(&state, &viewer.actor, &t, &name, &content_type, data, Some(comment.id), internal)
             .await?;
@@ -519,4 +519,44 @@ pub async fn act(
     })
     .await?;
     Ok(Redirect::to(&format!("/desk/tickets/{}", t.number.0)).into_response())
+}
+
+/// Live updates of one ticket as server-sent events: `changed` with the new version.
+pub async fn events(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(number): Path<String>,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    UiError,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    staff_only(&viewer)?;
+    let t = usecases::find_ticket(&state, &viewer.actor, &number, Action::Read).await?;
+    let (changes, closing) = state.events.subscribe();
+    let id = t.id;
+    let stream = futures_util::stream::unfold((changes, closing), move |(mut changes, mut closing)| async move {
+        loop {
+            if *closing.borrow() {
+                return None;
+            }
+            tokio::select! {
+                received = changes.recv() => match received {
+                    Ok(e) if e.id == id => {
+                        let event = Event::default().event("changed").data(e.version.to_string());
+                        return Some((Ok(event), (changes, closing)));
+                    }
+                    Ok(_) => {}
+                    // Missed some events: say "changed" without a version, the page reloads its parts.
+                    Err(RecvError::Lagged(_)) => return Some((Ok(Event::default().event("changed").data("0")), (changes, closing))),
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = closing.changed() => return None,
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

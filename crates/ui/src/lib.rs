@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/desk", get(desk::queue))
         .route("/desk/tickets/{number}", get(desk::ticket))
         .route("/desk/tickets/{number}/comment", post(desk::comment))
+        .route("/desk/tickets/{number}/events", get(desk::events))
         .route("/desk/tickets/{number}/update", post(desk::update))
         .route("/desk/tickets/{number}/{action}", post(desk::act))
         .route("/admin", get(|| async { axum::response::Redirect::to("/admin/users") }))

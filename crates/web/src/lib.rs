@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod json;
 pub mod metrics;
 mod system;
@@ -32,6 +33,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub limits: Limits,
     pub metrics: Arc<metrics::Metrics>,
+    pub events: events::Events,
     clock: Clock,
 }
 
@@ -72,7 +74,13 @@ impl Clock {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, limits: Limits::default(), metrics: Arc::default(), clock: Clock::default() }
+        Self {
+            store,
+            limits: Limits::default(),
+            metrics: Arc::default(),
+            events: events::Events::default(),
+            clock: Clock::default(),
+        }
     }
 
     pub fn now(&self) -> Timestamp {
@@ -115,6 +123,12 @@ pub async fn serve(
     extra: Router<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let events = state.events.clone();
     let app = build_router_with(state, extra).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Live-update streams never end by themselves: close them when shutdown starts.
+    let shutdown = async move {
+        shutdown.await;
+        events.close();
+    };
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

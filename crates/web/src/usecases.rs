@@ -42,18 +42,11 @@ pub async fn commit(
         return Ok(ticket);
     }
     let at = ticket.updated_at;
-    Ok(state
-        .store
-        .save_ticket(TicketChange {
-            ticket,
-            expected_version,
-            actor: Some(actor.user_id),
-            changes,
-            comment,
-            at,
-            idempotency: None,
-        })
-        .await?)
+    Ok(save(
+        state,
+        TicketChange { ticket, expected_version, actor: Some(actor.user_id), changes, comment, at, idempotency: None },
+    )
+    .await?)
 }
 
 /// The assignee must be an active member of staff.
@@ -258,4 +251,21 @@ pub fn decode_cursor(sort: TicketSortKey, raw: &str) -> Result<TicketCursor, Api
         return Err(ApiError::bad_request("invalid_cursor", "the cursor belongs to another sort order"));
     }
     Ok(TicketCursor { value: value.parse().map_err(|_| bad())?, number: number.parse().map_err(|_| bad())? })
+}
+
+/// Stores a ticket change and tells live viewers. Every ticket write of the API and the UI
+/// goes through here (merges through `merge`).
+pub async fn save(state: &AppState, change: TicketChange) -> Result<Ticket, ferrodesk_store::StoreError> {
+    let saved = state.store.save_ticket(change).await?;
+    state.events.publish(crate::events::TicketChanged { id: saved.id, number: saved.number, version: saved.version });
+    Ok(saved)
+}
+
+/// Stores a merge and tells the viewers of both tickets.
+pub async fn merge(state: &AppState, source: TicketChange, target: TicketChange) -> Result<(Ticket, Ticket), ApiError> {
+    let (source, target) = state.store.merge_tickets(source, target).await?;
+    for t in [&source, &target] {
+        state.events.publish(crate::events::TicketChanged { id: t.id, number: t.number, version: t.version });
+    }
+    Ok((source, target))
 }

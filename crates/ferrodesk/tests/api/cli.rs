@@ -98,16 +98,42 @@ async fn user_and_token_commands_then_serve_and_drain_on_sigterm(b: Backend) {
         .unwrap_or_default();
     assert_eq!(me["email"], "ada@example.org");
 
-    let login: serde_json::Value = reqwest::Client::new()
+    let login = reqwest::Client::new()
         .post(format!("{base}/api/v1/auth/login"))
         .json(&serde_json::json!({"email": "ada@example.org", "password": "a long enough password"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let login: serde_json::Value = login.json().await.unwrap_or_default();
+    assert_eq!(login["user"]["email"], "ada@example.org");
+
+    // A live-update stream stays open across the shutdown: it must not keep the server alive.
+    let t: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/tickets"))
+        .bearer_auth(&secret)
+        .json(&serde_json::json!({"subject": "Watched"}))
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .json()
         .await
         .unwrap_or_default();
-    assert_eq!(login["user"]["email"], "ada@example.org");
+    let stream = reqwest::Client::new()
+        .get(format!("{base}/desk/tickets/{}/events", t["number"]))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stream.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/event-stream"));
 
     // A request in flight when SIGTERM arrives is finished, not cut off.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -145,6 +171,7 @@ async fn user_and_token_commands_then_serve_and_drain_on_sigterm(b: Backend) {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.is_some_and(|s| s.success()), "SIGTERM ends the server cleanly: {status:?}");
+    drop(stream);
     let mut log = String::new();
     if let Some(mut err) = server.stderr.take() {
         let _ = std::io::Read::read_to_string(&mut err, &mut log);

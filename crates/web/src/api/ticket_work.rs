@@ -53,29 +53,28 @@ async fn merge_ticket(
     let target_version = target.version;
     let now = state.now();
     let (own, theirs) = source.merge_into(&mut target, now)?;
-    let (_, target) = state
-        .store
-        .merge_tickets(
-            TicketChange {
-                ticket: source,
-                expected_version: source_version,
-                actor: Some(actor.user_id),
-                changes: own,
-                comment: None,
-                at: now,
-                idempotency: None,
-            },
-            TicketChange {
-                ticket: target,
-                expected_version: target_version,
-                actor: Some(actor.user_id),
-                changes: theirs,
-                comment: None,
-                at: now,
-                idempotency: None,
-            },
-        )
-        .await?;
+    let (_, target) = crate::usecases::merge(
+        &state,
+        TicketChange {
+            ticket: source,
+            expected_version: source_version,
+            actor: Some(actor.user_id),
+            changes: own,
+            comment: None,
+            at: now,
+            idempotency: None,
+        },
+        TicketChange {
+            ticket: target,
+            expected_version: target_version,
+            actor: Some(actor.user_id),
+            changes: theirs,
+            comment: None,
+            at: now,
+            idempotency: None,
+        },
+    )
+    .await?;
     Ok(with_etag(StatusCode::OK, target))
 }
 

@@ -447,7 +447,7 @@ async fn add_comment(
         at: now,
         idempotency: key.clone(),
     };
-    match state.store.save_ticket(change).await {
+    match usecases::save(&state, change).await {
         Ok(_) => Ok((StatusCode::CREATED, Json(CommentView::from(comment))).into_response()),
         Err(StoreError::Duplicate { what }) if what == "idempotency key" => {
             let k = key.ok_or_else(|| ApiError::internal("idempotency race without a key"))?;
