@@ -269,3 +269,27 @@ test('an agent watching a ticket sees another agent\'s reply without reloading',
   await watcher.context().close();
   await writer.context().close();
 });
+
+test('bulk actions change every checked ticket, and merge duplicates', async () => {
+  const made = [];
+  for (const s of ['Bulk VPN one', 'Bulk VPN two', 'Bulk VPN three']) {
+    made.push((await server.api('POST', '/api/v1/tickets', adminToken, { subject: s })).body);
+  }
+  const agent = await signIn(browser, server, 'agent@example.org');
+  await agent.goto(server.base + '/desk?q=bulk');
+  for (const t of made) await agent.getByLabel(`Select #${t.number}`).check();
+  await agent.getByLabel('With the checked tickets').selectOption('priority:critical');
+  await agent.getByRole('button', { name: 'Apply' }).click();
+  assert.match(await agent.getByRole('status').innerText(), /Changed 3 ticket/);
+  for (const t of made) {
+    assert.equal((await server.api('GET', `/api/v1/tickets/${t.id}`, adminToken)).body.priority, 'critical');
+  }
+  await agent.getByLabel(`Select #${made[0].number}`).check();
+  await agent.getByLabel(`Select #${made[2].number}`).check();
+  await agent.getByLabel('With the checked tickets').selectOption('merge');
+  await agent.getByRole('button', { name: 'Apply' }).click();
+  const dup = (await server.api('GET', `/api/v1/tickets/${made[2].id}`, adminToken)).body;
+  assert.equal(dup.merged_into, made[0].id, 'merged into the lowest number');
+  assert.equal(dup.status, 'closed');
+  await agent.context().close();
+});

@@ -9,7 +9,7 @@
     if (!all.length) return;
     current = Math.max(0, Math.min(all.length - 1, i));
     all.forEach(function (r, n) { r.classList.toggle('selected', n === current); });
-    var link = all[current].querySelector('a');
+    var link = all[current].querySelector('td a');
     if (link) link.focus();
   }
   function typing(e) {
@@ -29,7 +29,7 @@
       case 'j': select(current + 1); break;
       case 'k': select(current - 1); break;
       case 'o':
-        if (current >= 0) { var l = rows()[current].querySelector('a'); if (l) l.click(); }
+        if (current >= 0) { var l = rows()[current].querySelector('td a'); if (l) l.click(); }
         break;
       case 'r': compose('reply'); break;
       case 'n': compose('note'); break;

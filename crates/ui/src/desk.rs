@@ -95,6 +95,10 @@ struct QueuePage {
     q: String,
     rows: Vec<QueueRow>,
     next: Option<String>,
+    here: String,
+    bulk_done: Option<usize>,
+    bulk_failed: Option<String>,
+    groups: Vec<(String, String)>,
     title: String,
     error: Option<String>,
 }
@@ -105,6 +109,8 @@ pub struct QueueParams {
     q: Option<String>,
     sort: Option<String>,
     cursor: Option<String>,
+    bulk: Option<usize>,
+    failed: Option<String>,
 }
 
 async fn names(
@@ -176,6 +182,8 @@ pub async fn queue(
         None
     };
     let (users, groups) = names(&state, &tickets).await?;
+    let group_choices: Vec<(String, String)> = groups.iter().map(|(id, name)| (id.to_string(), name.clone())).collect();
+    let here = format!("/desk?view={view}&q={}&sort={sort}", crate::forms::url_encode(&q));
     let terms = query.terms.clone();
     let now = state.now();
     let rows = tickets
@@ -211,6 +219,10 @@ pub async fn queue(
         q,
         rows,
         next,
+        here,
+        bulk_done: p.bulk,
+        bulk_failed: p.failed,
+        groups: group_choices,
         title,
         error,
     };
@@ -559,4 +571,99 @@ pub async fn events(
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Bulk action over the checked tickets of a queue. Each ticket is changed on its own, with the
+/// same permission check as one at a time; what could not be changed is reported, not hidden.
+pub async fn bulk(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Result<Response, UiError> {
+    staff_only(&viewer)?;
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    viewer.check_csrf(&get("csrf"))?;
+    let back = crate::forms::safe_next(&get("back")).unwrap_or("/desk").to_owned();
+    let mut numbers: Vec<String> = form.iter().filter(|(n, _)| n == "ticket").map(|(_, v)| v.clone()).collect();
+    numbers.sort_by_key(|n| n.parse::<i64>().unwrap_or(i64::MAX));
+    numbers.dedup();
+    if numbers.is_empty() || numbers.len() > 200 {
+        return Err(UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Select between 1 and 200 tickets."));
+    }
+    let action = get("action");
+    let (verb, value) = action.split_once(':').unwrap_or((action.as_str(), ""));
+    let mut failed: Vec<String> = Vec::new();
+    let mut done = 0;
+    if verb == "merge" {
+        let target_ref = &numbers[0];
+        let mut target = usecases::find_ticket(&state, &viewer.actor, target_ref, Action::Merge).await?;
+        for n in &numbers[1..] {
+            let outcome = async {
+                let mut source = usecases::find_ticket(&state, &viewer.actor, n, Action::Merge).await?;
+                let (sv, tv) = (source.version, target.version);
+                let now = state.now();
+                let (own, theirs) = source.merge_into(&mut target, now)?;
+                let change = |ticket, expected_version, changes| ferrodesk_store::TicketChange {
+                    ticket,
+                    expected_version,
+                    actor: Some(viewer.user.id),
+                    changes,
+                    comment: None,
+                    at: now,
+                    idempotency: None,
+                };
+                let (_, t) =
+                    usecases::merge(&state, change(source, sv, own), change(target.clone(), tv, theirs)).await?;
+                Ok::<_, ApiError>(t)
+            }
+            .await;
+            match outcome {
+                Ok(t) => {
+                    target = t;
+                    done += 1;
+                }
+                Err(e) => failed.push(format!("#{n} ({})", e.detail)),
+            }
+        }
+    } else {
+        let me = viewer.user.id;
+        for n in &numbers {
+            let outcome = async {
+                let t = usecases::find_ticket(&state, &viewer.actor, n, Action::Update).await?;
+                let patch = match verb {
+                    "assign" => TicketPatch { assignee_id: Some(Some(me)), ..TicketPatch::default() },
+                    "status" => TicketPatch { status: Some(Status::parse(value, "status")?), ..TicketPatch::default() },
+                    "priority" => TicketPatch {
+                        priority: Some(Some(Priority::parse(value, "priority")?)),
+                        ..TicketPatch::default()
+                    },
+                    "group" => TicketPatch {
+                        group_id: Some(Some(GroupId(
+                            value.parse().map_err(|_| ApiError::invalid("group_id", "unknown group"))?,
+                        ))),
+                        ..TicketPatch::default()
+                    },
+                    "tag" => {
+                        let mut tags = t.tags.clone();
+                        tags.push(get("tag"));
+                        TicketPatch { tags: Some(tags), ..TicketPatch::default() }
+                    }
+                    _ => return Err(ApiError::invalid("action", "choose an action")),
+                };
+                let version = t.version;
+                usecases::change_ticket(&state, &viewer.actor, t, version, |t, m, now| t.apply(patch, m, now)).await
+            }
+            .await;
+            match outcome {
+                Ok(_) => done += 1,
+                Err(e) => failed.push(format!("#{n} ({})", e.detail)),
+            }
+        }
+    }
+    let sep = if back.contains('?') { '&' } else { '?' };
+    let mut target = format!("{back}{sep}bulk={done}");
+    if !failed.is_empty() {
+        target.push_str(&format!("&failed={}", crate::forms::url_encode(&failed.join("; "))));
+    }
+    Ok(Redirect::to(&target).into_response())
 }

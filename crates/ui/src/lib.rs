@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/portal/tickets/{number}/reply", post(portal::reply))
         .route("/portal/tickets/{number}/{action}", post(portal::act))
         .route("/desk", get(desk::queue))
+        .route("/desk/bulk", post(desk::bulk))
         .route("/desk/tickets/{number}", get(desk::ticket))
         .route("/desk/tickets/{number}/comment", post(desk::comment))
         .route("/desk/tickets/{number}/events", get(desk::events))
