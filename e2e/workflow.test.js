@@ -279,7 +279,7 @@ test('bulk actions change every checked ticket, and merge duplicates', async () 
   await agent.goto(server.base + '/desk?q=bulk');
   for (const t of made) await agent.getByLabel(`Select #${t.number}`).check();
   await agent.getByLabel('With the checked tickets').selectOption('priority:critical');
-  await agent.getByRole('button', { name: 'Apply' }).click();
+  await agent.getByRole('button', { name: 'Apply to checked' }).click();
   assert.match(await agent.getByRole('status').innerText(), /Changed 3 ticket/);
   for (const t of made) {
     assert.equal((await server.api('GET', `/api/v1/tickets/${t.id}`, adminToken)).body.priority, 'critical');
@@ -287,9 +287,29 @@ test('bulk actions change every checked ticket, and merge duplicates', async () 
   await agent.getByLabel(`Select #${made[0].number}`).check();
   await agent.getByLabel(`Select #${made[2].number}`).check();
   await agent.getByLabel('With the checked tickets').selectOption('merge');
-  await agent.getByRole('button', { name: 'Apply' }).click();
+  await agent.getByRole('button', { name: 'Apply to checked' }).click();
   const dup = (await server.api('GET', `/api/v1/tickets/${made[2].id}`, adminToken)).body;
   assert.equal(dup.merged_into, made[0].id, 'merged into the lowest number');
   assert.equal(dup.status, 'closed');
+  await agent.context().close();
+});
+
+test('filters use the API\'s filters and can be saved as personal views with counts', async () => {
+  await server.api('POST', '/api/v1/tickets', adminToken, { subject: 'Filter target', impact: 'high', urgency: 'high', tags: ['vip'] });
+  await server.api('POST', '/api/v1/tickets', adminToken, { subject: 'Filter bystander', tags: ['vip'] });
+  const agent = await signIn(browser, server, 'agent@example.org');
+  await agent.getByText('Filter', { exact: true }).click();
+  await agent.getByLabel('Priority').selectOption('critical');
+  await agent.getByLabel('Tag', { exact: true }).fill('vip');
+  await agent.getByRole('button', { name: 'Apply filter' }).click();
+  const subjects = await agent.locator('table.queue tbody td:nth-child(3)').allInnerTexts();
+  assert.deepEqual(subjects.map((s) => s.trim()), ['Filter target']);
+  await agent.getByLabel('Save this filter as').fill('VIP fires');
+  await agent.getByRole('button', { name: 'Save' }).click();
+  const tab = agent.getByRole('link', { name: /VIP fires/ });
+  assert.match(await tab.innerText(), /VIP fires\s+1/);
+  await agent.goto(server.base + '/desk');
+  await agent.getByRole('link', { name: /VIP fires/ }).click();
+  assert.deepEqual((await agent.locator('table.queue tbody td:nth-child(3)').allInnerTexts()).map((s) => s.trim()), ['Filter target']);
   await agent.context().close();
 });

@@ -195,6 +195,12 @@ pub trait Store: Send + Sync + 'static {
     async fn attachments(&self, ticket: TicketId, include_internal: bool) -> StoreResult<Vec<Attachment>>;
     async fn blob(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>>;
 
+    // Saved filters
+    async fn create_saved_filter(&self, filter: &SavedFilter) -> StoreResult<()>;
+    async fn saved_filters(&self, user: UserId) -> StoreResult<Vec<SavedFilter>>;
+    /// Deletes one of the user's filters; false when there was none.
+    async fn delete_saved_filter(&self, user: UserId, id: uuid::Uuid) -> StoreResult<bool>;
+
     // Custom fields
     async fn create_custom_field(&self, def: &CustomFieldDef) -> StoreResult<()>;
     async fn custom_fields(&self) -> StoreResult<Vec<CustomFieldDef>>;

@@ -727,6 +727,18 @@ impl Store for PgStore {
         one(&self.client().await?, &s, |r| r.bytes("data")).await
     }
 
+    async fn create_saved_filter(&self, filter: &SavedFilter) -> StoreResult<()> {
+        exec(&self.client().await?, &ticket_work::insert_saved_filter(filter)).await.map(drop)
+    }
+
+    async fn saved_filters(&self, user: UserId) -> StoreResult<Vec<SavedFilter>> {
+        rows(&self.client().await?, &ticket_work::list_saved_filters(user), row::saved_filter).await
+    }
+
+    async fn delete_saved_filter(&self, user: UserId, id: Uuid) -> StoreResult<bool> {
+        exec(&self.client().await?, &ticket_work::delete_saved_filter(user, id)).await.map(|n| n > 0)
+    }
+
     async fn create_custom_field(&self, def: &CustomFieldDef) -> StoreResult<()> {
         exec(&self.client().await?, &ticket_work::insert_custom_field(def, Timestamp::now())).await.map(drop)
     }

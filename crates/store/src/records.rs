@@ -261,6 +261,16 @@ pub struct IdempotentHit {
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
 
+/// A person's saved ticket filter: the filter is an API query string (`status=open&tag=vpn`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedFilter {
+    pub id: uuid::Uuid,
+    pub user_id: UserId,
+    pub name: String,
+    pub query: String,
+    pub created_at: Timestamp,
+}
+
 /// A file attached to a ticket (optionally to one of its comments).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {

@@ -233,3 +233,13 @@ pub(crate) fn attachment(row: &impl RowAccess) -> StoreResult<Attachment> {
 pub(crate) fn status_count(row: &impl RowAccess) -> StoreResult<(Status, i64)> {
     Ok((parse_enum(row, "status", Status::parse)?, row.int("n")?))
 }
+
+pub(crate) fn saved_filter(row: &impl RowAccess) -> StoreResult<SavedFilter> {
+    Ok(SavedFilter {
+        id: row.uuid("id")?,
+        user_id: UserId(row.uuid("user_id")?),
+        name: row.text("name")?,
+        query: row.text("query")?,
+        created_at: instant(row, "created_at")?,
+    })
+}

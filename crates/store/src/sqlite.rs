@@ -877,6 +877,21 @@ impl Store for SqliteStore {
         self.read(move |c| one(c, &s, |r| r.bytes("data"))).await
     }
 
+    async fn create_saved_filter(&self, filter: &SavedFilter) -> StoreResult<()> {
+        let s = ticket_work::insert_saved_filter(filter);
+        self.write(move |c| exec(c, &s).map(drop)).await
+    }
+
+    async fn saved_filters(&self, user: UserId) -> StoreResult<Vec<SavedFilter>> {
+        let s = ticket_work::list_saved_filters(user);
+        self.read(move |c| rows(c, &s, |r| row::saved_filter(r))).await
+    }
+
+    async fn delete_saved_filter(&self, user: UserId, id: Uuid) -> StoreResult<bool> {
+        let s = ticket_work::delete_saved_filter(user, id);
+        self.write(move |c| exec(c, &s).map(|n| n > 0)).await
+    }
+
     async fn create_custom_field(&self, def: &CustomFieldDef) -> StoreResult<()> {
         let s = ticket_work::insert_custom_field(def, Timestamp::now());
         self.write(move |c| exec(c, &s).map(drop)).await

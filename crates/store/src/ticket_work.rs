@@ -263,6 +263,30 @@ pub(crate) fn update_custom_field(d: &CustomFieldDef) -> Stmt {
     )
 }
 
+pub(crate) fn insert_saved_filter(f: &SavedFilter) -> Stmt {
+    Stmt::new(
+        "INSERT INTO saved_filters (id, user_id, name, query, created_at) VALUES ($1, $2, $3, $4, $5)",
+        vec![
+            Param::Uuid(f.id),
+            Param::Uuid(f.user_id.0),
+            Param::Text(f.name.clone()),
+            Param::Text(f.query.clone()),
+            Param::Int(micros(f.created_at)),
+        ],
+    )
+}
+
+pub(crate) fn list_saved_filters(user: UserId) -> Stmt {
+    Stmt::new(
+        "SELECT id, user_id, name, query, created_at FROM saved_filters WHERE user_id = $1 ORDER BY name",
+        vec![Param::Uuid(user.0)],
+    )
+}
+
+pub(crate) fn delete_saved_filter(user: UserId, id: uuid::Uuid) -> Stmt {
+    Stmt::new("DELETE FROM saved_filters WHERE user_id = $1 AND id = $2", vec![Param::Uuid(user.0), Param::Uuid(id)])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,13 +5,12 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use ferrodesk_core::access::{Action, TicketScope};
 use ferrodesk_core::ids::{GroupId, UserId};
 use ferrodesk_core::priority::{Impact, Priority, Urgency};
-use ferrodesk_core::search::search_terms;
 use ferrodesk_core::ticket::{PendingReason, Status, Ticket, TicketPatch, TicketType};
 use ferrodesk_store::{TicketQuery, TicketSortKey, UserQuery};
 use ferrodesk_web::AppState;
@@ -96,6 +95,12 @@ struct QueuePage {
     rows: Vec<QueueRow>,
     next: Option<String>,
     here: String,
+    saved_tabs: Vec<SavedTab>,
+    current_filter: Option<String>,
+    values: FilterValues,
+    statuses: Vec<&'static str>,
+    priority_names: Vec<&'static str>,
+    type_names: Vec<&'static str>,
     bulk_done: Option<usize>,
     bulk_failed: Option<String>,
     groups: Vec<(String, String)>,
@@ -111,6 +116,44 @@ pub struct QueueParams {
     cursor: Option<String>,
     bulk: Option<usize>,
     failed: Option<String>,
+    saved: Option<String>,
+}
+
+/// Query keys of the filter form; they are the API's list parameters.
+const FILTER_KEYS: [&str; 7] = ["status", "priority", "type", "group_id", "assignee_id", "tag", "q"];
+
+pub struct SavedTab {
+    pub id: String,
+    pub name: String,
+    pub count: i64,
+    pub current: bool,
+}
+
+/// The filter form's current values.
+#[derive(Default)]
+pub struct FilterValues {
+    pub status: String,
+    pub priority: String,
+    pub ticket_type: String,
+    pub group_id: String,
+    pub assignee_id: String,
+    pub tag: String,
+    pub q: String,
+}
+
+impl FilterValues {
+    fn from_pairs(pairs: &[(String, String)]) -> Self {
+        let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        Self {
+            status: get("status"),
+            priority: get("priority"),
+            ticket_type: get("type"),
+            group_id: get("group_id"),
+            assignee_id: get("assignee_id"),
+            tag: get("tag"),
+            q: get("q"),
+        }
+    }
 }
 
 async fn names(
@@ -129,23 +172,74 @@ pub async fn queue(
     State(state): State<AppState>,
     viewer: Viewer,
     Query(p): Query<QueueParams>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, UiError> {
     staff_only(&viewer)?;
     let scope = TicketScope::of(&viewer.actor);
-    let q = p.q.unwrap_or_default();
-    let view = p
-        .view
-        .filter(|v| VIEWS.iter().any(|(k, _)| k == v))
-        .unwrap_or_else(|| if q.is_empty() { "mine".into() } else { String::new() });
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or_default())
+        .map_err(|_| UiError::new(StatusCode::BAD_REQUEST, "The address has a malformed query."))?;
+    let q = p.q.clone().unwrap_or_default();
+    // A filter: a saved one, or the filter form's fields (the API's own list parameters).
+    let saved = state.store.saved_filters(viewer.user.id).await.map_err(api)?;
+    let filter: Option<(String, String)> = match &p.saved {
+        Some(id) => {
+            let f =
+                saved.iter().find(|f| f.id.to_string() == *id).ok_or_else(|| UiError::from(ApiError::not_found()))?;
+            Some((f.name.clone(), f.query.clone()))
+        }
+        None => {
+            let fields: Vec<&(String, String)> =
+                pairs.iter().filter(|(k, v)| FILTER_KEYS.contains(&k.as_str()) && !v.trim().is_empty()).collect();
+            if fields.is_empty() {
+                None
+            } else {
+                let title =
+                    if fields.len() == 1 && fields[0].0 == "q" { format!("Search: {q}") } else { "Filter".to_owned() };
+                Some((title, serde_urlencoded::to_string(&fields).unwrap_or_default()))
+            }
+        }
+    };
+    let view = if filter.is_some() {
+        String::new()
+    } else {
+        p.view.clone().filter(|v| VIEWS.iter().any(|(k, _)| k == v)).unwrap_or_else(|| "mine".into())
+    };
     let mut tabs = Vec::new();
     for (key, label) in VIEWS {
         let count = state.store.count_tickets(&view_query(key, viewer.user.id), &scope).await.map_err(api)?;
         tabs.push(ViewTab { key, label, count, current: key == view });
     }
-    let mut query = if view.is_empty() {
-        TicketQuery { sort: TicketSortKey::UpdatedAt, descending: true, limit: 50, ..TicketQuery::default() }
-    } else {
-        view_query(&view, viewer.user.id)
+    let mut saved_tabs = Vec::new();
+    for f in &saved {
+        let count = match serde_urlencoded::from_str::<usecases::ListParams>(&f.query)
+            .map_err(|e| e.to_string())
+            .and_then(|lp| usecases::to_query(&lp, &viewer.actor).map_err(|e| e.detail))
+        {
+            Ok(query) => state.store.count_tickets(&query, &scope).await.map_err(api)?,
+            Err(_) => 0,
+        };
+        saved_tabs.push(SavedTab {
+            id: f.id.to_string(),
+            name: f.name.clone(),
+            count,
+            current: p.saved.as_deref() == Some(&f.id.to_string()),
+        });
+    }
+    let filter_values: Vec<(String, String)> =
+        filter.as_ref().map(|(_, fq)| serde_urlencoded::from_str(fq).unwrap_or_default()).unwrap_or_default();
+    let mut error = None;
+    let mut query = match &filter {
+        Some((_, fq)) => match serde_urlencoded::from_str::<usecases::ListParams>(fq)
+            .map_err(|e| e.to_string())
+            .and_then(|lp| usecases::to_query(&lp, &viewer.actor).map_err(|e| e.detail))
+        {
+            Ok(query) => query,
+            Err(e) => {
+                error = Some(e);
+                TicketQuery { limit: 50, ..TicketQuery::default() }
+            }
+        },
+        None => view_query(&view, viewer.user.id),
     };
     let sort = p.sort.unwrap_or_default();
     match sort.as_str() {
@@ -155,13 +249,12 @@ pub async fn queue(
         "priority" => (query.sort, query.descending) = (TicketSortKey::Priority, false),
         _ => {}
     }
-    let mut error = None;
-    if !q.trim().is_empty() {
-        match search_terms(&q) {
-            Ok(terms) => query.terms = terms,
-            Err(e) => error = Some(e.to_string()),
-        }
-    }
+
+    let here = match (&p.saved, &filter) {
+        (Some(id), _) => format!("/desk?saved={id}&sort={sort}"),
+        (None, Some((_, fq))) => format!("/desk?{fq}&sort={sort}"),
+        (None, None) => format!("/desk?view={view}&sort={sort}"),
+    };
     if let Some(c) = p.cursor.as_deref() {
         query.after = Some(usecases::decode_cursor(query.sort, c)?);
     }
@@ -171,19 +264,12 @@ pub async fn queue(
         if error.is_none() { state.store.list_tickets(&query, &scope).await.map_err(api)? } else { vec![] };
     let next = if tickets.len() > limit {
         tickets.truncate(limit);
-        tickets.last().map(|t| {
-            format!(
-                "/desk?view={view}&q={}&sort={sort}&cursor={}",
-                crate::forms::url_encode(&q),
-                usecases::encode_cursor(query.sort, t)
-            )
-        })
+        tickets.last().map(|t| format!("{here}&cursor={}", usecases::encode_cursor(query.sort, t)))
     } else {
         None
     };
     let (users, groups) = names(&state, &tickets).await?;
     let group_choices: Vec<(String, String)> = groups.iter().map(|(id, name)| (id.to_string(), name.clone())).collect();
-    let here = format!("/desk?view={view}&q={}&sort={sort}", crate::forms::url_encode(&q));
     let terms = query.terms.clone();
     let now = state.now();
     let rows = tickets
@@ -207,8 +293,11 @@ pub async fn queue(
             age: age(t.created_at, now),
         })
         .collect();
-    let title =
-        VIEWS.iter().find(|(k, _)| *k == view).map(|(_, l)| l.to_string()).unwrap_or_else(|| format!("Search: {q}"));
+    let title = match &filter {
+        Some((name, _)) => name.clone(),
+        None => VIEWS.iter().find(|(k, _)| *k == view).map(|(_, l)| l.to_string()).unwrap_or_default(),
+    };
+    let current_filter = filter.map(|(_, fq)| fq);
     let page = QueuePage {
         admin: viewer.actor.role == ferrodesk_core::user::Role::Admin,
         css: crate::assets::url("app.css"),
@@ -220,6 +309,12 @@ pub async fn queue(
         rows,
         next,
         here,
+        saved_tabs,
+        current_filter,
+        values: FilterValues::from_pairs(&filter_values),
+        statuses: Status::ALL.iter().map(|s| s.as_str()).collect(),
+        priority_names: Priority::ALL.iter().map(|s| s.as_str()).collect(),
+        type_names: TicketType::ALL.iter().map(|s| s.as_str()).collect(),
         bulk_done: p.bulk,
         bulk_failed: p.failed,
         groups: group_choices,
@@ -666,4 +761,53 @@ pub async fn bulk(
         target.push_str(&format!("&failed={}", crate::forms::url_encode(&failed.join("; "))));
     }
     Ok(Redirect::to(&target).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct SaveFilterForm {
+    csrf: String,
+    name: String,
+    query: String,
+}
+
+/// Saves the current filter under a name (personal).
+pub async fn save_filter(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<SaveFilterForm>,
+) -> Result<Response, UiError> {
+    staff_only(&viewer)?;
+    viewer.check_csrf(&f.csrf)?;
+    let name = ferrodesk_core::user::validate_name("name", &f.name)?;
+    // Only a filter the API itself accepts is saved.
+    let params: usecases::ListParams = serde_urlencoded::from_str(&f.query)
+        .map_err(|_| UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "That filter cannot be saved."))?;
+    usecases::to_query(&params, &viewer.actor)?;
+    let filter = ferrodesk_store::SavedFilter {
+        id: uuid::Uuid::now_v7(),
+        user_id: viewer.user.id,
+        name,
+        query: f.query,
+        created_at: state.now(),
+    };
+    state.store.create_saved_filter(&filter).await.map_err(api)?;
+    Ok(Redirect::to(&format!("/desk?saved={}", filter.id)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+pub async fn delete_filter(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Result<Response, UiError> {
+    staff_only(&viewer)?;
+    viewer.check_csrf(&f.csrf)?;
+    let id: uuid::Uuid = id.parse().map_err(|_| UiError::from(ApiError::not_found()))?;
+    state.store.delete_saved_filter(viewer.user.id, id).await.map_err(api)?;
+    Ok(Redirect::to("/desk").into_response())
 }

@@ -32,6 +32,8 @@ pub fn router() -> Router<AppState> {
         .route("/portal/tickets/{number}/{action}", post(portal::act))
         .route("/desk", get(desk::queue))
         .route("/desk/bulk", post(desk::bulk))
+        .route("/desk/filters", post(desk::save_filter))
+        .route("/desk/filters/{id}/delete", post(desk::delete_filter))
         .route("/desk/tickets/{number}", get(desk::ticket))
         .route("/desk/tickets/{number}/comment", post(desk::comment))
         .route("/desk/tickets/{number}/events", get(desk::events))

@@ -6,14 +6,18 @@ use axum::http::StatusCode;
 use base64::Engine;
 use ferrodesk_core::access::{Action, Actor, Resource, TicketFacts};
 use ferrodesk_core::ids::*;
+use ferrodesk_core::priority::Priority;
 use ferrodesk_core::priority::PriorityMatrix;
+use ferrodesk_core::search::search_terms;
 use ferrodesk_core::ticket::*;
+use ferrodesk_store::TicketQuery;
 use ferrodesk_store::{Comment, TicketChange, TicketCursor, TicketSortKey};
 use jiff::Timestamp;
+use serde::Deserialize;
 
 use crate::AppState;
 use crate::api::CreateTicket;
-use crate::api::authorise;
+use crate::api::{authorise, page_limit};
 use crate::error::ApiError;
 
 /// Loads a ticket by id or number and checks the actor may do `action` on it. Unknown and
@@ -268,4 +272,125 @@ pub async fn merge(state: &AppState, source: TicketChange, target: TicketChange)
         state.events.publish(crate::events::TicketChanged { id: t.id, number: t.number, version: t.version });
     }
     Ok((source, target))
+}
+
+/// The ticket filters of the API, also used by the desk's filters and saved filters.
+#[derive(Deserialize, utoipa::IntoParams, Default, Clone)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Comma-separated statuses.
+    pub status: Option<String>,
+    /// Comma-separated priorities.
+    pub priority: Option<String>,
+    /// Comma-separated types.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub ticket_type: Option<String>,
+    /// Group id, or `none` for tickets without a group.
+    pub group_id: Option<String>,
+    /// User id, `me`, or `none` for unassigned.
+    pub assignee_id: Option<String>,
+    pub requester_id: Option<String>,
+    pub organisation_id: Option<String>,
+    pub category_id: Option<String>,
+    pub tag: Option<String>,
+    pub created_after: Option<String>,
+    pub created_before: Option<String>,
+    pub updated_after: Option<String>,
+    pub updated_before: Option<String>,
+    /// Full-text words over subject, description and comments (all must match).
+    pub q: Option<String>,
+    /// `created_at`, `updated_at`, `priority` or `number`; prefix `-` for descending.
+    pub sort: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+fn parse_list<T>(
+    raw: &Option<String>,
+    field: &str,
+    parse: fn(&str, &str) -> Result<T, ferrodesk_core::DomainError>,
+) -> Result<Vec<T>, ApiError> {
+    let Some(raw) = raw else { return Ok(vec![]) };
+    raw.split(',')
+        .map(|v| parse(v.trim(), field).map_err(|e| ApiError::bad_request("invalid_query", e.to_string())))
+        .collect()
+}
+
+fn parse_query_id<T: std::str::FromStr>(raw: &Option<String>, field: &str) -> Result<Option<T>, ApiError> {
+    raw.as_deref()
+        .map(|v| v.parse().map_err(|_| ApiError::bad_request("invalid_query", format!("{field} must be an id"))))
+        .transpose()
+}
+
+fn parse_instant(raw: &Option<String>, field: &str) -> Result<Option<Timestamp>, ApiError> {
+    raw.as_deref()
+        .map(|v| {
+            v.parse::<Timestamp>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("{field} must be an RFC 3339 instant like 2026-01-31T09:00:00Z"),
+                )
+            })
+        })
+        .transpose()
+}
+
+pub fn to_query(p: &ListParams, actor: &Actor) -> Result<TicketQuery, ApiError> {
+    let (descending, sort_name) = match p.sort.as_deref() {
+        None => (true, "created_at"),
+        Some(s) => match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        },
+    };
+    let sort = match sort_name {
+        "created_at" => TicketSortKey::CreatedAt,
+        "updated_at" => TicketSortKey::UpdatedAt,
+        "priority" => TicketSortKey::Priority,
+        "number" => TicketSortKey::Number,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_sort",
+                "sort must be created_at, updated_at, priority or number, optionally prefixed with -",
+            ));
+        }
+    };
+    let optional_id = |raw: &Option<String>, field: &str, me: bool| -> Result<Option<Option<uuid::Uuid>>, ApiError> {
+        match raw.as_deref() {
+            None => Ok(None),
+            Some("none") => Ok(Some(None)),
+            Some("me") if me => Ok(Some(Some(actor.user_id.0))),
+            Some(v) => v
+                .parse()
+                .map(|u| Some(Some(u)))
+                .map_err(|_| ApiError::bad_request("invalid_query", format!("{field} must be an id or none"))),
+        }
+    };
+    let terms = match p.q.as_deref().map(str::trim) {
+        None | Some("") => vec![],
+        Some(q) => search_terms(q).map_err(|e| ApiError::bad_request("invalid_search", e.to_string()))?,
+    };
+    let tag = p.tag.as_deref().map(|t| t.trim().to_lowercase());
+    Ok(TicketQuery {
+        statuses: parse_list(&p.status, "status", Status::parse)?,
+        priorities: parse_list(&p.priority, "priority", Priority::parse)?,
+        types: parse_list(&p.ticket_type, "type", TicketType::parse)?,
+        group_id: optional_id(&p.group_id, "group_id", false)?.map(|g| g.map(GroupId)),
+        assignee_id: optional_id(&p.assignee_id, "assignee_id", true)?.map(|g| g.map(UserId)),
+        requester_id: parse_query_id(&p.requester_id, "requester_id")?,
+        organisation_id: parse_query_id(&p.organisation_id, "organisation_id")?,
+        category_id: parse_query_id(&p.category_id, "category_id")?,
+        tag,
+        created_after: parse_instant(&p.created_after, "created_after")?,
+        created_before: parse_instant(&p.created_before, "created_before")?,
+        updated_after: parse_instant(&p.updated_after, "updated_after")?,
+        updated_before: parse_instant(&p.updated_before, "updated_before")?,
+        terms,
+        sort,
+        descending,
+        after: p.cursor.as_deref().map(|c| decode_cursor(sort, c)).transpose()?,
+        limit: page_limit(p.limit)?,
+    })
 }

@@ -73,7 +73,7 @@ pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, ApiError> {
 }
 
 /// A bounded page size: default 50, at most 200.
-pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit {
         None => Ok(50),
         Some(n @ 1..=200) => Ok(n),

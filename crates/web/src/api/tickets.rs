@@ -8,23 +8,22 @@ use axum::response::{IntoResponse, Response};
 use ferrodesk_core::access::{Action, Actor, Resource, TicketFacts, TicketScope};
 use ferrodesk_core::ids::*;
 use ferrodesk_core::priority::{Impact, Priority, Urgency};
-use ferrodesk_core::search::search_terms;
 use ferrodesk_core::ticket::*;
 use ferrodesk_core::user::Role;
-use ferrodesk_store::{Comment, Idempotency, IdempotentHit, StoreError, TicketChange, TicketQuery, TicketSortKey};
+use ferrodesk_store::{Comment, Idempotency, IdempotentHit, StoreError, TicketChange};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{authorise, idempotency, idempotency_reused, page_limit};
+use super::{authorise, idempotency, idempotency_reused};
 use crate::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::json::{ApiJson, ApiQuery, double_option};
 pub(super) use crate::usecases::find_ticket;
-use crate::usecases::{self, check_assignee, commit, decode_cursor, encode_cursor};
+use crate::usecases::{self, ListParams, check_assignee, commit, encode_cursor, to_query};
 use crate::views::{CommentView, HistoryView, Page, TicketView, page};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -173,126 +172,6 @@ async fn get_ticket(
 ) -> Result<Response, ApiError> {
     let ticket = find_ticket(&state, &actor, &id, Action::Read).await?;
     Ok(with_etag(StatusCode::OK, ticket))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    /// Comma-separated statuses.
-    status: Option<String>,
-    /// Comma-separated priorities.
-    priority: Option<String>,
-    /// Comma-separated types.
-    #[serde(rename = "type")]
-    #[param(rename = "type")]
-    ticket_type: Option<String>,
-    /// Group id, or `none` for tickets without a group.
-    group_id: Option<String>,
-    /// User id, `me`, or `none` for unassigned.
-    assignee_id: Option<String>,
-    requester_id: Option<String>,
-    organisation_id: Option<String>,
-    category_id: Option<String>,
-    tag: Option<String>,
-    created_after: Option<String>,
-    created_before: Option<String>,
-    updated_after: Option<String>,
-    updated_before: Option<String>,
-    /// Full-text words over subject, description and comments (all must match).
-    q: Option<String>,
-    /// `created_at`, `updated_at`, `priority` or `number`; prefix `-` for descending.
-    sort: Option<String>,
-    cursor: Option<String>,
-    limit: Option<u32>,
-}
-
-fn parse_list<T>(
-    raw: &Option<String>,
-    field: &str,
-    parse: fn(&str, &str) -> Result<T, ferrodesk_core::DomainError>,
-) -> Result<Vec<T>, ApiError> {
-    let Some(raw) = raw else { return Ok(vec![]) };
-    raw.split(',')
-        .map(|v| parse(v.trim(), field).map_err(|e| ApiError::bad_request("invalid_query", e.to_string())))
-        .collect()
-}
-
-fn parse_query_id<T: std::str::FromStr>(raw: &Option<String>, field: &str) -> Result<Option<T>, ApiError> {
-    raw.as_deref()
-        .map(|v| v.parse().map_err(|_| ApiError::bad_request("invalid_query", format!("{field} must be an id"))))
-        .transpose()
-}
-
-fn parse_instant(raw: &Option<String>, field: &str) -> Result<Option<Timestamp>, ApiError> {
-    raw.as_deref()
-        .map(|v| {
-            v.parse::<Timestamp>().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_query",
-                    format!("{field} must be an RFC 3339 instant like 2026-01-31T09:00:00Z"),
-                )
-            })
-        })
-        .transpose()
-}
-
-fn to_query(p: &ListParams, actor: &Actor) -> Result<TicketQuery, ApiError> {
-    let (descending, sort_name) = match p.sort.as_deref() {
-        None => (true, "created_at"),
-        Some(s) => match s.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, s),
-        },
-    };
-    let sort = match sort_name {
-        "created_at" => TicketSortKey::CreatedAt,
-        "updated_at" => TicketSortKey::UpdatedAt,
-        "priority" => TicketSortKey::Priority,
-        "number" => TicketSortKey::Number,
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_sort",
-                "sort must be created_at, updated_at, priority or number, optionally prefixed with -",
-            ));
-        }
-    };
-    let optional_id = |raw: &Option<String>, field: &str, me: bool| -> Result<Option<Option<uuid::Uuid>>, ApiError> {
-        match raw.as_deref() {
-            None => Ok(None),
-            Some("none") => Ok(Some(None)),
-            Some("me") if me => Ok(Some(Some(actor.user_id.0))),
-            Some(v) => v
-                .parse()
-                .map(|u| Some(Some(u)))
-                .map_err(|_| ApiError::bad_request("invalid_query", format!("{field} must be an id or none"))),
-        }
-    };
-    let terms = match p.q.as_deref().map(str::trim) {
-        None | Some("") => vec![],
-        Some(q) => search_terms(q).map_err(|e| ApiError::bad_request("invalid_search", e.to_string()))?,
-    };
-    let tag = p.tag.as_deref().map(|t| t.trim().to_lowercase());
-    Ok(TicketQuery {
-        statuses: parse_list(&p.status, "status", Status::parse)?,
-        priorities: parse_list(&p.priority, "priority", Priority::parse)?,
-        types: parse_list(&p.ticket_type, "type", TicketType::parse)?,
-        group_id: optional_id(&p.group_id, "group_id", false)?.map(|g| g.map(GroupId)),
-        assignee_id: optional_id(&p.assignee_id, "assignee_id", true)?.map(|g| g.map(UserId)),
-        requester_id: parse_query_id(&p.requester_id, "requester_id")?,
-        organisation_id: parse_query_id(&p.organisation_id, "organisation_id")?,
-        category_id: parse_query_id(&p.category_id, "category_id")?,
-        tag,
-        created_after: parse_instant(&p.created_after, "created_after")?,
-        created_before: parse_instant(&p.created_before, "created_before")?,
-        updated_after: parse_instant(&p.updated_after, "updated_after")?,
-        updated_before: parse_instant(&p.updated_before, "updated_before")?,
-        terms,
-        sort,
-        descending,
-        after: p.cursor.as_deref().map(|c| decode_cursor(sort, c)).transpose()?,
-        limit: page_limit(p.limit)?,
-    })
 }
 
 /// List and search tickets the caller may see.
