@@ -39,7 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/desk/tickets/{number}/events", get(desk::events))
         .route("/desk/tickets/{number}/update", post(desk::update))
         .route("/desk/tickets/{number}/{action}", post(desk::act))
-        .route("/admin", get(|| async { axum::response::Redirect::to("/admin/users") }))
+        .route("/admin", get(|_: viewer::Viewer| async { axum::response::Redirect::to("/admin/users") }))
         .route("/admin/users", get(admin::users).post(admin::create_user))
         .route("/admin/users/{id}/{action}", post(admin::change_user))
         .route("/admin/groups", get(admin::groups).post(admin::create_group))

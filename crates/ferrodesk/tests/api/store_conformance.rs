@@ -241,6 +241,8 @@ async fn list_sql_matches_the_visibility_rule(b: Backend) {
         let expected: BTreeSet<TicketId> =
             all.iter().filter(|t| scope.contains(&TicketFacts::from(*t))).map(|t| t.id).collect();
         assert_eq!(listed, expected, "{scope:?}");
+        let counted = s.count_tickets(&TicketQuery::default(), &scope).await.unwrap_or(-1);
+        assert_eq!(counted, expected.len() as i64, "count agrees with the list: {scope:?}");
     }
 }
 
