@@ -313,3 +313,31 @@ test('filters use the API\'s filters and can be saved as personal views with cou
   assert.deepEqual((await agent.locator('table.queue tbody td:nth-child(3)').allInnerTexts()).map((s) => s.trim()), ['Filter target']);
   await agent.context().close();
 });
+
+test('the ticket page logs time, links tickets, edits category and custom fields, and merges', async () => {
+  await server.api('POST', '/api/v1/custom-fields', adminToken, { key: 'asset', label: 'Asset number', kind: 'text' });
+  const main = (await server.api('POST', '/api/v1/tickets', adminToken, { subject: 'Tools main' })).body;
+  const other = (await server.api('POST', '/api/v1/tickets', adminToken, { subject: 'Tools other' })).body;
+  const dup = (await server.api('POST', '/api/v1/tickets', adminToken, { subject: 'Tools duplicate' })).body;
+  const agent = await signIn(browser, server, 'agent@example.org');
+  await agent.goto(`${server.base}/desk/tickets/${main.number}`);
+  await agent.getByLabel('Minutes').fill('25');
+  await agent.getByLabel('Note', { exact: true }).fill('diagnosis');
+  await agent.getByRole('button', { name: 'Log time' }).click();
+  assert.match(await agent.locator('#time-title').innerText(), /25 min/);
+  await agent.getByLabel('Link ticket number').fill(String(other.number));
+  await agent.getByRole('button', { name: 'Link', exact: true }).click();
+  assert.match(await agent.locator('section', { hasText: 'Linked tickets' }).innerText(), /Tools other/);
+  await agent.getByLabel('Category').selectOption({ label: 'Hardware' });
+  await agent.getByLabel('Asset number').fill('LAP-7');
+  await agent.getByRole('button', { name: 'Save properties' }).click();
+  const saved = (await server.api('GET', `/api/v1/tickets/${main.id}`, adminToken)).body;
+  assert.equal(saved.custom_fields.asset, 'LAP-7');
+  assert.ok(saved.category_id);
+  await agent.goto(`${server.base}/desk/tickets/${dup.number}`);
+  await agent.getByLabel('Merge into ticket number').fill(String(main.number));
+  await agent.getByRole('button', { name: 'Merge' }).click();
+  await agent.waitForURL(new RegExp(`/desk/tickets/${main.number}$`));
+  assert.equal((await server.api('GET', `/api/v1/tickets/${dup.id}`, adminToken)).body.merged_into, main.id);
+  await agent.context().close();
+});

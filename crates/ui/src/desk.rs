@@ -332,6 +332,15 @@ pub struct Entry {
     pub files: Vec<(String, String)>,
 }
 
+/// A custom field in the properties form, with its current value.
+pub struct FieldEdit {
+    pub key: String,
+    pub label: String,
+    pub kind: &'static str,
+    pub options: Vec<Choice>,
+    pub value: String,
+}
+
 pub struct Choice {
     pub value: String,
     pub label: String,
@@ -377,6 +386,11 @@ struct TicketPage {
     assignees: Vec<Choice>,
     tags: String,
     history: Vec<(String, String, String)>,
+    links: Vec<(&'static str, i64, String, &'static str)>,
+    time_entries: Vec<(String, i64, String)>,
+    time_total: i64,
+    categories: Vec<Choice>,
+    fields: Vec<FieldEdit>,
     assigned_to_me: bool,
     closed: bool,
 }
@@ -415,6 +429,81 @@ pub async fn ticket(
         )
         .await
         .map_err(api)?;
+    let links = state
+        .store
+        .ticket_links(t.id)
+        .await
+        .map_err(api)?
+        .into_iter()
+        .filter(|(_, other)| {
+            ferrodesk_core::access::decide(
+                &viewer.actor,
+                ferrodesk_core::access::Resource::Ticket(&ferrodesk_core::access::TicketFacts::from(other)),
+                Action::Read,
+            )
+            .is_allowed()
+        })
+        .map(|(kind, other)| (kind.as_str(), other.number.0, other.subject, other.status.as_str()))
+        .collect();
+    let entries = state.store.time_entries(t.id).await.map_err(api)?;
+    let time_total = entries.iter().map(|e| e.minutes).sum();
+    let mut time_ids: Vec<UserId> = entries.iter().map(|e| e.user_id).collect();
+    time_ids.sort();
+    time_ids.dedup();
+    let time_people = state.store.users_by_ids(&time_ids).await.map_err(api)?;
+    let time_entries = entries
+        .into_iter()
+        .map(|e| {
+            (
+                time_people.iter().find(|u| u.id == e.user_id).map(|u| u.name.clone()).unwrap_or_default(),
+                e.minutes,
+                e.note,
+            )
+        })
+        .collect();
+    let mut categories =
+        vec![Choice { value: String::new(), label: "— none —".into(), selected: t.category_id.is_none() }];
+    categories.extend(crate::portal::category_options(&state).await?.into_iter().map(|c| Choice {
+        selected: t.category_id.map(|id| id.to_string()) == Some(c.id.clone()),
+        value: c.id,
+        label: c.label,
+    }));
+    let defs = state.store.custom_fields().await.map_err(api)?;
+    let fields = defs
+        .iter()
+        .filter(|d| d.applies_to(t.ticket_type))
+        .map(|d| {
+            let current = t.custom_fields.get(&d.key);
+            let value = match current {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Bool(b)) => {
+                    if *b {
+                        "on".into()
+                    } else {
+                        String::new()
+                    }
+                }
+                Some(serde_json::Value::Number(n)) => n.to_string(),
+                _ => String::new(),
+            };
+            let picked = |o: &str| match current {
+                Some(serde_json::Value::Array(items)) => items.iter().any(|i| i.as_str() == Some(o)),
+                Some(serde_json::Value::String(s)) => s == o,
+                _ => false,
+            };
+            FieldEdit {
+                key: d.key.clone(),
+                label: d.label.clone(),
+                kind: d.kind.as_str(),
+                options: d
+                    .options
+                    .iter()
+                    .map(|o| Choice { value: o.clone(), label: o.clone(), selected: picked(o) })
+                    .collect(),
+                value,
+            }
+        })
+        .collect();
     let groups = state.store.list_groups().await.map_err(api)?;
     let staff = state.store.list_users(&UserQuery { limit: 500, ..UserQuery::default() }).await.map_err(api)?;
     let mut group_choices =
@@ -499,6 +588,11 @@ pub async fn ticket(
                 )
             })
             .collect(),
+        links,
+        time_entries,
+        time_total,
+        categories,
+        fields,
         assigned_to_me: t.assignee_id == Some(viewer.user.id),
         closed: t.status == Status::Closed,
     };
@@ -532,65 +626,65 @@ pub async fn comment(
     Ok(Redirect::to(&format!("/desk/tickets/{}", t.number.0)).into_response())
 }
 
-#[derive(Deserialize)]
-pub struct PropertiesForm {
-    csrf: String,
-    version: i64,
-    status: String,
-    #[serde(default)]
-    pending_reason: String,
-    impact: String,
-    urgency: String,
-    #[serde(default)]
-    priority: String,
-    #[serde(rename = "type")]
-    ticket_type: String,
-    #[serde(default)]
-    group_id: String,
-    #[serde(default)]
-    assignee_id: String,
-    #[serde(default)]
-    tags: String,
-}
-
 /// Saves the side panel. The version the page was rendered with guards the change: if someone
 /// else changed the ticket meanwhile, nothing is overwritten and the agent is told.
 pub async fn update(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(number): Path<String>,
-    Form(f): Form<PropertiesForm>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, UiError> {
     staff_only(&viewer)?;
-    viewer.check_csrf(&f.csrf)?;
-    let t = usecases::find_ticket(&state, &viewer.actor, &number, Action::Update).await?;
-    let parse_id = |raw: &str| -> Result<Option<uuid::Uuid>, UiError> {
-        if raw.is_empty() {
-            Ok(None)
-        } else {
-            raw.parse()
-                .map(Some)
-                .map_err(|_| UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "An unknown choice was sent."))
-        }
+    let form = FormData {
+        fields: pairs.iter().fold(std::collections::HashMap::new(), |mut m, (k, v)| {
+            m.entry(k.clone()).or_insert_with(Vec::new).push(v.clone());
+            m
+        }),
+        files: vec![],
     };
-    let assignee = parse_id(&f.assignee_id)?.map(UserId);
+    viewer.check_csrf(form.get("csrf"))?;
+    let t = usecases::find_ticket(&state, &viewer.actor, &number, Action::Update).await?;
+    let bad = || UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "An unknown choice was sent.");
+    let parse_id = |raw: &str| -> Result<Option<uuid::Uuid>, UiError> {
+        if raw.is_empty() { Ok(None) } else { raw.parse().map(Some).map_err(|_| bad()) }
+    };
+    let assignee = parse_id(form.get("assignee_id"))?.map(UserId);
     usecases::check_assignee(&state, assignee).await?;
+    let ticket_type = TicketType::parse(form.get("type"), "type")?;
+    let defs: Vec<_> =
+        state.store.custom_fields().await.map_err(api)?.into_iter().filter(|d| d.applies_to(ticket_type)).collect();
+    let mut custom =
+        crate::portal::custom_values(&defs, &form).map_err(|e| UiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    // Fields of this type left empty in the form are cleared.
+    for d in &defs {
+        custom.entry(d.key.clone()).or_insert(serde_json::Value::Null);
+    }
+    let version: i64 = form.get("version").parse().map_err(|_| bad())?;
+    let priority = form.get("priority");
     let patch = TicketPatch {
-        status: Some(Status::parse(&f.status, "status")?),
-        pending_reason: Some(PendingReason::parse(&f.pending_reason, "pending_reason").ok()),
-        impact: Some(Impact::parse(&f.impact, "impact")?),
-        urgency: Some(Urgency::parse(&f.urgency, "urgency")?),
-        priority: Some(if f.priority.is_empty() { None } else { Some(Priority::parse(&f.priority, "priority")?) }),
-        ticket_type: Some(TicketType::parse(&f.ticket_type, "type")?),
-        group_id: Some(parse_id(&f.group_id)?.map(GroupId)),
+        status: Some(Status::parse(form.get("status"), "status")?),
+        pending_reason: Some(PendingReason::parse(form.get("pending_reason"), "pending_reason").ok()),
+        impact: Some(Impact::parse(form.get("impact"), "impact")?),
+        urgency: Some(Urgency::parse(form.get("urgency"), "urgency")?),
+        priority: Some(if priority.is_empty() { None } else { Some(Priority::parse(priority, "priority")?) }),
+        ticket_type: Some(ticket_type),
+        category_id: Some(parse_id(form.get("category_id"))?.map(ferrodesk_core::ids::CategoryId)),
+        group_id: Some(parse_id(form.get("group_id"))?.map(GroupId)),
         assignee_id: Some(assignee),
-        tags: Some(f.tags.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()),
+        tags: Some(form.get("tags").split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()),
+        custom_fields: Some(custom),
         ..TicketPatch::default()
     };
-    if t.version != f.version {
+    if t.version != version {
         return Err(ApiError::from(ferrodesk_store::StoreError::Conflict { current: t.version }).into());
     }
-    usecases::change_ticket(&state, &viewer.actor, t.clone(), f.version, |t, m, now| t.apply(patch, m, now)).await?;
+    let all_defs = state.store.custom_fields().await.map_err(api)?;
+    usecases::change_ticket(&state, &viewer.actor, t.clone(), version, |t, m, now| {
+        let changes = t.apply(patch, m, now)?;
+        ferrodesk_core::custom_field::validate_values(&all_defs, t.ticket_type, &t.custom_fields, false)?;
+        Ok(changes)
+    })
+    .await?;
     Ok(Redirect::to(&format!("/desk/tickets/{}", t.number.0)).into_response())
 }
 
@@ -599,6 +693,12 @@ pub struct ActForm {
     csrf: String,
     #[serde(default)]
     note: String,
+    #[serde(default)]
+    other: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    minutes: String,
 }
 
 /// assign-me, resolve (with a note), escalate (with a reason).
@@ -610,6 +710,41 @@ pub async fn act(
 ) -> Result<Response, UiError> {
     staff_only(&viewer)?;
     viewer.check_csrf(&f.csrf)?;
+    let back = |n: i64| Redirect::to(&format!("/desk/tickets/{n}")).into_response();
+    match action.as_str() {
+        "merge" => {
+            let t = usecases::find_ticket(&state, &viewer.actor, &number, Action::Merge).await?;
+            let version = t.version;
+            let target = usecases::merge_into(&state, &viewer.actor, t, version, f.other.trim()).await?;
+            return Ok(back(target.number.0));
+        }
+        "link" | "unlink" => {
+            let t = usecases::find_ticket(&state, &viewer.actor, &number, Action::Link).await?;
+            let other = usecases::find_ticket(&state, &viewer.actor, f.other.trim(), Action::Link).await?;
+            if action == "unlink" {
+                state.store.unlink_tickets(t.id, other.id, Some(viewer.user.id), state.now()).await.map_err(api)?;
+            } else {
+                let kind = match f.kind.as_str() {
+                    "parent" => ferrodesk_store::LinkKind::Parent,
+                    "child" => ferrodesk_store::LinkKind::Child,
+                    _ => ferrodesk_store::LinkKind::Related,
+                };
+                state.store.link_tickets(t.id, other.id, kind, Some(viewer.user.id), state.now()).await.map_err(api)?;
+            }
+            return Ok(back(t.number.0));
+        }
+        "time" => {
+            let t = usecases::find_ticket(&state, &viewer.actor, &number, Action::LogTime).await?;
+            let minutes: i64 = f
+                .minutes
+                .trim()
+                .parse()
+                .map_err(|_| UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Minutes must be a whole number."))?;
+            usecases::log_time(&state, &viewer.actor, &t, minutes, &f.note).await?;
+            return Ok(back(t.number.0));
+        }
+        _ => {}
+    }
     let permission = match action.as_str() {
         "assign-me" => Action::Assign,
         "resolve" => Action::Resolve,
@@ -690,33 +825,16 @@ pub async fn bulk(
     let mut failed: Vec<String> = Vec::new();
     let mut done = 0;
     if verb == "merge" {
-        let target_ref = &numbers[0];
-        let mut target = usecases::find_ticket(&state, &viewer.actor, target_ref, Action::Merge).await?;
+        let target_ref = numbers[0].clone();
         for n in &numbers[1..] {
             let outcome = async {
-                let mut source = usecases::find_ticket(&state, &viewer.actor, n, Action::Merge).await?;
-                let (sv, tv) = (source.version, target.version);
-                let now = state.now();
-                let (own, theirs) = source.merge_into(&mut target, now)?;
-                let change = |ticket, expected_version, changes| ferrodesk_store::TicketChange {
-                    ticket,
-                    expected_version,
-                    actor: Some(viewer.user.id),
-                    changes,
-                    comment: None,
-                    at: now,
-                    idempotency: None,
-                };
-                let (_, t) =
-                    usecases::merge(&state, change(source, sv, own), change(target.clone(), tv, theirs)).await?;
-                Ok::<_, ApiError>(t)
+                let source = usecases::find_ticket(&state, &viewer.actor, n, Action::Merge).await?;
+                let version = source.version;
+                usecases::merge_into(&state, &viewer.actor, source, version, &target_ref).await
             }
             .await;
             match outcome {
-                Ok(t) => {
-                    target = t;
-                    done += 1;
-                }
+                Ok(_) => done += 1,
                 Err(e) => failed.push(format!("#{n} ({})", e.detail)),
             }
         }

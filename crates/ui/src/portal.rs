@@ -119,7 +119,7 @@ struct NewPage {
 }
 
 /// Categories in tree order, children indented under their parents.
-async fn category_options(state: &AppState) -> Result<Vec<CategoryOption>, UiError> {
+pub(crate) async fn category_options(state: &AppState) -> Result<Vec<CategoryOption>, UiError> {
     let all = state.store.list_categories().await.map_err(api)?;
     let mut out = Vec::new();
     fn walk(
@@ -175,7 +175,7 @@ pub async fn new_form(State(state): State<AppState>, viewer: Viewer) -> Result<R
 }
 
 /// Custom field values from a form, typed by their definitions; empty inputs are left out.
-fn custom_values(
+pub(crate) fn custom_values(
     defs: &[CustomFieldDef],
     form: &FormData,
 ) -> Result<serde_json::Map<String, serde_json::Value>, String> {

@@ -394,3 +394,58 @@ pub fn to_query(p: &ListParams, actor: &Actor) -> Result<TicketQuery, ApiError> 
         limit: page_limit(p.limit)?,
     })
 }
+
+/// Merges `source` (already checked: the actor may merge it; `version` is what they saw) into
+/// the ticket `into` names, which the actor must also be allowed to merge into.
+pub async fn merge_into(
+    state: &AppState,
+    actor: &Actor,
+    mut source: Ticket,
+    version: i64,
+    into: &str,
+) -> Result<Ticket, ApiError> {
+    let mut target = find_ticket(state, actor, into, Action::Merge)
+        .await
+        .map_err(|_| ApiError::invalid("into", "no such ticket that you may merge into"))?;
+    let target_version = target.version;
+    let now = state.now();
+    let (own, theirs) = source.merge_into(&mut target, now)?;
+    let change = |ticket, expected_version, changes| TicketChange {
+        ticket,
+        expected_version,
+        actor: Some(actor.user_id),
+        changes,
+        comment: None,
+        at: now,
+        idempotency: None,
+    };
+    let (_, target) = merge(state, change(source, version, own), change(target, target_version, theirs)).await?;
+    Ok(target)
+}
+
+/// Logs time on a ticket the actor may log time on: 1 to 1440 minutes, an optional note.
+pub async fn log_time(
+    state: &AppState,
+    actor: &Actor,
+    ticket: &Ticket,
+    minutes: i64,
+    note: &str,
+) -> Result<ferrodesk_store::TimeEntry, ApiError> {
+    if !(1..=1440).contains(&minutes) {
+        return Err(ApiError::invalid("minutes", "between 1 and 1440 minutes"));
+    }
+    let note = note.trim().to_owned();
+    if note.chars().count() > 2000 || note.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError::invalid("note", "at most 2000 characters, no control characters"));
+    }
+    let entry = ferrodesk_store::TimeEntry {
+        id: TimeEntryId::generate(),
+        ticket_id: ticket.id,
+        user_id: actor.user_id,
+        minutes,
+        note,
+        created_at: state.now(),
+    };
+    state.store.add_time_entry(&entry).await?;
+    Ok(entry)
+}

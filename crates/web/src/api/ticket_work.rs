@@ -5,8 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use ferrodesk_core::access::{Action, Resource, TicketFacts, decide};
-use ferrodesk_core::ids::TimeEntryId;
-use ferrodesk_store::{LinkKind, TicketChange, TimeEntry};
+use ferrodesk_store::LinkKind;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -45,36 +44,9 @@ async fn merge_ticket(
     headers: HeaderMap,
     ApiJson(body): ApiJson<MergeTicket>,
 ) -> Result<Response, ApiError> {
-    let mut source = find_ticket(&state, &actor, &id, Action::Merge).await?;
+    let source = find_ticket(&state, &actor, &id, Action::Merge).await?;
     let source_version = expected_version(&headers, &source)?;
-    let mut target = find_ticket(&state, &actor, &body.into, Action::Merge)
-        .await
-        .map_err(|_| ApiError::invalid("into", "no such ticket that you may merge into"))?;
-    let target_version = target.version;
-    let now = state.now();
-    let (own, theirs) = source.merge_into(&mut target, now)?;
-    let (_, target) = crate::usecases::merge(
-        &state,
-        TicketChange {
-            ticket: source,
-            expected_version: source_version,
-            actor: Some(actor.user_id),
-            changes: own,
-            comment: None,
-            at: now,
-            idempotency: None,
-        },
-        TicketChange {
-            ticket: target,
-            expected_version: target_version,
-            actor: Some(actor.user_id),
-            changes: theirs,
-            comment: None,
-            at: now,
-            idempotency: None,
-        },
-    )
-    .await?;
+    let target = crate::usecases::merge_into(&state, &actor, source, source_version, &body.into).await?;
     Ok(with_etag(StatusCode::OK, target))
 }
 
@@ -195,22 +167,7 @@ async fn log_time(
     ApiJson(body): ApiJson<NewTimeEntry>,
 ) -> Result<(StatusCode, Json<TimeEntryView>), ApiError> {
     let ticket = find_ticket(&state, &actor, &id, Action::LogTime).await?;
-    if !(1..=1440).contains(&body.minutes) {
-        return Err(ApiError::invalid("minutes", "between 1 and 1440 minutes"));
-    }
-    let note = body.note.trim().to_owned();
-    if note.chars().count() > 2000 || note.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(ApiError::invalid("note", "at most 2000 characters, no control characters"));
-    }
-    let entry = TimeEntry {
-        id: TimeEntryId::generate(),
-        ticket_id: ticket.id,
-        user_id: actor.user_id,
-        minutes: body.minutes,
-        note,
-        created_at: state.now(),
-    };
-    state.store.add_time_entry(&entry).await?;
+    let entry = crate::usecases::log_time(&state, &actor, &ticket, body.minutes, &body.note).await?;
     Ok((StatusCode::CREATED, Json(entry.into())))
 }
 
