@@ -440,11 +440,9 @@ async fn act(
         Timestamp,
     ) -> Result<Vec<FieldChange>, ferrodesk_core::DomainError>,
 ) -> Result<Response, ApiError> {
-    let mut ticket = find_ticket(state, actor, id, action).await?;
+    let ticket = find_ticket(state, actor, id, action).await?;
     let version = expected_version(headers, &ticket)?;
-    let settings = state.store.settings().await?;
-    let changes = change(&mut ticket, &settings.priority_matrix, state.now())?;
-    let saved = commit(state, actor, ticket, version, changes, None).await?;
+    let saved = usecases::change_ticket(state, actor, ticket, version, change).await?;
     Ok(with_etag(StatusCode::OK, saved))
 }
 
