@@ -9,6 +9,7 @@ use crate::dual;
 use crate::helpers::{Backend, TestApp};
 
 dual!(
+    pages_weigh_under_100_kb,
     pages_carry_security_headers_case_35,
     forms_need_their_csrf_token_case_33,
     login_redirects_stay_on_our_site_case_34,
@@ -235,4 +236,53 @@ async fn portal_never_shows_internal_notes_case_38(b: Backend) {
         .await
         .unwrap_or_default();
     assert!(!search.contains("Monitor flickers"), "searching the note's words finds nothing for the requester");
+}
+
+/// The UI's weight bar: a page with everything it loads (no attachments) under 100 KB.
+async fn pages_weigh_under_100_kb(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (user, token) = app.user_with_token("ana@example.org", Role::Agent).await;
+    app.set_password(user, PASSWORD).await;
+    let mut number = 0;
+    for i in 0..50 {
+        let t = app
+            .ticket(&token, serde_json::json!({"subject": format!("Ticket {i} about a rather long subject line"), "description": "x ".repeat(400)}))
+            .await;
+        number = t["number"].as_i64().unwrap_or_default();
+    }
+    let path = format!("/api/v1/tickets/{number}/comments");
+    for i in 0..20 {
+        app.post(&path, &token, serde_json::json!({"body": format!("Reply {i}: {}", "words ".repeat(40))})).await;
+    }
+    let client = browser();
+    let session = session_of(&form_login(&app, &client, "ana@example.org", "/").await);
+    for page in ["/desk?view=open".to_owned(), format!("/desk/tickets/{number}")] {
+        let html = client
+            .get(format!("{}{page}", app.base))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text()
+            .await
+            .unwrap_or_default();
+        assert!(html.contains("<main"), "{page} rendered");
+        let mut total = html.len();
+        let mut assets = 0;
+        for asset in html.split("\"/assets/").skip(1).filter_map(|s| s.split('"').next()) {
+            assets += 1;
+            let bytes = client
+                .get(format!("{}/assets/{asset}", app.base))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .bytes()
+                .await
+                .unwrap_or_default();
+            assert!(!bytes.is_empty(), "{asset} is served");
+            total += bytes.len();
+        }
+        assert_eq!(assets, 2, "{page} loads its stylesheet and script");
+        assert!(total < 100 * 1024, "{page} weighs {total} bytes");
+    }
 }
