@@ -341,3 +341,24 @@ test('the ticket page logs time, links tickets, edits category and custom fields
   assert.equal((await server.api('GET', `/api/v1/tickets/${dup.id}`, adminToken)).body.merged_into, main.id);
   await agent.context().close();
 });
+
+test('the new-request form shows the custom fields of the chosen type', async () => {
+  await server.api('POST', '/api/v1/custom-fields', adminToken, { key: 'os_name', label: 'Operating system', kind: 'select', options: ['linux', 'windows'], ticket_types: ['incident'] });
+  await server.api('POST', '/api/v1/custom-fields', adminToken, { key: 'cost_centre', label: 'Cost centre', kind: 'text', ticket_types: ['service_request'] });
+  const rita = await signIn(browser, server, 'rita@example.org');
+  await rita.goto(server.base + '/portal/new');
+  assert.equal(await rita.getByLabel('Operating system').isVisible(), true);
+  assert.equal(await rita.getByLabel('Cost centre').isVisible(), false);
+  await rita.getByLabel('I need something (access, equipment, software)').check();
+  assert.equal(await rita.getByLabel('Operating system').isVisible(), false);
+  await rita.getByLabel('Cost centre').fill('CC-42');
+  await rita.getByLabel('Subject').fill('New monitor');
+  await rita.getByRole('button', { name: 'Send request' }).click();
+  await rita.waitForURL(/created=1/);
+  const number = rita.url().match(/tickets\/(\d+)/)[1];
+  const t = await server.api('GET', `/api/v1/tickets/${number}`, adminToken);
+  assert.deepEqual(t.body.custom_fields, { cost_centre: 'CC-42' });
+  assert.equal(t.body.type, 'service_request');
+  assert.equal(t.body.channel, 'web');
+  await rita.context().close();
+});

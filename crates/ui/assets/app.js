@@ -49,6 +49,21 @@
     e.preventDefault();
   });
 
+  // The new-request form: only the custom fields of the chosen type (the server checks anyway).
+  function showFieldsFor(type) {
+    document.querySelectorAll('.field[data-types]').forEach(function (f) {
+      var types = f.getAttribute('data-types');
+      var applies = !types || types.split(' ').indexOf(type) >= 0;
+      f.hidden = !applies;
+      f.querySelectorAll('input, select, textarea').forEach(function (i) { i.disabled = !applies; });
+    });
+  }
+  var typeChoice = document.querySelectorAll('input[name=type]');
+  typeChoice.forEach(function (r) {
+    r.addEventListener('change', function () { if (r.checked) showFieldsFor(r.value); });
+    if (r.checked) showFieldsFor(r.value);
+  });
+
   // Live updates: when someone else changes this ticket, refresh its conversation, status and
   // history in place (a message being typed is left alone) and say so. The properties form keeps
   // the version it was loaded with, so a stale save is refused by the server with a message.

@@ -104,6 +104,8 @@ pub struct FieldInput {
     pub options: Vec<String>,
     pub required: bool,
     pub applies: String,
+    /// Space-separated ticket types (empty: all), for the script that hides other types' fields.
+    pub types: String,
 }
 
 #[derive(Template)]
@@ -147,6 +149,7 @@ fn field_inputs(defs: &[CustomFieldDef]) -> Vec<FieldInput> {
             kind: d.kind.as_str(),
             options: d.options.clone(),
             required: d.required,
+            types: d.ticket_types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" "),
             applies: if d.ticket_types.is_empty() {
                 String::new()
             } else {
