@@ -224,9 +224,14 @@ test('admins manage people, groups, the directory, the priority matrix and token
   assert.match(await admin.locator('section.card', { hasText: 'Network L3' }).innerText(), /Beth Agent/);
 
   await admin.goto(server.base + '/admin/directory');
-  await admin.getByLabel('Name').first().fill('Finance');
+  await admin.locator('#org-name').fill('Finance');
   await admin.getByRole('button', { name: 'Add organisation' }).click();
-  await admin.getByLabel('Label').fill('Asset tag');
+  await admin.getByLabel('Name of Finance').fill('Finance & Controlling');
+  await admin.locator('li', { has: admin.getByLabel('Name of Finance') }).getByLabel('shares tickets').check();
+  await admin.locator('li', { has: admin.getByLabel('Name of Finance') }).getByRole('button', { name: 'Save' }).click();
+  const orgs = await server.api('GET', '/api/v1/organisations', adminToken);
+  assert.deepEqual(orgs.body.items.map((o) => [o.name, o.shares_tickets]), [['Finance & Controlling', true]]);
+  await admin.getByLabel('Label', { exact: true }).fill('Asset tag');
   await admin.getByLabel('Key (a-z, 0-9, _)').fill('asset_tag');
   await admin.getByRole('button', { name: 'Add field' }).click();
   assert.match(await admin.content(), /asset_tag/);
@@ -246,6 +251,12 @@ test('admins manage people, groups, the directory, the priority matrix and token
   assert.equal((await server.api('GET', '/api/v1/users/me', secret)).status, 200);
   await admin.getByRole('row', { name: /^ci/ }).getByRole('button', { name: 'Revoke' }).click();
   assert.equal((await server.api('GET', '/api/v1/users/me', secret)).status, 401, 'revoked at once');
+
+  // Admins see everyone's tokens and can revoke any of them.
+  const agentToken = server.cli(['token', 'create', '--user', 'agent2@example.org', '--name', 'beths-script']);
+  await admin.goto(server.base + '/admin/tokens');
+  await admin.getByRole('row', { name: /Beth Agent.*beths-script/ }).getByRole('button', { name: 'Revoke' }).click();
+  assert.equal((await server.api('GET', '/api/v1/users/me', agentToken)).status, 401);
 
   const agent = await signIn(browser, server, 'agent@example.org');
   const denied = await agent.goto(server.base + '/admin/users');

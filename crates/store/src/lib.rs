@@ -93,6 +93,8 @@ pub trait Store: Send + Sync + 'static {
     /// The owner of an unrevoked token with this hash; records its use.
     async fn token_owner(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<UserId>>;
     async fn list_tokens(&self, user: UserId) -> StoreResult<Vec<ApiToken>>;
+    /// Every user's tokens, newest first (for admins).
+    async fn list_all_tokens(&self, limit: u32) -> StoreResult<Vec<ApiToken>>;
     /// Revokes a token of this user; false when there was no such live token.
     async fn revoke_token(&self, user: UserId, id: TokenId, now: Timestamp) -> StoreResult<bool>;
 

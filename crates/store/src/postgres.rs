@@ -396,6 +396,10 @@ impl Store for PgStore {
         rows(&self.client().await?, &s, row::token).await
     }
 
+    async fn list_all_tokens(&self, limit: u32) -> StoreResult<Vec<ApiToken>> {
+        rows(&self.client().await?, &query::list_all_tokens(limit), row::token).await
+    }
+
     async fn revoke_token(&self, user: UserId, id: TokenId, now: Timestamp) -> StoreResult<bool> {
         exec(&self.client().await?, &query::revoke_token(user, id, now)).await.map(|n| n > 0)
     }

@@ -617,3 +617,10 @@ pub(crate) fn users_by_ids(ids: &[ferrodesk_core::ids::UserId]) -> Stmt {
     s.sql = format!("SELECT {} FROM users WHERE id IN ({list})", crate::row::USER_COLUMNS);
     s
 }
+
+pub(crate) fn list_all_tokens(limit: u32) -> Stmt {
+    Stmt::new(
+        "SELECT id, user_id, name, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY created_at DESC LIMIT $1",
+        vec![Param::Int(i64::from(limit))],
+    )
+}

@@ -528,6 +528,11 @@ impl Store for SqliteStore {
         self.read(move |c| rows(c, &s, |r| row::token(r))).await
     }
 
+    async fn list_all_tokens(&self, limit: u32) -> StoreResult<Vec<ApiToken>> {
+        let s = query::list_all_tokens(limit);
+        self.read(move |c| rows(c, &s, |r| row::token(r))).await
+    }
+
     async fn revoke_token(&self, user: UserId, id: TokenId, now: Timestamp) -> StoreResult<bool> {
         let s = query::revoke_token(user, id, now);
         self.write(move |c| exec(c, &s).map(|n| n > 0)).await

@@ -310,7 +310,10 @@ struct DirectoryPage {
     csrf: String,
     organisations: Vec<(String, String, bool)>,
     categories: Vec<(String, String)>,
-    fields: Vec<(String, String, &'static str, String, bool)>,
+    /// (id, name, parent id) of each category, for its edit form.
+    category_edits: Vec<(String, String, String)>,
+    /// (id, key, label, kind, options, required)
+    fields: Vec<(String, String, String, &'static str, String, bool)>,
     kinds: Vec<&'static str>,
     types: Vec<&'static str>,
     done: Option<String>,
@@ -345,6 +348,10 @@ pub async fn directory(
             .into_iter()
             .map(|o| (o.id.to_string(), o.name, o.shares_tickets))
             .collect(),
+        category_edits: cats
+            .iter()
+            .map(|c| (c.id.to_string(), c.name.clone(), c.parent_id.map(|p| p.to_string()).unwrap_or_default()))
+            .collect(),
         categories,
         fields: state
             .store
@@ -352,7 +359,7 @@ pub async fn directory(
             .await
             .map_err(api)?
             .into_iter()
-            .map(|d| (d.key, d.label, d.kind.as_str(), d.options.join(", "), d.required))
+            .map(|d| (d.id.to_string(), d.key, d.label, d.kind.as_str(), d.options.join(", "), d.required))
             .collect(),
         kinds: FieldKind::ALL.iter().map(|k| k.as_str()).collect(),
         types: TicketType::ALL.iter().map(|t| t.as_str()).collect(),
@@ -590,4 +597,123 @@ pub async fn token_action(
         }
         _ => Err(UiError::from(ApiError::not_found())),
     }
+}
+
+#[derive(Template)]
+#[template(path = "admin/all_tokens.html")]
+struct AllTokensPage {
+    css: String,
+    viewer_name: String,
+    csrf: String,
+    /// (token id, owner id, owner, name, created, last used, revoked)
+    tokens: Vec<(String, String, String, String, String, String, bool)>,
+}
+
+/// Every user's API tokens (admins): who owns which, when last used; revoke any.
+pub async fn all_tokens(State(state): State<AppState>, viewer: Viewer) -> Result<Response, UiError> {
+    admin_only(&viewer)?;
+    let tokens = state.store.list_all_tokens(500).await.map_err(api)?;
+    let mut owners: Vec<UserId> = tokens.iter().map(|t| t.user_id).collect();
+    owners.sort();
+    owners.dedup();
+    let people = state.store.users_by_ids(&owners).await.map_err(api)?;
+    let page = AllTokensPage {
+        css: crate::assets::url("app.css"),
+        viewer_name: viewer.user.name.clone(),
+        csrf: viewer.session.csrf_token.clone(),
+        tokens: tokens
+            .into_iter()
+            .map(|t| {
+                let owner = people
+                    .iter()
+                    .find(|u| u.id == t.user_id)
+                    .map(|u| format!("{} <{}>", u.name, u.email))
+                    .unwrap_or_default();
+                (
+                    t.id.to_string(),
+                    t.user_id.to_string(),
+                    owner,
+                    t.name,
+                    when(t.created_at),
+                    t.last_used_at.map(when).unwrap_or_else(|| "never".into()),
+                    t.revoked_at.is_some(),
+                )
+            })
+            .collect(),
+    };
+    Ok(render(&page))
+}
+
+#[derive(Deserialize)]
+pub struct RevokeAnyForm {
+    csrf: String,
+    id: String,
+    user_id: String,
+}
+
+pub async fn revoke_any_token(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<RevokeAnyForm>,
+) -> Result<Response, UiError> {
+    viewer.check_csrf(&f.csrf)?;
+    let owner: UserId = f.user_id.parse().map_err(|_| UiError::from(ApiError::not_found()))?;
+    authorise(&viewer.actor, Resource::Credentials(owner), Action::Update)?;
+    let id: TokenId = f.id.parse().map_err(|_| UiError::from(ApiError::not_found()))?;
+    state.store.revoke_token(owner, id, state.now()).await.map_err(api)?;
+    Ok(back("/admin/tokens"))
+}
+
+/// Edits an organisation (name, sharing), a category (name, parent) or a custom field (label,
+/// options, required).
+pub async fn edit_entry(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((what, id)): Path<(String, String)>,
+    Form(f): Form<DirectoryForm>,
+) -> Result<Response, UiError> {
+    viewer.check_csrf(&f.csrf)?;
+    admin_only(&viewer)?;
+    let missing = || UiError::from(ApiError::not_found());
+    match what.as_str() {
+        "organisation" => {
+            let id: OrganisationId = id.parse().map_err(|_| missing())?;
+            let mut org = state
+                .store
+                .list_organisations()
+                .await
+                .map_err(api)?
+                .into_iter()
+                .find(|o| o.id == id)
+                .ok_or_else(missing)?;
+            org.name = validate_name("name", &f.name)?;
+            org.shares_tickets = f.shares_tickets == "on";
+            state.store.update_organisation(&org).await.map_err(api)?;
+        }
+        "category" => {
+            let id: CategoryId = id.parse().map_err(|_| missing())?;
+            let all = state.store.list_categories().await.map_err(api)?;
+            let mut c = all.iter().find(|c| c.id == id).cloned().ok_or_else(missing)?;
+            let parent: Option<CategoryId> =
+                if f.parent_id.is_empty() { None } else { Some(f.parent_id.parse().map_err(|_| missing())?) };
+            ferrodesk_core::category::check_reparent(id, parent, |x| {
+                all.iter().find(|c| c.id == x).and_then(|c| c.parent_id)
+            })?;
+            c.name = validate_name("name", &f.name)?;
+            c.parent_id = parent;
+            state.store.update_category(&c).await.map_err(api)?;
+        }
+        "field" => {
+            let id: CustomFieldId = id.parse().map_err(|_| missing())?;
+            let mut d =
+                state.store.custom_fields().await.map_err(api)?.into_iter().find(|d| d.id == id).ok_or_else(missing)?;
+            d.label = validate_name("label", &f.name)?;
+            d.options = f.options.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect();
+            d.required = f.required == "on";
+            d.validate()?;
+            state.store.update_custom_field(&d).await.map_err(api)?;
+        }
+        _ => return Err(missing()),
+    }
+    Ok(back("/admin/directory?done=saved"))
 }
