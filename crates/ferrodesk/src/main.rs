@@ -2,6 +2,7 @@
 
 mod config;
 mod demo;
+mod import;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -50,6 +51,15 @@ enum Command {
     },
     /// Fill an empty database with a believable demo organisation and tickets.
     Demo,
+    /// Import tickets from JSON Lines (one ticket object per line) on standard input or a file.
+    Import {
+        /// Read this file instead of standard input.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+        /// Tickets stored per transaction.
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u16).range(1..=10000))]
+        batch: u16,
+    },
 }
 
 #[derive(Subcommand)]
@@ -172,6 +182,20 @@ async fn run(command: Command, config: Config) -> Result<()> {
             };
             store.create_token(&token, &hash_token(&secret)).await?;
             println!("{secret}");
+            Ok(())
+        }
+        Command::Import { file, batch } => {
+            let store = open_store(&config).await?;
+            let (_, skipped) = match file {
+                Some(path) => {
+                    let f = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+                    import::run(store.as_ref(), std::io::BufReader::new(f), usize::from(batch)).await?
+                }
+                None => import::run(store.as_ref(), std::io::stdin().lock(), usize::from(batch)).await?,
+            };
+            if skipped > 0 {
+                bail!("{skipped} line(s) were skipped; the others were imported");
+            }
             Ok(())
         }
         Command::Demo => {

@@ -151,6 +151,9 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         idempotency: Option<Idempotency>,
     ) -> StoreResult<Ticket>;
+    /// Stores a batch of imported tickets in one transaction (all or none), numbering them in
+    /// order; returns their numbers.
+    async fn import_tickets(&self, batch: Vec<ImportedTicket>) -> StoreResult<Vec<TicketNumber>>;
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;
     async fn ticket_by_number(&self, number: TicketNumber) -> StoreResult<Option<Ticket>>;
     /// Stores `change.ticket` if the stored version is still `change.expected_version`, with

@@ -133,14 +133,19 @@ async fn reindex(c: &impl GenericClient, t: &Ticket) -> StoreResult<()> {
         |r| Ok((r.text("body")?, r.boolean("internal")?)),
     )
     .await?;
-    let (subject, description, public, internal) = query::search_document(t, &comments);
+    write_search(c, t.id, query::search_document(t, &comments)).await
+}
+
+/// Stores a ticket's search vectors (public text, and all text including internal notes).
+async fn write_search(c: &impl GenericClient, id: TicketId, doc: (String, String, String, String)) -> StoreResult<()> {
+    let (subject, description, public, internal) = doc;
     exec(
         c,
         &Stmt::new(
             "UPDATE tickets SET search_public = to_tsvector('simple', $2 || ' ' || $3 || ' ' || $4), \
              search_all = to_tsvector('simple', $2 || ' ' || $3 || ' ' || $4 || ' ' || $5) WHERE id = $1",
             vec![
-                Param::Uuid(t.id.0),
+                Param::Uuid(id.0),
                 Param::Text(subject),
                 Param::Text(description),
                 Param::Text(public),
@@ -574,6 +579,26 @@ impl Store for PgStore {
         reindex(&tx, &ticket).await?;
         tx.commit().await.map_err(db)?;
         Ok(ticket)
+    }
+
+    async fn import_tickets(&self, batch: Vec<ImportedTicket>) -> StoreResult<Vec<TicketNumber>> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let mut numbers = Vec::with_capacity(batch.len());
+        for mut item in batch {
+            let number = one(&tx, &Stmt::new("SELECT nextval('ticket_number_seq') AS n", vec![]), |r| r.int("n"))
+                .await?
+                .ok_or_else(|| StoreError::Database("no ticket number".into()))?;
+            item.ticket.number = TicketNumber(number);
+            item.ticket.version = 1;
+            for s in query::import_statements(&item) {
+                exec(&tx, &s).await?;
+            }
+            write_search(&tx, item.ticket.id, query::import_document(&item)).await?;
+            numbers.push(item.ticket.number);
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(numbers)
     }
 
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {

@@ -624,3 +624,35 @@ pub(crate) fn list_all_tokens(limit: u32) -> Stmt {
         vec![Param::Int(i64::from(limit))],
     )
 }
+
+/// The statements that store one imported ticket (its number already set): row, tag and
+/// watcher index, comments and an "imported" history line.
+pub(crate) fn import_statements(item: &ImportedTicket) -> Vec<Stmt> {
+    let t = &item.ticket;
+    let mut out = vec![insert_ticket(t)];
+    out.extend(replace_ticket_sets(t).into_iter().skip(2));
+    for c in &item.comments {
+        out.push(insert_comment(c));
+    }
+    let created = TicketChange {
+        ticket: t.clone(),
+        expected_version: 0,
+        actor: None,
+        changes: vec![ferrodesk_core::ticket::FieldChange {
+            field: "imported".into(),
+            old: None,
+            new: Some(t.status.to_string()),
+        }],
+        comment: None,
+        at: t.created_at,
+        idempotency: None,
+    };
+    out.extend(insert_history(&created));
+    out
+}
+
+/// The search document of an imported ticket, from its comments in memory.
+pub(crate) fn import_document(item: &ImportedTicket) -> (String, String, String, String) {
+    let comments: Vec<(String, bool)> = item.comments.iter().map(|c| (c.body.clone(), c.internal)).collect();
+    search_document(&item.ticket, &comments)
+}

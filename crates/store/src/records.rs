@@ -271,6 +271,14 @@ pub struct SavedFilter {
     pub created_at: Timestamp,
 }
 
+/// A ticket brought in from elsewhere, with its conversation. The store gives it the next
+/// number (its `number` and `version` are ignored).
+#[derive(Debug, Clone)]
+pub struct ImportedTicket {
+    pub ticket: ferrodesk_core::ticket::Ticket,
+    pub comments: Vec<Comment>,
+}
+
 /// A file attached to a ticket (optionally to one of its comments).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {

@@ -281,14 +281,19 @@ fn reindex(conn: &Connection, t: &Ticket) -> StoreResult<()> {
         ),
         |r| Ok((r.text("body")?, r.boolean("internal")?)),
     )?;
-    let (subject, description, public, internal) = query::search_document(t, &comments);
     exec(conn, &Stmt::new("DELETE FROM ticket_search WHERE rowid = $1", vec![Param::Int(t.number.0)]))?;
+    write_search(conn, t.number, query::search_document(t, &comments))
+}
+
+/// Inserts a ticket's search row (rowid = its number; internal notes in their own column).
+fn write_search(conn: &Connection, number: TicketNumber, doc: (String, String, String, String)) -> StoreResult<()> {
+    let (subject, description, public, internal) = doc;
     exec(
         conn,
         &Stmt::new(
             "INSERT INTO ticket_search (rowid, subject, description, public_text, internal_text) VALUES ($1, $2, $3, $4, $5)",
             vec![
-                Param::Int(t.number.0),
+                Param::Int(number.0),
                 Param::Text(subject),
                 Param::Text(description),
                 Param::Text(public),
@@ -737,6 +742,26 @@ impl Store for SqliteStore {
             }
             reindex(c, &ticket)?;
             Ok(ticket)
+        })
+        .await
+    }
+
+    async fn import_tickets(&self, batch: Vec<ImportedTicket>) -> StoreResult<Vec<TicketNumber>> {
+        self.write(move |c| {
+            let mut next: i64 =
+                c.query_row("SELECT coalesce(max(number), 1000) + 1 FROM tickets", [], |r| r.get(0)).map_err(db)?;
+            let mut numbers = Vec::with_capacity(batch.len());
+            for mut item in batch {
+                item.ticket.number = TicketNumber(next);
+                item.ticket.version = 1;
+                next += 1;
+                for s in query::import_statements(&item) {
+                    exec(c, &s)?;
+                }
+                write_search(c, item.ticket.number, query::import_document(&item))?;
+                numbers.push(item.ticket.number);
+            }
+            Ok(numbers)
         })
         .await
     }

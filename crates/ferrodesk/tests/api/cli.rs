@@ -7,7 +7,11 @@ use std::time::{Duration, Instant};
 use crate::dual;
 use crate::helpers::{Backend, fresh_database};
 
-dual!(user_and_token_commands_then_serve_and_drain_on_sigterm, edited_or_newer_migrations_stop_start_up_cases_82_83);
+dual!(
+    user_and_token_commands_then_serve_and_drain_on_sigterm,
+    edited_or_newer_migrations_stop_start_up_cases_82_83,
+    import_keeps_good_lines_and_reports_bad_ones
+);
 
 struct Run {
     code: i32,
@@ -230,4 +234,91 @@ async fn edited_or_newer_migrations_stop_start_up_cases_82_83(b: Backend) {
     let store = ferrodesk_store::open(&url).await.unwrap_or_else(|e| panic!("{e}"));
     let email = ferrodesk_core::user::EmailAddress::parse("y@example.org").unwrap_or_else(|e| panic!("{e}"));
     assert!(store.user_by_email(&email).await.ok().flatten().is_none());
+}
+
+async fn import_keeps_good_lines_and_reports_bad_ones(b: Backend) {
+    let (url, _dir) = fresh_database(b).await;
+    assert_eq!(
+        ferrodesk(&url, &["user", "create", "--email", "agent@example.org", "--name", "Aldo", "--role", "agent"], None)
+            .code,
+        0
+    );
+    let lines = [
+        r#"{"subject": "VPN drops", "description": "since monday", "requester": "ann@example.org", "requester_name": "Ann Lee", "organisation": "Finance", "group": "Network L3", "category": "Network", "status": "open", "impact": "high", "urgency": "high", "assignee": "agent@example.org", "tags": ["VPN"], "created_at": "2025-03-01T09:00:00Z", "comments": [{"author": "agent@example.org", "body": "Rebooted the concentrator", "created_at": "2025-03-01T10:00:00Z"}, {"author": "agent@example.org", "body": "vendor ticket 4711", "internal": true}]}"#,
+        r#"{"subject": "broken json", "requester": "#,
+        r#"{"subject": "Printer", "requester": "bob@example.org", "status": "exploded"}"#,
+        "",
+        r#"{"subject": "Printer jam", "requester": "bob@example.org", "status": "closed", "created_at": "2025-02-01T08:00:00Z", "updated_at": "2025-02-02T08:00:00Z"}"#,
+        r#"{"subject": "Nope", "requester": "ann@example.org", "assignee": "bob@example.org"}"#,
+        r#"{"subject": "New laptop", "requester": "ann@example.org", "type": "service_request", "surprise": 1}"#,
+        r#"{"subject": "Monitor", "requester": "carl@example.org"}"#,
+    ];
+    let input = lines.join("\n");
+    let r = ferrodesk(&url, &["import"], Some(&input));
+    assert_eq!(r.code, 1, "some lines were skipped: {}", r.stderr);
+    assert!(r.stdout.contains("imported 3 tickets with 2 comments"), "{}", r.stdout);
+    for (line, why) in [(2, "not a ticket object"), (3, "status"), (6, "not an agent"), (7, "unknown field")] {
+        assert!(
+            r.stderr.contains(&format!("line {line}: ")) && r.stderr.contains(why),
+            "line {line} ({why}): {}",
+            r.stderr
+        );
+    }
+
+    let store = ferrodesk_store::open(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let all = store
+        .list_tickets(
+            &ferrodesk_store::TicketQuery {
+                sort: ferrodesk_store::TicketSortKey::Number,
+                descending: false,
+                ..Default::default()
+            },
+            &ferrodesk_core::access::TicketScope::All,
+        )
+        .await
+        .unwrap_or_default();
+    let subjects: Vec<(i64, &str)> = all.iter().map(|t| (t.number.0, t.subject.as_str())).collect();
+    assert_eq!(subjects, vec![(1001, "VPN drops"), (1002, "Printer jam"), (1003, "Monitor")]);
+    let vpn = &all[0];
+    assert_eq!(
+        (vpn.status.as_str(), vpn.priority.as_str(), vpn.tags.clone()),
+        ("open", "critical", vec!["vpn".to_string()])
+    );
+    assert_eq!(vpn.created_at.to_string(), "2025-03-01T09:00:00Z");
+    assert!(
+        vpn.first_response_at.is_some()
+            && vpn.organisation_id.is_some()
+            && vpn.group_id.is_some()
+            && vpn.category_id.is_some()
+    );
+    let closed = &all[1];
+    assert!(closed.closed_at.is_some() && closed.resolved_at.is_some(), "lifecycle timestamps follow the status");
+    assert_eq!(
+        store.comments(vpn.id, false).await.map(|c| c.len()).unwrap_or(0),
+        1,
+        "the internal note stays internal"
+    );
+    let ann = store
+        .user_by_email(&ferrodesk_core::user::EmailAddress::parse("ann@example.org").unwrap_or_else(|e| panic!("{e}")))
+        .await
+        .ok()
+        .flatten();
+    assert_eq!(ann.map(|(u, _)| (u.name, u.role.as_str())), Some(("Ann Lee".to_string(), "requester")));
+    // Imported text is searchable at once, internal notes only for staff.
+    let search = |terms: &[&str], scope: ferrodesk_core::access::TicketScope| {
+        let q =
+            ferrodesk_store::TicketQuery { terms: terms.iter().map(|s| s.to_string()).collect(), ..Default::default() };
+        let store = store.clone();
+        async move { store.list_tickets(&q, &scope).await.map(|v| v.len()).unwrap_or(99) }
+    };
+    assert_eq!(search(&["concentrator"], ferrodesk_core::access::TicketScope::All).await, 1);
+    assert_eq!(search(&["4711"], ferrodesk_core::access::TicketScope::All).await, 1);
+    let ann_scope = ferrodesk_core::access::TicketScope::Requester { user_id: vpn.requester_id, organisation_id: None };
+    assert_eq!(search(&["4711"], ann_scope).await, 0);
+
+    // A second import numbers on; a clean file exits 0.
+    let again = ferrodesk(&url, &["import"], Some(r#"{"subject": "Later", "requester": "ann@example.org"}"#));
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let last = store.ticket_by_number(ferrodesk_core::ids::TicketNumber(1004)).await.ok().flatten();
+    assert_eq!(last.map(|t| t.subject), Some("Later".into()));
 }
