@@ -748,13 +748,12 @@ impl Store for SqliteStore {
 
     async fn import_tickets(&self, batch: Vec<ImportedTicket>) -> StoreResult<Vec<TicketNumber>> {
         self.write(move |c| {
-            let mut next: i64 =
+            let first: i64 =
                 c.query_row("SELECT coalesce(max(number), 1000) + 1 FROM tickets", [], |r| r.get(0)).map_err(db)?;
             let mut numbers = Vec::with_capacity(batch.len());
-            for mut item in batch {
-                item.ticket.number = TicketNumber(next);
+            for (number, mut item) in (first..).zip(batch) {
+                item.ticket.number = TicketNumber(number);
                 item.ticket.version = 1;
-                next += 1;
                 for s in query::import_statements(&item) {
                     exec(c, &s)?;
                 }
