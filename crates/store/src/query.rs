@@ -209,12 +209,17 @@ fn ticket_conditions(dialect: Dialect, q: &TicketQuery, scope: &TicketScope, s: 
             wh.push(format!("({})", any.join(" OR ")));
         }
         TicketScope::Requester { user_id, organisation_id } => {
-            let mut any = vec![format!("t.requester_id = {}", s.bind(Param::Uuid(user_id.0)))];
-            any.push(watches(s, user_id.0));
+            // A union of indexed look-ups: an OR with EXISTS would make both databases scan
+            // every ticket to find the few of one person.
+            let me = s.bind(Param::Uuid(user_id.0));
+            let mut sets = vec![
+                format!("SELECT id FROM tickets WHERE requester_id = {me}"),
+                format!("SELECT ticket_id FROM ticket_watchers WHERE user_id = {me}"),
+            ];
             if let Some(org) = organisation_id {
-                any.push(format!("t.organisation_id = {}", s.bind(Param::Uuid(org.0))));
+                sets.push(format!("SELECT id FROM tickets WHERE organisation_id = {}", s.bind(Param::Uuid(org.0))));
             }
-            wh.push(format!("({})", any.join(" OR ")));
+            wh.push(format!("t.id IN ({})", sets.join(" UNION ")));
         }
     }
     let mut any_of = |s: &mut Stmt, col: &str, values: Vec<Param>| {
