@@ -41,6 +41,10 @@ pub enum StoreError {
     MissingReference { what: String },
     #[error("not found")]
     NotFound,
+    /// The database gave up on a transaction because of contention (deadlock, serialization);
+    /// nothing was written and the request can be retried.
+    #[error("the database is busy")]
+    Busy,
     /// The user's upload quota would be exceeded.
     #[error("upload quota exceeded")]
     QuotaExceeded,

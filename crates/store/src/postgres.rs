@@ -90,6 +90,9 @@ fn db(e: tokio_postgres::Error) -> StoreError {
         if code == "23503" {
             return StoreError::MissingReference { what: "a referenced record".into() };
         }
+        if code == "40P01" || code == "40001" {
+            return StoreError::Busy;
+        }
         return StoreError::Database(format!("{}: {}", code, d.message()));
     }
     StoreError::Database(e.to_string())

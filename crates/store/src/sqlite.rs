@@ -99,6 +99,11 @@ fn db(e: rusqlite::Error) -> StoreError {
             return StoreError::MissingReference { what: "a referenced record".into() };
         }
     }
+    if let rusqlite::Error::SqliteFailure(f, _) = &e
+        && matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    {
+        return StoreError::Busy;
+    }
     StoreError::Database(e.to_string())
 }
 

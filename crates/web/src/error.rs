@@ -110,6 +110,11 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_reference", format!("{what} does not exist"))
             }
             StoreError::NotFound => ApiError::not_found(),
+            StoreError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_busy",
+                "the database is busy; nothing was changed, please try again",
+            ),
             StoreError::QuotaExceeded => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "upload_quota_exceeded", "the upload quota is used up")
             }
@@ -155,5 +160,29 @@ impl From<QueryRejection> for ApiError {
 impl From<PathRejection> for ApiError {
     fn from(_: PathRejection) -> Self {
         ApiError::not_found()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_failures_map_to_stable_codes() {
+        let cases = [
+            (StoreError::Busy, 503, "database_busy"),
+            (StoreError::Conflict { current: 3 }, 412, "stale_version"),
+            (StoreError::Duplicate { what: "email".into() }, 409, "duplicate"),
+            (StoreError::MissingReference { what: "group".into() }, 422, "unknown_reference"),
+            (StoreError::QuotaExceeded, 413, "upload_quota_exceeded"),
+            (StoreError::Refused("no".into()), 409, "refused"),
+            (StoreError::NotFound, 404, "not_found"),
+            (StoreError::Database("secret detail".into()), 500, "internal_error"),
+        ];
+        for (e, status, code) in cases {
+            let api = ApiError::from(e);
+            assert_eq!((api.status.as_u16(), api.code), (status, code));
+            assert!(!api.detail.contains("secret detail"), "internal causes are never shown");
+        }
     }
 }

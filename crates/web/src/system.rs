@@ -54,8 +54,23 @@ pub(crate) async fn refuse_announced_oversize(
     next.run(request).await
 }
 
-pub(crate) async fn route_not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "there is no such endpoint")
+/// Unknown paths: problem+json under `/api`, a small page for people elsewhere.
+pub(crate) async fn route_not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") || uri.path() == "/api" {
+        return ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "there is no such endpoint").into_response();
+    }
+    let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found · Ferrodesk</title></head>\
+                <body><main><h1>Not found</h1><p>There is no such page. <a href=\"/\">Go to the start page</a>.</p></main></body></html>";
+    let mut resp = (StatusCode::NOT_FOUND, axum::response::Html(page)).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_SECURITY_POLICY,
+        axum::http::HeaderValue::from_static(
+            "default-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'",
+        ),
+    );
+    h.insert(axum::http::header::X_CONTENT_TYPE_OPTIONS, axum::http::HeaderValue::from_static("nosniff"));
+    resp
 }
 
 pub(crate) fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

@@ -85,6 +85,19 @@ async fn pages_carry_security_headers_case_35(b: Backend) {
         assert!(set.contains(attr), "session cookie lacks {attr}: {set}");
     }
     assert!(!set.contains("Domain="), "__Host- cookies have no Domain");
+    // Unknown pages answer with a page for people, under a CSP too.
+    let missing = client.get(format!("{}/no-such-page", app.base)).send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(
+        missing.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/html"))
+    );
+    assert!(
+        missing
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.contains("frame-ancestors 'none'"))
+    );
     // Anonymous visitors are sent to the login page, not shown anything.
     let anon = client.get(format!("{}/portal", app.base)).send().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(anon.status(), StatusCode::SEE_OTHER);
