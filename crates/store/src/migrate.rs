@@ -31,11 +31,17 @@ macro_rules! migrations {
 }
 
 /// File names (without `.sql`) of every migration, in order; both dialects have each.
-pub const MIGRATION_NAMES: &[&str] =
-    &["0001_core", "0002_sessions_and_login", "0003_ticket_work", "0004_attachments", "0005_saved_filters"];
+pub const MIGRATION_NAMES: &[&str] = &[
+    "0001_core",
+    "0002_sessions_and_login",
+    "0003_ticket_work",
+    "0004_attachments",
+    "0005_saved_filters",
+    "0006_queue_indexes",
+];
 
-pub(crate) const SQLITE: &[Migration] = migrations!("sqlite": 1 "0001_core", 2 "0002_sessions_and_login", 3 "0003_ticket_work", 4 "0004_attachments", 5 "0005_saved_filters");
-pub(crate) const POSTGRES: &[Migration] = migrations!("postgres": 1 "0001_core", 2 "0002_sessions_and_login", 3 "0003_ticket_work", 4 "0004_attachments", 5 "0005_saved_filters");
+pub(crate) const SQLITE: &[Migration] = migrations!("sqlite": 1 "0001_core", 2 "0002_sessions_and_login", 3 "0003_ticket_work", 4 "0004_attachments", 5 "0005_saved_filters", 6 "0006_queue_indexes");
+pub(crate) const POSTGRES: &[Migration] = migrations!("postgres": 1 "0001_core", 2 "0002_sessions_and_login", 3 "0003_ticket_work", 4 "0004_attachments", 5 "0005_saved_filters", 6 "0006_queue_indexes");
 
 /// A row of the `schema_migrations` table.
 #[derive(Debug, Clone)]
