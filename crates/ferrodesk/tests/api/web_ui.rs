@@ -22,6 +22,19 @@ fn browser() -> reqwest::Client {
     reqwest::Client::builder().redirect(Policy::none()).build().unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The HTML of a page as the holder of `session` sees it.
+async fn page_html(client: &reqwest::Client, app: &TestApp, session: &str, path: &str) -> String {
+    client
+        .get(format!("{}{path}", app.base))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default()
+}
+
 /// GET /login, then POST the form: returns the response of the POST.
 async fn form_login(app: &TestApp, client: &reqwest::Client, email: &str, next: &str) -> reqwest::Response {
     let page = client.get(format!("{}/login", app.base)).send().await.unwrap_or_else(|e| panic!("{e}"));
@@ -218,36 +231,12 @@ async fn portal_never_shows_internal_notes_case_38(b: Backend) {
         "/portal?q=vendor".into(),
         "/portal?q=cable".into(),
     ] {
-        let html = client
-            .get(format!("{}{page}", app.base))
-            .header("cookie", &session)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text()
-            .await
-            .unwrap_or_default();
+        let html = page_html(&client, &app, &session, &page).await;
         assert!(!html.contains("INTERNAL-ONLY"), "{page} leaks the internal note");
     }
-    let ticket_page = client
-        .get(format!("{}/portal/tickets/{}", app.base, t["number"]))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let ticket_page = page_html(&client, &app, &session, &format!("/portal/tickets/{}", t["number"])).await;
     assert!(ticket_page.contains("We ordered a new cable."));
-    let search = client
-        .get(format!("{}/portal?q=vendor", app.base))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let search = page_html(&client, &app, &session, "/portal?q=vendor").await;
     assert!(!search.contains("Monitor flickers"), "searching the note's words finds nothing for the requester");
 }
 
@@ -270,15 +259,7 @@ async fn pages_weigh_under_100_kb(b: Backend) {
     let client = browser();
     let session = session_of(&form_login(&app, &client, "ana@example.org", "/").await);
     for page in ["/desk?view=open".to_owned(), format!("/desk/tickets/{number}")] {
-        let html = client
-            .get(format!("{}{page}", app.base))
-            .header("cookie", &session)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text()
-            .await
-            .unwrap_or_default();
+        let html = page_html(&client, &app, &session, &page).await;
         assert!(html.contains("<main"), "{page} rendered");
         let mut total = html.len();
         let mut assets = 0;
