@@ -658,10 +658,7 @@ impl Store for PgStore {
             ),
         )
         .await?;
-        let existing = rows(&tx, &ticket_work::links_touching(from, to), |r| {
-            Ok((r.uuid("ticket_id")?, r.uuid("linked_id")?, r.text("kind")?))
-        })
-        .await?;
+        let existing = rows(&tx, &ticket_work::links_touching(from, to), row::link).await?;
         let plan = ticket_work::plan_link(from, to, kind, &existing).map_err(StoreError::Refused)?;
         let numbers = ticket_numbers(&tx, &[from, to]).await?;
         for (a, b, k) in &plan {
@@ -682,15 +679,8 @@ impl Store for PgStore {
     ) -> StoreResult<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
-        let existing = rows(&tx, &ticket_work::links_touching(a, b), |r| {
-            Ok((r.uuid("ticket_id")?, r.uuid("linked_id")?, r.text("kind")?))
-        })
-        .await?;
-        let between: Vec<(TicketId, TicketId, &str)> = existing
-            .iter()
-            .filter(|(x, y, _)| (*x == a.0 && *y == b.0) || (*x == b.0 && *y == a.0))
-            .map(|(x, y, k)| (TicketId(*x), TicketId(*y), if k == "parent" { "parent" } else { "related" }))
-            .collect();
+        let existing = rows(&tx, &ticket_work::links_touching(a, b), row::link).await?;
+        let between = ticket_work::links_between(a, b, &existing);
         if between.is_empty() {
             return Ok(false);
         }

@@ -243,3 +243,8 @@ pub(crate) fn saved_filter(row: &impl RowAccess) -> StoreResult<SavedFilter> {
         created_at: instant(row, "created_at")?,
     })
 }
+
+/// A `ticket_links` row: (ticket, linked ticket, stored kind).
+pub(crate) fn link(row: &impl RowAccess) -> StoreResult<(Uuid, Uuid, String)> {
+    Ok((row.uuid("ticket_id")?, row.uuid("linked_id")?, row.text("kind")?))
+}

@@ -810,9 +810,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<()> {
         self.write(move |c| {
-            let existing = rows(c, &ticket_work::links_touching(from, to), |r| {
-                Ok((r.uuid("ticket_id")?, r.uuid("linked_id")?, r.text("kind")?))
-            })?;
+            let existing = rows(c, &ticket_work::links_touching(from, to), |r| row::link(r))?;
             let plan = ticket_work::plan_link(from, to, kind, &existing).map_err(StoreError::Refused)?;
             let numbers = ticket_numbers(c, &[from, to])?;
             for (a, b, k) in &plan {
@@ -834,14 +832,8 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         self.write(move |c| {
-            let existing = rows(c, &ticket_work::links_touching(a, b), |r| {
-                Ok((r.uuid("ticket_id")?, r.uuid("linked_id")?, r.text("kind")?))
-            })?;
-            let between: Vec<(TicketId, TicketId, &str)> = existing
-                .iter()
-                .filter(|(x, y, _)| (*x == a.0 && *y == b.0) || (*x == b.0 && *y == a.0))
-                .map(|(x, y, k)| (TicketId(*x), TicketId(*y), if k == "parent" { "parent" } else { "related" }))
-                .collect();
+            let existing = rows(c, &ticket_work::links_touching(a, b), |r| row::link(r))?;
+            let between = ticket_work::links_between(a, b, &existing);
             if between.is_empty() {
                 return Ok(false);
             }

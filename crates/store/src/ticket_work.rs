@@ -95,6 +95,19 @@ pub(crate) fn plan_link(
     Ok(vec![(child, parent, "parent")])
 }
 
+/// The stored link rows between two tickets (either direction), as history needs them.
+pub(crate) fn links_between(
+    a: TicketId,
+    b: TicketId,
+    existing: &[(uuid::Uuid, uuid::Uuid, String)],
+) -> Vec<(TicketId, TicketId, &'static str)> {
+    existing
+        .iter()
+        .filter(|(x, y, _)| (*x == a.0 && *y == b.0) || (*x == b.0 && *y == a.0))
+        .map(|(x, y, k)| (TicketId(*x), TicketId(*y), if k == "parent" { "parent" } else { "related" }))
+        .collect()
+}
+
 pub(crate) fn insert_link(a: TicketId, b: TicketId, kind: &str, now: Timestamp) -> Stmt {
     Stmt::new(
         "INSERT INTO ticket_links (ticket_id, linked_id, kind, created_at) VALUES ($1, $2, $3, $4)",
@@ -304,5 +317,8 @@ mod tests {
         assert!(plan_link(b, c, LinkKind::Parent, &existing).is_err(), "a parent cannot become a child");
         assert!(plan_link(c, a, LinkKind::Parent, &existing).is_err(), "a child cannot become a parent");
         assert!(plan_link(b, c, LinkKind::Child, &existing).is_ok(), "a parent gains more children");
+        let with_other = vec![(a.0, b.0, "parent".to_string()), (c.0, b.0, "related".to_string())];
+        assert_eq!(links_between(b, a, &with_other), vec![(a, b, "parent")], "either direction, only this pair");
+        assert!(links_between(a, c, &with_other).is_empty());
     }
 }

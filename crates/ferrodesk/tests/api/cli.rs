@@ -108,15 +108,7 @@ async fn user_and_token_commands_then_serve_and_drain_on_sigterm(b: Backend) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let cookie = crate::helpers::set_cookie(login.headers(), "__Host-fd_session");
     let login: serde_json::Value = login.json().await.unwrap_or_default();
     assert_eq!(login["user"]["email"], "ada@example.org");
 

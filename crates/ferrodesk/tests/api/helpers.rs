@@ -51,6 +51,17 @@ pub fn postgres_skipped() -> bool {
     }
 }
 
+/// The `name=value` pair of the cookie `name` that a response sets (empty when none).
+pub fn set_cookie(headers: &reqwest::header::HeaderMap, name: &str) -> String {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+        .unwrap_or_default()
+}
+
 /// A fresh, empty database for one test; returns its URL. The guard keeps a SQLite folder alive.
 pub async fn fresh_database(backend: Backend) -> (String, Option<TempDir>) {
     match backend {
@@ -293,8 +304,7 @@ impl TestApp {
     pub async fn login(&self, email: &str, password: &str) -> (String, String) {
         let r = self.post("/api/v1/auth/login", "", serde_json::json!({"email": email, "password": password})).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        let set = r.headers.get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default();
-        let cookie = set.split(';').next().unwrap_or_default().to_owned();
+        let cookie = set_cookie(&r.headers, "__Host-fd_session");
         (cookie, r.body["csrf_token"].as_str().unwrap_or_default().to_owned())
     }
 

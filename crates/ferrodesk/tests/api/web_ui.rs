@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 
 use crate::dual;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, set_cookie};
 
 dual!(
     pages_weigh_under_100_kb,
@@ -38,15 +38,7 @@ async fn page_html(client: &reqwest::Client, app: &TestApp, session: &str, path:
 /// GET /login, then POST the form: returns the response of the POST.
 async fn form_login(app: &TestApp, client: &reqwest::Client, email: &str, next: &str) -> reqwest::Response {
     let page = client.get(format!("{}/login", app.base)).send().await.unwrap_or_else(|e| panic!("{e}"));
-    let cookie = page
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let cookie = set_cookie(page.headers(), "__Host-fd_login");
     let html = page.text().await.unwrap_or_default();
     let csrf =
         html.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_default().to_owned();
@@ -60,13 +52,7 @@ async fn form_login(app: &TestApp, client: &reqwest::Client, email: &str, next: 
 }
 
 fn session_of(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("__Host-fd_session="))
-        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
-        .unwrap_or_default()
+    set_cookie(resp.headers(), "__Host-fd_session")
 }
 
 async fn pages_carry_security_headers_case_35(b: Backend) {
