@@ -25,8 +25,17 @@ impl FormData {
         self.fields.get(name).cloned().unwrap_or_default()
     }
 
-    /// Reads the whole form; files larger than `max_file` bytes are refused while streaming.
+    /// Reads the whole form; a file larger than `max_file` bytes, or a form larger than that
+    /// plus 1 MB in all, is refused while streaming (forms may arrive without a length).
     pub async fn read(mut form: Multipart, max_file: usize) -> Result<Self, UiError> {
+        let max_total = max_file.saturating_add(1024 * 1024);
+        let mut total = 0usize;
+        let too_big = || {
+            UiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("The form is larger than {} MB in all.", max_total / (1024 * 1024)),
+            )
+        };
         let bad = |e: axum::extract::multipart::MultipartError| {
             UiError::new(StatusCode::BAD_REQUEST, format!("The form could not be read: {}", e.body_text()))
         };
@@ -37,6 +46,10 @@ impl FormData {
                 let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
                 let mut bytes = Vec::new();
                 while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                    total += chunk.len();
+                    if total > max_total {
+                        return Err(too_big());
+                    }
                     if bytes.len() + chunk.len() > max_file {
                         return Err(UiError::new(
                             StatusCode::PAYLOAD_TOO_LARGE,
@@ -50,10 +63,19 @@ impl FormData {
                     data.files.push((filename, content_type, bytes));
                 }
             } else {
-                let text = field.text().await.map_err(bad)?;
-                if text.len() > 300_000 {
-                    return Err(UiError::new(StatusCode::PAYLOAD_TOO_LARGE, "A field of the form is too long."));
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                    total += chunk.len();
+                    if total > max_total {
+                        return Err(too_big());
+                    }
+                    if bytes.len() + chunk.len() > 300_000 {
+                        return Err(UiError::new(StatusCode::PAYLOAD_TOO_LARGE, "A field of the form is too long."));
+                    }
+                    bytes.extend_from_slice(&chunk);
                 }
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| UiError::new(StatusCode::BAD_REQUEST, "The form is not UTF-8 text."))?;
                 data.fields.entry(name).or_default().push(text);
             }
         }

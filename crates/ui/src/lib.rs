@@ -12,7 +12,7 @@ mod portal;
 mod viewer;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -26,16 +26,17 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/portal", get(portal::requests))
-        .route("/portal/new", get(portal::new_form).post(portal::create))
+        // Forms with files stream and check their own per-file limit (`forms::FormData`).
+        .route("/portal/new", get(portal::new_form).post(portal::create).layer(DefaultBodyLimit::disable()))
         .route("/portal/tickets/{number}", get(portal::ticket))
-        .route("/portal/tickets/{number}/reply", post(portal::reply))
+        .route("/portal/tickets/{number}/reply", post(portal::reply).layer(DefaultBodyLimit::disable()))
         .route("/portal/tickets/{number}/{action}", post(portal::act))
         .route("/desk", get(desk::queue))
         .route("/desk/bulk", post(desk::bulk))
         .route("/desk/filters", post(desk::save_filter))
         .route("/desk/filters/{id}/delete", post(desk::delete_filter))
         .route("/desk/tickets/{number}", get(desk::ticket))
-        .route("/desk/tickets/{number}/comment", post(desk::comment))
+        .route("/desk/tickets/{number}/comment", post(desk::comment).layer(DefaultBodyLimit::disable()))
         .route("/desk/tickets/{number}/events", get(desk::events))
         .route("/desk/tickets/{number}/update", post(desk::update))
         .route("/desk/tickets/{number}/{action}", post(desk::act))

@@ -33,14 +33,19 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::api::openapi())
 }
 
-/// Refuses a body whose announced length is over the limit before reading any of it. Uploads
-/// have their own, larger limit (their handler also enforces it while streaming).
+/// Refuses a body whose announced length is over the limit before reading any of it. File
+/// uploads (every multipart form: the API's and the web UI's) have the larger upload limit, and
+/// their handlers also enforce the per-file limit while streaming; everything else is JSON-sized.
 pub(crate) async fn refuse_announced_oversize(
     State(state): State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let is_upload = request.method() == axum::http::Method::POST && request.uri().path().ends_with("/attachments");
+    let is_upload = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
     let limit = if is_upload { state.limits.attachment_bytes + crate::JSON_BODY_LIMIT } else { crate::JSON_BODY_LIMIT };
     let announced = request
         .headers()
