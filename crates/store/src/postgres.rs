@@ -107,7 +107,10 @@ fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 async fn exec(c: &impl GenericClient, s: &Stmt) -> StoreResult<u64> {
-    c.execute(s.sql.as_str(), &refs(&s.params)).await.map_err(db)
+    let started = std::time::Instant::now();
+    let done = c.execute(s.sql.as_str(), &refs(&s.params)).await.map_err(db);
+    s.note_duration(started);
+    done
 }
 
 async fn rows<T>(
@@ -115,7 +118,10 @@ async fn rows<T>(
     s: &Stmt,
     decode: impl Fn(&tokio_postgres::Row) -> StoreResult<T>,
 ) -> StoreResult<Vec<T>> {
-    c.query(s.sql.as_str(), &refs(&s.params)).await.map_err(db)?.iter().map(decode).collect()
+    let started = std::time::Instant::now();
+    let found = c.query(s.sql.as_str(), &refs(&s.params)).await.map_err(db);
+    s.note_duration(started);
+    found?.iter().map(decode).collect()
 }
 
 async fn one<T>(

@@ -90,6 +90,8 @@ pub struct TicketChange {
 #[derive(Debug, Clone, Default)]
 pub struct UserQuery {
     pub role: Option<Role>,
+    /// Staff only (every role but requester): the people tickets can be assigned to.
+    pub staff_only: bool,
     pub organisation_id: Option<OrganisationId>,
     /// Case-insensitive substring of name or email.
     pub text: Option<String>,

@@ -211,7 +211,12 @@ pub async fn groups(
     Query(n): Query<Notice>,
 ) -> Result<Response, UiError> {
     admin_only(&viewer)?;
-    let all_users = state.store.list_users(&UserQuery { limit: 1000, ..UserQuery::default() }).await.map_err(api)?;
+    // Only staff can be group members; the directory may hold many thousands of requesters.
+    let all_users = state
+        .store
+        .list_users(&UserQuery { staff_only: true, limit: 1000, ..UserQuery::default() })
+        .await
+        .map_err(api)?;
     let mut rows = Vec::new();
     for g in state.store.list_groups().await.map_err(api)? {
         let members = state.store.group_members(g.id).await.map_err(api)?;

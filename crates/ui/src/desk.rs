@@ -505,7 +505,11 @@ pub async fn ticket(
         })
         .collect();
     let groups = state.store.list_groups().await.map_err(api)?;
-    let staff = state.store.list_users(&UserQuery { limit: 500, ..UserQuery::default() }).await.map_err(api)?;
+    let staff = state
+        .store
+        .list_users(&UserQuery { staff_only: true, limit: 1000, ..UserQuery::default() })
+        .await
+        .map_err(api)?;
     let mut group_choices =
         vec![Choice { value: String::new(), label: "— none —".into(), selected: t.group_id.is_none() }];
     group_choices.extend(groups.iter().map(|g| Choice {

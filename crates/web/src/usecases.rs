@@ -338,7 +338,11 @@ fn parse_instant(raw: &Option<String>, field: &str) -> Result<Option<Timestamp>,
 }
 
 pub fn to_query(p: &ListParams, actor: &Actor) -> Result<TicketQuery, ApiError> {
+    let searching = p.q.as_deref().is_some_and(|q| !q.trim().is_empty());
     let (descending, sort_name) = match p.sort.as_deref() {
+        // Search results: newest ticket first, which the store reads straight from the search
+        // index in that order and stops after a page (a common word matches 1% of a million).
+        None if searching => (true, "number"),
         None => (true, "created_at"),
         Some(s) => match s.strip_prefix('-') {
             Some(rest) => (true, rest),

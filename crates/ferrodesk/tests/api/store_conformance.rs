@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use ferrodesk_core::access::{TicketFacts, TicketScope};
 use ferrodesk_core::ids::*;
 use ferrodesk_core::priority::{Impact, PriorityMatrix, Urgency};
-use ferrodesk_core::ticket::{Channel, FieldChange, TicketDraft, TicketPatch, TicketType};
+use ferrodesk_core::ticket::{Channel, FieldChange, Status, TicketDraft, TicketPatch, TicketType};
 use ferrodesk_core::user::{EmailAddress, Role, User};
 use ferrodesk_store::{Comment, Group, Organisation, Store, StoreError, TicketChange, TicketQuery, TicketSortKey};
 use rand::rngs::StdRng;
@@ -20,6 +20,7 @@ dual!(
     save_is_atomic_and_guarded_by_version,
     list_sql_matches_the_visibility_rule,
     pages_cover_every_ticket_once_for_every_sort,
+    search_pages_cover_every_visible_match_once,
     history_is_immutable_in_the_database
 );
 
@@ -243,6 +244,22 @@ async fn list_sql_matches_the_visibility_rule(b: Backend) {
         assert_eq!(listed, expected, "{scope:?}");
         let counted = s.count_tickets(&TicketQuery::default(), &scope).await.unwrap_or(-1);
         assert_eq!(counted, expected.len() as i64, "count agrees with the list: {scope:?}");
+        // Filters are applied inside every part of the count (each branch of the person's own).
+        for agent in &people[3..] {
+            // (Assigned at creation, a ticket starts open.)
+            let q = TicketQuery {
+                statuses: vec![Status::New, Status::Open],
+                assignee_id: Some(Some(agent.id)),
+                ..Default::default()
+            };
+            let want = all
+                .iter()
+                .filter(|t| t.assignee_id == Some(agent.id) && scope.contains(&TicketFacts::from(*t)))
+                .count();
+            assert!(all.iter().all(|t| matches!(t.status, Status::New | Status::Open)));
+            let counted = s.count_tickets(&q, &scope).await.unwrap_or(-1);
+            assert_eq!(counted, want as i64, "filtered count: {scope:?}");
+        }
     }
 }
 
@@ -256,22 +273,105 @@ async fn pages_cover_every_ticket_once_for_every_sort(b: Backend) {
         let mut d = draft(u.id, &format!("T{i}"));
         d.impact = Impact::ALL[(i % 3) as usize];
         // Several tickets share a creation instant: the number breaks ties.
-        s.create_ticket(d, &m, None, base + jiff::SignedDuration::from_secs(i / 4), None)
+        let t = s
+            .create_ticket(d, &m, None, base + jiff::SignedDuration::from_secs(i / 4), None)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        // A mix of statuses, so lists of several statuses (merged per status) are exercised.
+        let status = [Status::New, Status::Open, Status::Pending][(i % 3) as usize];
+        if status != Status::New {
+            let mut changed = t.clone();
+            let patch = TicketPatch { status: Some(status), pending_reason: None, ..Default::default() };
+            let changes = changed.apply(patch, &m, base).unwrap_or_else(|e| panic!("{e}"));
+            let change = TicketChange {
+                ticket: changed,
+                expected_version: t.version,
+                actor: None,
+                changes,
+                comment: None,
+                at: base + jiff::SignedDuration::from_secs(40 - i),
+                idempotency: None,
+            };
+            s.save_ticket(change).await.unwrap_or_else(|e| panic!("{e}"));
+        }
     }
-    for sort in [TicketSortKey::Number, TicketSortKey::CreatedAt, TicketSortKey::UpdatedAt, TicketSortKey::Priority] {
-        for descending in [false, true] {
+    let every_status = vec![Status::New, Status::Open, Status::Pending];
+    for statuses in [vec![], vec![Status::Open], vec![Status::New, Status::Pending], every_status.clone()] {
+        let expected =
+            if statuses.is_empty() { 23 } else { (0..23).filter(|i| statuses.contains(&every_status[i % 3])).count() };
+        for sort in [TicketSortKey::Number, TicketSortKey::CreatedAt, TicketSortKey::UpdatedAt, TicketSortKey::Priority]
+        {
+            for descending in [false, true] {
+                let mut seen = Vec::new();
+                let mut q =
+                    TicketQuery { sort, descending, limit: 5, statuses: statuses.clone(), ..Default::default() };
+                loop {
+                    let page = s.list_tickets(&q, &TicketScope::All).await.unwrap_or_default();
+                    let Some(last) = page.last() else { break };
+                    for pair in page.windows(2) {
+                        let (a, b) =
+                            ((sort.value_of(&pair[0]), pair[0].number.0), (sort.value_of(&pair[1]), pair[1].number.0));
+                        assert!(
+                            if descending { a > b } else { a < b },
+                            "{sort:?} desc={descending} {statuses:?}: in order"
+                        );
+                    }
+                    assert!(page.iter().all(|t| statuses.is_empty() || statuses.contains(&t.status)));
+                    q.after = Some(ferrodesk_store::TicketCursor { value: sort.value_of(last), number: last.number.0 });
+                    seen.extend(page.iter().map(|t| t.number.0));
+                }
+                let unique: BTreeSet<i64> = seen.iter().copied().collect();
+                assert_eq!((seen.len(), unique.len()), (expected, expected), "{sort:?} desc={descending} {statuses:?}");
+            }
+        }
+    }
+}
+
+/// Search words with every sort (the number order is read from the search index itself):
+/// each visible match once, in order, and nothing the scope hides.
+async fn search_pages_cover_every_visible_match_once(b: Backend) {
+    let (s, _dir) = store(b).await;
+    let m = PriorityMatrix::default();
+    let (alice, bob) =
+        (user("alice@example.org", Role::Requester, None), user("bob@example.org", Role::Requester, None));
+    for u in [&alice, &bob] {
+        s.create_user(u, None).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut alices_printers = BTreeSet::new();
+    for i in 0..30i64 {
+        let who = if i % 3 == 0 { &bob } else { &alice };
+        let subject = if i % 4 == 0 { format!("Laptop {i}") } else { format!("Printer jam {i}") };
+        let t = s
+            .create_ticket(draft(who.id, &subject), &m, None, jiff::Timestamp::now(), None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        if who.id == alice.id && i % 4 != 0 {
+            alices_printers.insert(t.number.0);
+        }
+    }
+    let scope = TicketScope::Requester { user_id: alice.id, organisation_id: None };
+    for sort in [TicketSortKey::Number, TicketSortKey::CreatedAt, TicketSortKey::Priority] {
+        for descending in [true, false] {
+            let mut q = TicketQuery { sort, descending, limit: 4, terms: vec!["printer".into()], ..Default::default() };
             let mut seen = Vec::new();
-            let mut q = TicketQuery { sort, descending, limit: 5, ..Default::default() };
             loop {
-                let page = s.list_tickets(&q, &TicketScope::All).await.unwrap_or_default();
+                let page = s.list_tickets(&q, &scope).await.unwrap_or_else(|e| panic!("{e}"));
                 let Some(last) = page.last() else { break };
                 q.after = Some(ferrodesk_store::TicketCursor { value: sort.value_of(last), number: last.number.0 });
                 seen.extend(page.iter().map(|t| t.number.0));
             }
-            let unique: BTreeSet<i64> = seen.iter().copied().collect();
-            assert_eq!((seen.len(), unique.len()), (23, 23), "{sort:?} desc={descending}");
+            let keys: Vec<i64> = seen.clone();
+            let unique: BTreeSet<i64> = seen.into_iter().collect();
+            assert_eq!(unique, alices_printers, "{sort:?} desc={descending}");
+            assert_eq!(keys.len(), unique.len(), "no ticket twice: {sort:?} desc={descending}");
+            if sort == TicketSortKey::Number {
+                let mut ordered = keys.clone();
+                ordered.sort_unstable();
+                if descending {
+                    ordered.reverse();
+                }
+                assert_eq!(keys, ordered, "newest first");
+            }
         }
     }
 }

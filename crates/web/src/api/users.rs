@@ -97,6 +97,7 @@ async fn list_users(
     }
     let query = UserQuery {
         role: p.role,
+        staff_only: false,
         organisation_id: p.organisation_id,
         text: p.q,
         after_email: p.cursor,
