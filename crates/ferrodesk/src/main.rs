@@ -214,7 +214,10 @@ async fn serve(config: &Config, listen: &str, with_demo: bool) -> Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %config.database_display(), "ferrodesk is listening");
     println!("ferrodesk listening on http://{addr}");
-    ferrodesk_web::serve(listener, AppState::new(store), ferrodesk_ui::router(), shutdown_signal()).await?;
+    let state = AppState::new(store.clone());
+    // Live updates reach viewers connected to other server processes on the same database.
+    state.events.connect(store).await.context("cannot listen for other servers' ticket changes")?;
+    ferrodesk_web::serve(listener, state, ferrodesk_ui::router(), shutdown_signal()).await?;
     tracing::info!("stopped cleanly");
     Ok(())
 }

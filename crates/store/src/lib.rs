@@ -71,6 +71,16 @@ pub trait Store: Send + Sync + 'static {
     fn dialect(&self) -> &'static str;
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;
+    /// Tells every other server process on this database (PostgreSQL `NOTIFY`). SQLite has one
+    /// process per database, so there is nobody to tell.
+    async fn announce(&self, _payload: &str) -> StoreResult<()> {
+        Ok(())
+    }
+    /// What other processes announce, as it arrives (PostgreSQL `LISTEN`, reconnecting when
+    /// the connection drops); `None` where no other process can exist (SQLite).
+    async fn announcements(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<String>>> {
+        Ok(None)
+    }
     /// Applies pending migrations; returns the names applied now. Refuses a changed or
     /// unknown (newer) migration without writing anything.
     async fn migrate(&self) -> StoreResult<Vec<String>>;
@@ -163,6 +173,15 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `change.ticket` if the stored version is still `change.expected_version`, with
     /// its history and optional comment; returns the ticket with its new version.
     async fn save_ticket(&self, change: TicketChange) -> StoreResult<Ticket>;
+    /// Adds a reply or note to the ticket as it is now (read and changed in one transaction,
+    /// with `Ticket::note_comment`), so that concurrent changes never refuse a comment; returns
+    /// the ticket with its new version.
+    async fn add_comment(
+        &self,
+        comment: Comment,
+        author_is_staff: bool,
+        idempotency: Option<Idempotency>,
+    ) -> StoreResult<Ticket>;
     /// One page of tickets within `scope`, filtered and sorted by `query`.
     async fn list_tickets(&self, query: &TicketQuery, scope: &TicketScope) -> StoreResult<Vec<Ticket>>;
     /// How many tickets within `scope` match `query` (its page and sort are ignored).
@@ -228,6 +247,28 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
         Ok(Arc::new(sqlite::SqliteStore::open(std::path::Path::new(path)).await?))
     }
+}
+
+/// The change a comment makes to `current` (status, activity times), ready to save.
+pub(crate) fn comment_change(
+    current: Ticket,
+    comment: Comment,
+    author_is_staff: bool,
+    idempotency: Option<Idempotency>,
+) -> StoreResult<TicketChange> {
+    let mut next = current.clone();
+    let changes = next
+        .note_comment(author_is_staff, comment.internal, comment.created_at)
+        .map_err(|e| StoreError::Refused(e.to_string()))?;
+    Ok(TicketChange {
+        ticket: next,
+        expected_version: current.version,
+        actor: comment.author_id,
+        changes,
+        at: comment.created_at,
+        comment: Some(comment),
+        idempotency,
+    })
 }
 
 /// Converts an instant to stored microseconds.

@@ -28,6 +28,8 @@ const MIGRATION_LOCK: i64 = 0x0fe7_7d35;
 
 pub struct PgStore {
     pool: Pool,
+    /// For the one connection that listens for other processes' announcements.
+    config: tokio_postgres::Config,
 }
 
 impl ToSql for Param {
@@ -227,11 +229,12 @@ impl PgStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| StoreError::Database(format!("bad database URL: {e}")))?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(16).build().map_err(pool_err)?;
         // Fail at start-up, not at the first request, when the server is unreachable.
         drop(pool.get().await.map_err(pool_err)?);
-        Ok(Self { pool })
+        Ok(Self { pool, config })
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
@@ -239,8 +242,80 @@ impl PgStore {
     }
 }
 
+/// The channel server processes announce on.
+const CHANNEL: &str = "ferrodesk_events";
+
+/// Listens on a dedicated connection and forwards every announcement to `tx`; reconnects after
+/// a second when the connection drops, and ends when nobody receives any more.
+/// `ready` is told once the first `LISTEN` is in place.
+async fn listen(
+    config: tokio_postgres::Config,
+    tx: tokio::sync::mpsc::Sender<String>,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    use tokio_postgres::AsyncMessage;
+    let mut ready = Some(ready);
+    while !tx.is_closed() {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let statement = format!("LISTEN {CHANNEL}");
+                let subscribe = client.batch_execute(&statement);
+                let mut subscribe = std::pin::pin!(subscribe);
+                let mut subscribed = false;
+                loop {
+                    tokio::select! {
+                        done = &mut subscribe, if !subscribed => {
+                            if let Err(e) = done {
+                                tracing::warn!(error = %e, "cannot listen for other servers' announcements");
+                                break;
+                            }
+                            subscribed = true;
+                            if let Some(ready) = ready.take() {
+                                let _ = ready.send(());
+                            }
+                        }
+                        // Polling the connection also carries the LISTEN above to the server.
+                        message = std::future::poll_fn(|cx| connection.poll_message(cx)) => match message {
+                            Some(Ok(AsyncMessage::Notification(n))) => {
+                                if tx.send(n.payload().to_owned()).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Some(Ok(_)) => {}
+                            Some(Err(e)) => {
+                                tracing::warn!(error = %e, "the announcement connection failed; reconnecting");
+                                break;
+                            }
+                            None => break,
+                        },
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot connect to listen for announcements; retrying"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
+    async fn announce(&self, payload: &str) -> StoreResult<()> {
+        let c = self.client().await?;
+        c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn announcements(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<String>>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        tokio::spawn(listen(self.config.clone(), tx, ready_tx));
+        // Ready means listening: a change made elsewhere right after start-up is not missed.
+        match tokio::time::timeout(std::time::Duration::from_secs(10), ready).await {
+            Ok(Ok(())) => Ok(Some(rx)),
+            _ => Err(StoreError::Database("could not LISTEN for other servers' announcements".into())),
+        }
+    }
+
     fn dialect(&self) -> &'static str {
         "postgres"
     }
@@ -627,6 +702,25 @@ impl Store for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
         let saved = save_in(&tx, change).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(saved)
+    }
+
+    async fn add_comment(
+        &self,
+        comment: Comment,
+        author_is_staff: bool,
+        idempotency: Option<Idempotency>,
+    ) -> StoreResult<Ticket> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        // FOR UPDATE: concurrent comments on one ticket queue here instead of conflicting.
+        let find = Stmt::new(
+            format!("SELECT {} FROM tickets t WHERE t.id = $1 FOR UPDATE", row::TICKET_COLUMNS),
+            by_id(comment.ticket_id.0),
+        );
+        let current = one(&tx, &find, row::ticket).await?.ok_or(StoreError::NotFound)?;
+        let saved = save_in(&tx, crate::comment_change(current, comment, author_is_staff, idempotency)?).await?;
         tx.commit().await.map_err(db)?;
         Ok(saved)
     }

@@ -818,6 +818,24 @@ impl Store for SqliteStore {
         self.write(move |c| save_in(c, change)).await
     }
 
+    async fn add_comment(
+        &self,
+        comment: Comment,
+        author_is_staff: bool,
+        idempotency: Option<Idempotency>,
+    ) -> StoreResult<Ticket> {
+        let find = Stmt::new(
+            format!("SELECT {} FROM tickets t WHERE t.id = $1", row::TICKET_COLUMNS),
+            by_id(comment.ticket_id.0),
+        );
+        // Read and written by the one writer, in one transaction: nothing can come between.
+        self.write(move |c| {
+            let current = one(c, &find, |r| row::ticket(r))?.ok_or(StoreError::NotFound)?;
+            save_in(c, crate::comment_change(current, comment, author_is_staff, idempotency)?)
+        })
+        .await
+    }
+
     async fn merge_tickets(&self, source: TicketChange, target: TicketChange) -> StoreResult<(Ticket, Ticket)> {
         self.write(move |c| {
             let (from, to) = (source.ticket.id, target.ticket.id);

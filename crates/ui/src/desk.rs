@@ -204,20 +204,33 @@ pub async fn queue(
     } else {
         p.view.clone().filter(|v| VIEWS.iter().any(|(k, _)| k == v)).unwrap_or_else(|| "mine".into())
     };
-    let mut tabs = Vec::new();
-    for (key, label) in VIEWS {
-        let count = state.store.count_tickets(&view_query(key, viewer.user.id), &scope).await.map_err(api)?;
-        tabs.push(ViewTab { key, label, count, current: key == view });
-    }
+    // Every count at once: each is its own read, and the store has several readers.
+    let view_queries: Vec<TicketQuery> = VIEWS.iter().map(|(key, _)| view_query(key, viewer.user.id)).collect();
+    // A saved filter that no longer parses counts 0 (it is shown with its error when opened).
+    let saved_queries: Vec<Option<TicketQuery>> = saved
+        .iter()
+        .map(|f| {
+            serde_urlencoded::from_str::<usecases::ListParams>(&f.query)
+                .ok()
+                .and_then(|lp| usecases::to_query(&lp, &viewer.actor).ok())
+        })
+        .collect();
+    let view_counts =
+        futures_util::future::try_join_all(view_queries.iter().map(|q| state.store.count_tickets(q, &scope)));
+    let saved_counts = futures_util::future::try_join_all(saved_queries.iter().map(|q| async {
+        match q {
+            Some(q) => state.store.count_tickets(q, &scope).await,
+            None => Ok(0),
+        }
+    }));
+    let (view_counts, saved_counts) = futures_util::future::try_join(view_counts, saved_counts).await.map_err(api)?;
+    let tabs: Vec<ViewTab> = VIEWS
+        .iter()
+        .zip(view_counts)
+        .map(|((key, label), count)| ViewTab { key, label, count, current: *key == view })
+        .collect();
     let mut saved_tabs = Vec::new();
-    for f in &saved {
-        let count = match serde_urlencoded::from_str::<usecases::ListParams>(&f.query)
-            .map_err(|e| e.to_string())
-            .and_then(|lp| usecases::to_query(&lp, &viewer.actor).map_err(|e| e.detail))
-        {
-            Ok(query) => state.store.count_tickets(&query, &scope).await.map_err(api)?,
-            Err(_) => 0,
-        };
+    for (f, count) in saved.iter().zip(saved_counts) {
         saved_tabs.push(SavedTab {
             id: f.id.to_string(),
             name: f.name.clone(),
@@ -622,7 +635,7 @@ pub async fn comment(
     .await?;
     let text = usecases::comment_text(form.get("body"))?;
     let (change, comment) = usecases::comment_change(&viewer.actor, t.clone(), text, internal, state.now())?;
-    usecases::save(&state, change).await.map_err(api)?;
+    usecases::save_comment(&state, &viewer.actor, change).await.map_err(api)?;
     for (name, content_type, data) in form.files {
         usecases::attach_file(&state, &viewer.actor, &t, &name, &content_type, data, Some(comment.id), internal)
             .await?;

@@ -265,6 +265,20 @@ pub async fn save(state: &AppState, change: TicketChange) -> Result<Ticket, ferr
     Ok(saved)
 }
 
+/// Saves a reply or note on the ticket as it is now: the store applies the comment's effect
+/// (status, activity times) inside its transaction, so two people answering at once both get
+/// their answer in rather than one of them a conflict.
+pub async fn save_comment(
+    state: &AppState,
+    actor: &Actor,
+    change: TicketChange,
+) -> Result<Ticket, ferrodesk_store::StoreError> {
+    let comment = change.comment.ok_or_else(|| ferrodesk_store::StoreError::Refused("no comment".into()))?;
+    let saved = state.store.add_comment(comment, actor.role.is_staff(), change.idempotency).await?;
+    state.events.publish(crate::events::TicketChanged { id: saved.id, number: saved.number, version: saved.version });
+    Ok(saved)
+}
+
 /// Stores a merge and tells the viewers of both tickets.
 pub async fn merge(state: &AppState, source: TicketChange, target: TicketChange) -> Result<(Ticket, Ticket), ApiError> {
     let (source, target) = state.store.merge_tickets(source, target).await?;

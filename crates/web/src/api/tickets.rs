@@ -326,7 +326,7 @@ async fn add_comment(
         at: now,
         idempotency: key.clone(),
     };
-    match usecases::save(&state, change).await {
+    match usecases::save_comment(&state, &actor, change).await {
         Ok(_) => Ok((StatusCode::CREATED, Json(CommentView::from(comment))).into_response()),
         Err(StoreError::Duplicate { what }) if what == "idempotency key" => {
             let k = key.ok_or_else(|| ApiError::internal("idempotency race without a key"))?;
