@@ -212,7 +212,6 @@ async fn bench(args: BenchArgs) -> Result<()> {
             second.stop().await?;
         }
     }
-    bench.backend.shutdown();
     let (md, json) = report.write(&bench.work)?;
     println!("{}", std::fs::read_to_string(&md)?);
     eprintln!("report written to {} and {}", md.display(), json.display());

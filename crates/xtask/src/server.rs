@@ -101,8 +101,10 @@ impl Backend {
         }
     }
 
-    pub fn shutdown(&self) {
-        if let Self::Postgres { cluster: Some(c), .. } = self {
+    pub fn shutdown(&mut self) {
+        if let Self::Postgres { cluster, .. } = self
+            && let Some(c) = cluster.take()
+        {
             let mut stop = run_as_postgres(&c.bin.join("pg_ctl"));
             stop.arg("-D").arg(&c.data).args(["-m", "fast", "stop"]);
             let _ = checked(&mut stop, "pg_ctl stop");
@@ -128,6 +130,13 @@ impl Backend {
         let mut c = Command::new("psql");
         c.arg(url).args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql]);
         checked(&mut c, "psql")
+    }
+}
+
+impl Drop for Backend {
+    /// The benchmark's own cluster stops with the benchmark, also when it ends in an error.
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }
 

@@ -21,6 +21,7 @@ dual!(
     list_sql_matches_the_visibility_rule,
     pages_cover_every_ticket_once_for_every_sort,
     search_pages_cover_every_visible_match_once,
+    view_counts_follow_every_change,
     history_is_immutable_in_the_database
 );
 
@@ -373,6 +374,93 @@ async fn search_pages_cover_every_visible_match_once(b: Backend) {
                 assert_eq!(keys, ordered, "newest first");
             }
         }
+    }
+}
+
+/// The queue views' counts (kept by triggers on SQLite) agree with the tickets they count after
+/// inserts, status changes, group moves and (un)assignments, for every scope.
+async fn view_counts_follow_every_change(b: Backend) {
+    let (s, _dir) = store(b).await;
+    let m = PriorityMatrix::default();
+    let now = jiff::Timestamp::now();
+    let requester = user("req@example.org", Role::Requester, None);
+    let agent = user("agent@example.org", Role::Agent, None);
+    for u in [&requester, &agent] {
+        s.create_user(u, None).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut groups = Vec::new();
+    for name in ["Network", "Desktop"] {
+        let g = Group {
+            id: GroupId::generate(),
+            name: name.into(),
+            support_level: ferrodesk_core::ticket::SupportLevel::L1,
+            created_at: ferrodesk_core::time::to_storage_precision(now),
+        };
+        s.create_group(&g).await.unwrap_or_else(|e| panic!("{e}"));
+        groups.push(g.id);
+    }
+    let mut tickets = Vec::new();
+    for i in 0..12usize {
+        let mut d = draft(requester.id, &format!("T{i}"));
+        d.group_id = [Some(groups[0]), Some(groups[1]), None][i % 3];
+        d.assignee_id = (i % 4 == 0).then_some(agent.id);
+        tickets.push(s.create_ticket(d, &m, None, now, None).await.unwrap_or_else(|e| panic!("{e}")));
+    }
+    let scopes = [
+        TicketScope::All,
+        TicketScope::Groups { user_id: agent.id, group_ids: vec![groups[0]] },
+        TicketScope::Groups { user_id: agent.id, group_ids: vec![] },
+    ];
+    let views = [
+        TicketQuery { statuses: vec![Status::New, Status::Open, Status::Pending], ..Default::default() },
+        TicketQuery { statuses: vec![Status::New, Status::Open], assignee_id: Some(None), ..Default::default() },
+        TicketQuery { statuses: vec![Status::Pending], ..Default::default() },
+        TicketQuery { statuses: vec![Status::Resolved], ..Default::default() },
+        TicketQuery::default(),
+    ];
+    let check = |stage: &'static str| {
+        let s = s.clone();
+        let (scopes, views) = (scopes.clone(), views.clone());
+        async move {
+            for scope in &scopes {
+                for view in &views {
+                    let listed = s
+                        .list_tickets(&TicketQuery { limit: 1000, ..view.clone() }, scope)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"))
+                        .len() as i64;
+                    let counted = s.count_tickets(view, scope).await.unwrap_or_else(|e| panic!("{e}"));
+                    assert_eq!(counted, listed, "{stage}: {scope:?} {view:?}");
+                }
+            }
+        }
+    };
+    check("created").await;
+    // Each change moves a ticket between counters: status, group (to none and back), assignee.
+    let steps: Vec<(usize, TicketPatch)> = vec![
+        (0, TicketPatch { status: Some(Status::Pending), ..Default::default() }),
+        (1, TicketPatch { status: Some(Status::Resolved), ..Default::default() }),
+        (2, TicketPatch { group_id: Some(Some(groups[0])), ..Default::default() }),
+        (3, TicketPatch { group_id: Some(None), ..Default::default() }),
+        (4, TicketPatch { assignee_id: Some(None), ..Default::default() }),
+        (5, TicketPatch { assignee_id: Some(Some(agent.id)), ..Default::default() }),
+        (6, TicketPatch { status: Some(Status::Open), group_id: Some(Some(groups[1])), ..Default::default() }),
+    ];
+    for (i, patch) in steps {
+        let current = s.ticket(tickets[i].id).await.ok().flatten().unwrap_or_else(|| panic!("ticket {i}"));
+        let mut next = current.clone();
+        let changes = next.apply(patch, &m, now).unwrap_or_else(|e| panic!("step {i}: {e}"));
+        let change = TicketChange {
+            ticket: next,
+            expected_version: current.version,
+            actor: None,
+            changes,
+            comment: None,
+            at: now,
+            idempotency: None,
+        };
+        s.save_ticket(change).await.unwrap_or_else(|e| panic!("{e}"));
+        check("after a change").await;
     }
 }
 
