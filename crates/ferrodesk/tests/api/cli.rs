@@ -1,45 +1,17 @@
 //! The `ferrodesk` binary as a user runs it: exit codes, messages, migrations, serve, SIGTERM.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::dual;
-use crate::helpers::{Backend, fresh_database};
+use crate::helpers::{Backend, ferrodesk, fresh_database};
 
 dual!(
     user_and_token_commands_then_serve_and_drain_on_sigterm,
     edited_or_newer_migrations_stop_start_up_cases_82_83,
     import_keeps_good_lines_and_reports_bad_ones
 );
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn ferrodesk(url: &str, args: &[&str], stdin: Option<&str>) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrodesk"))
-        .arg("--database-url")
-        .arg(url)
-        .args(args)
-        .env("FERRODESK_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn ferrodesk: {e}"));
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        let _ = pipe.write_all(input.as_bytes());
-    }
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("wait: {e}"));
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
-}
 
 async fn user_and_token_commands_then_serve_and_drain_on_sigterm(b: Backend) {
     let (url, _dir) = fresh_database(b).await;

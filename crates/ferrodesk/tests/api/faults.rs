@@ -1,7 +1,7 @@
 //! Faults under load (QUALITY-CASES 71 and 75), against the real binary: `ferrodesk serve` and
 //! `ferrodesk import` as separate processes on one database, and a server killed with SIGKILL.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::dual;
-use crate::helpers::{Backend, fresh_database};
+use crate::helpers::{Backend, ferrodesk, fresh_database, get_json};
 
 dual!(agents_on_one_ticket_while_an_import_runs_case_71, acknowledged_writes_survive_a_crash_case_75);
 
@@ -50,23 +50,11 @@ impl Drop for Server {
     }
 }
 
+/// A command that must succeed; its standard output, trimmed.
 fn cli(url: &str, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrodesk"))
-        .arg("--database-url")
-        .arg(url)
-        .args(args)
-        .env("FERRODESK_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn ferrodesk: {e}"));
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        let _ = pipe.write_all(input.as_bytes());
-    }
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("wait: {e}"));
-    assert!(out.status.success(), "ferrodesk {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    let run = ferrodesk(url, args, stdin);
+    assert_eq!(run.code, 0, "ferrodesk {args:?}: {}", run.stderr);
+    run.stdout.trim().to_owned()
 }
 
 /// An administrator and their token, made with the CLI as an operator would.
@@ -180,37 +168,15 @@ async fn agents_on_one_ticket_while_an_import_runs_case_71(b: Backend) {
     let accepted_patches = outcomes.iter().filter(|(s, _, w)| *w == "patch" && *s == 200).count();
     let comments = outcomes.iter().filter(|(_, _, w)| *w == "comment").count();
     assert!(accepted_patches >= 1, "at least one edit wins");
-    let history: Value = http
-        .get(format!("{}/api/v1/tickets/{number}/history?limit=1000", server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_default();
+    let history: Value =
+        get_json(&http, format!("{}/api/v1/tickets/{number}/history?limit=1000", server.base), &token).await;
     let subject_changes =
         history["items"].as_array().map(|h| h.iter().filter(|e| e["field"] == "subject").count()).unwrap_or(0);
     assert_eq!(subject_changes, accepted_patches, "every accepted edit, and only those, is in the history");
-    let listed: Value = http
-        .get(format!("{}/api/v1/tickets/{number}/comments?limit=1000", server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_default();
+    let listed: Value =
+        get_json(&http, format!("{}/api/v1/tickets/{number}/comments?limit=1000", server.base), &token).await;
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(comments), "every acknowledged comment is stored");
-    let all: Value = http
-        .get(format!("{}/api/v1/tickets?status=closed&limit=1", server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_default();
+    let all: Value = get_json(&http, format!("{}/api/v1/tickets?status=closed&limit=1", server.base), &token).await;
     assert!(all["items"].as_array().is_some_and(|i| !i.is_empty()), "the import landed");
     drop(dir);
 }
@@ -284,15 +250,7 @@ async fn acknowledged_writes_survive_a_crash_case_75(b: Backend) {
             None => format!("{}/api/v1/tickets/{number}", server.base),
             Some(_) => format!("{}/api/v1/tickets/{number}/comments?limit=1000", server.base),
         };
-        let found: Value = http
-            .get(path)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .json()
-            .await
-            .unwrap_or_default();
+        let found: Value = get_json(&http, path, &token).await;
         match comment {
             None => assert_eq!(found["number"].as_i64(), Some(*number), "ticket #{number} survived: {found}"),
             Some(id) => assert!(

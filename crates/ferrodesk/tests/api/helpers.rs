@@ -51,6 +51,43 @@ pub fn postgres_skipped() -> bool {
     }
 }
 
+/// What a `ferrodesk` command did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the real binary on the database at `url`, with `stdin` piped in.
+pub fn ferrodesk(url: &str, args: &[&str], stdin: Option<&str>) -> Run {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrodesk"))
+        .arg("--database-url")
+        .arg(url)
+        .args(args)
+        .env("FERRODESK_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn ferrodesk: {e}"));
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let _ = pipe.write_all(input.as_bytes());
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("wait: {e}"));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+/// `GET url` with a bearer token; the JSON answer (`null` when it is not JSON).
+pub async fn get_json(http: &reqwest::Client, url: String, token: &str) -> Value {
+    http.get(url).bearer_auth(token).send().await.unwrap_or_else(|e| panic!("{e}")).json().await.unwrap_or_default()
+}
+
 /// The `name=value` pair of the cookie `name` that a response sets (empty when none).
 pub fn set_cookie(headers: &reqwest::header::HeaderMap, name: &str) -> String {
     headers

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::faults::{Server, admin_token};
-use crate::helpers::{Backend, fresh_database, postgres_skipped, set_cookie};
+use crate::helpers::{Backend, fresh_database, get_json, postgres_skipped, set_cookie};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_sessions_edits_and_live_updates() {
@@ -110,15 +110,7 @@ async fn two_nodes_share_sessions_edits_and_live_updates() {
         accepted += agent.await.unwrap_or_else(|e| panic!("{e}"));
     }
     assert!(accepted >= 1);
-    let history: Value = http
-        .get(format!("{b}/api/v1/tickets/{number}/history?limit=1000"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_default();
+    let history: Value = get_json(&http, format!("{b}/api/v1/tickets/{number}/history?limit=1000"), &token).await;
     let edits = history["items"].as_array().map(|h| h.iter().filter(|e| e["field"] == "subject").count());
     assert_eq!(edits, Some(accepted), "every accepted edit on either node is in the history, once");
 }
