@@ -244,10 +244,11 @@ impl Report {
                 d.database_bytes as f64 / d.tickets.max(1) as f64
             );
         }
-        let _ = writeln!(s, "\nStart-up to ready: empty database {:.0} ms", self.startup_empty_ms);
+        let _ = write!(s, "\nStart-up to ready: empty database {:.0} ms", self.startup_empty_ms);
         if let Some(ms) = self.startup_ms {
-            let _ = writeln!(s, "; {} tickets {ms:.0} ms.", self.tickets);
+            let _ = write!(s, "; {} tickets {ms:.0} ms", self.tickets);
         }
+        let _ = writeln!(s, ".");
         if let (Some(idle), Some(peak), Some(after)) = (self.idle_rss_kib, self.peak_rss_kib, self.idle_rss_after_kib) {
             let _ = writeln!(
                 s,
