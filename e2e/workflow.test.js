@@ -208,7 +208,7 @@ test('admins manage people, groups, the directory, the priority matrix and token
   await admin.getByRole('button', { name: 'Add' }).click();
   const row = admin.getByRole('row', { name: /Nina New/ });
   await row.getByLabel('Role of Nina New').selectOption('supervisor');
-  await row.getByRole('button', { name: 'Set' }).click();
+  await row.getByRole('button', { name: 'Set', exact: true }).click();
   assert.equal(await admin.getByLabel('Role of Nina New').inputValue(), 'supervisor');
   await admin.getByRole('row', { name: /Nina New/ }).getByRole('button', { name: 'Deactivate' }).click();
   assert.match(await admin.getByRole('row', { name: /Nina New/ }).innerText(), /deactivated/);

@@ -154,9 +154,13 @@ pub struct UserChangeForm {
     role: String,
     #[serde(default)]
     active: String,
+    #[serde(default)]
+    password: String,
 }
 
-/// Role and activation changes; `end-sessions` logs the user out everywhere.
+/// Role and activation changes; `end-sessions` logs the user out everywhere; `password` sets a
+/// new password (until reset by e-mail exists, this is how someone who forgot theirs gets back
+/// in) and ends the account's sessions.
 pub async fn change_user(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -173,6 +177,15 @@ pub async fn change_user(
         "end-sessions" => {
             state.store.delete_sessions(id, None).await.map_err(api)?;
             return Ok(back("/admin/users?done=signed-out"));
+        }
+        "password" => {
+            validate_password(&f.password)?;
+            let hash = hash_password(f.password).await?;
+            state.store.set_password_hash(id, &hash).await.map_err(api)?;
+            // Every session of the account ends (an admin setting their own keeps this one).
+            let keep = (id == viewer.user.id).then_some(viewer.session.id);
+            state.store.delete_sessions(id, keep).await.map_err(api)?;
+            return Ok(back("/admin/users?done=password-set"));
         }
         _ => return Err(UiError::from(ApiError::not_found())),
     }
