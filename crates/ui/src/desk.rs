@@ -634,8 +634,8 @@ pub async fn comment(
     )
     .await?;
     let text = usecases::comment_text(form.get("body"))?;
-    let (change, comment) = usecases::comment_change(&viewer.actor, t.clone(), text, internal, state.now())?;
-    usecases::save_comment(&state, &viewer.actor, change).await.map_err(api)?;
+    let comment = usecases::new_comment(&viewer.actor, &t, text, internal, state.now())?;
+    usecases::save_comment(&state, &viewer.actor, comment.clone(), None).await.map_err(api)?;
     for (name, content_type, data) in form.files {
         usecases::attach_file(&state, &viewer.actor, &t, &name, &content_type, data, Some(comment.id), internal)
             .await?;

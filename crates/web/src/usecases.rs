@@ -149,34 +149,24 @@ pub fn comment_text(body: &str) -> Result<String, ApiError> {
     validate_description(text).map_err(|_| ApiError::invalid("body", "the comment is too long or contains NUL"))
 }
 
-/// Builds the comment and the ticket change for a reply or note (not yet stored).
-pub fn comment_change(
+/// A reply or note by `actor` on `ticket`, checked against what the ticket allows now (the
+/// store applies its effect to the ticket as it is when saved: `save_comment`).
+pub fn new_comment(
     actor: &Actor,
-    mut ticket: Ticket,
+    ticket: &Ticket,
     text: String,
     internal: bool,
     now: Timestamp,
-) -> Result<(TicketChange, Comment), ApiError> {
-    let version = ticket.version;
-    let changes = ticket.note_comment(actor.role.is_staff(), internal, now)?;
-    let comment = Comment {
+) -> Result<Comment, ApiError> {
+    ticket.clone().note_comment(actor.role.is_staff(), internal, now)?;
+    Ok(Comment {
         id: CommentId::generate(),
         ticket_id: ticket.id,
         author_id: Some(actor.user_id),
         body: text,
         internal,
         created_at: now,
-    };
-    let change = TicketChange {
-        ticket,
-        expected_version: version,
-        actor: Some(actor.user_id),
-        changes,
-        comment: Some(comment.clone()),
-        at: now,
-        idempotency: None,
-    };
-    Ok((change, comment))
+    })
 }
 
 /// Checks that the actor may comment this way on this ticket.
@@ -261,7 +251,7 @@ pub fn decode_cursor(sort: TicketSortKey, raw: &str) -> Result<TicketCursor, Api
 /// goes through here (merges through `merge`).
 pub async fn save(state: &AppState, change: TicketChange) -> Result<Ticket, ferrodesk_store::StoreError> {
     let saved = state.store.save_ticket(change).await?;
-    state.events.publish(crate::events::TicketChanged { id: saved.id, number: saved.number, version: saved.version });
+    changed(state, &saved);
     Ok(saved)
 }
 
@@ -271,19 +261,24 @@ pub async fn save(state: &AppState, change: TicketChange) -> Result<Ticket, ferr
 pub async fn save_comment(
     state: &AppState,
     actor: &Actor,
-    change: TicketChange,
+    comment: Comment,
+    idempotency: Option<ferrodesk_store::Idempotency>,
 ) -> Result<Ticket, ferrodesk_store::StoreError> {
-    let comment = change.comment.ok_or_else(|| ferrodesk_store::StoreError::Refused("no comment".into()))?;
-    let saved = state.store.add_comment(comment, actor.role.is_staff(), change.idempotency).await?;
-    state.events.publish(crate::events::TicketChanged { id: saved.id, number: saved.number, version: saved.version });
+    let saved = state.store.add_comment(comment, actor.role.is_staff(), idempotency).await?;
+    changed(state, &saved);
     Ok(saved)
+}
+
+/// Tells the ticket's viewers (on every node) that it reached a new version.
+fn changed(state: &AppState, t: &Ticket) {
+    state.events.publish(crate::events::TicketChanged { id: t.id, number: t.number, version: t.version });
 }
 
 /// Stores a merge and tells the viewers of both tickets.
 pub async fn merge(state: &AppState, source: TicketChange, target: TicketChange) -> Result<(Ticket, Ticket), ApiError> {
     let (source, target) = state.store.merge_tickets(source, target).await?;
     for t in [&source, &target] {
-        state.events.publish(crate::events::TicketChanged { id: t.id, number: t.number, version: t.version });
+        changed(state, t);
     }
     Ok((source, target))
 }

@@ -402,16 +402,12 @@ fn marker_version(meta_path: &Path) -> bool {
 /// Group memberships and visibility; answers the number of the first imported ticket.
 async fn configure(http: &reqwest::Client, base: &str, token: &str, meta: &Meta) -> Result<u64> {
     let api = format!("{base}/api/v1");
-    let groups: serde_json::Value =
-        http.get(format!("{api}/groups?limit=200")).bearer_auth(token).send().await?.error_for_status()?.json().await?;
-    let agents: serde_json::Value = http
-        .get(format!("{api}/users?role=agent&limit=200"))
-        .bearer_auth(token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let get = |path: &str| {
+        let request = http.get(format!("{api}{path}")).bearer_auth(token);
+        async move { Ok::<serde_json::Value, anyhow::Error>(request.send().await?.error_for_status()?.json().await?) }
+    };
+    let groups = get("/groups?limit=200").await?;
+    let agents = get("/users?role=agent&limit=200").await?;
     let id_of = |list: &serde_json::Value, key: &str, value: &str| -> Option<String> {
         list["items"].as_array()?.iter().find(|i| i[key].as_str() == Some(value))?["id"].as_str().map(str::to_owned)
     };
@@ -426,18 +422,10 @@ async fn configure(http: &reqwest::Client, base: &str, token: &str, meta: &Meta)
             .await?
             .error_for_status()?;
     }
-    let mut settings: serde_json::Value =
-        http.get(format!("{api}/settings")).bearer_auth(token).send().await?.error_for_status()?.json().await?;
+    let mut settings = get("/settings").await?;
     settings["agents_see_all"] = serde_json::Value::Bool(false);
     http.put(format!("{api}/settings")).bearer_auth(token).json(&settings).send().await?.error_for_status()?;
-    let first: serde_json::Value = http
-        .get(format!("{api}/tickets?sort=number&limit=1"))
-        .bearer_auth(token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let first = get("/tickets?sort=number&limit=1").await?;
     first["items"][0]["number"].as_u64().context("no ticket was imported")
 }
 

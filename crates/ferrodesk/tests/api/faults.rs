@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::dual;
-use crate::helpers::{Backend, ferrodesk, fresh_database, get_json};
+use crate::helpers::{Backend, ferrodesk, fresh_database, get_json, post_json};
 
 dual!(agents_on_one_ticket_while_an_import_runs_case_71, acknowledged_writes_survive_a_crash_case_75);
 
@@ -75,16 +75,13 @@ async fn agents_on_one_ticket_while_an_import_runs_case_71(b: Backend) {
     let token = admin_token(&url);
     let server = Server::start(&url);
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{}/api/v1/tickets", server.base))
-        .bearer_auth(&token)
-        .json(&json!({"subject": "Shared printer on fire"}))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_default();
+    let created: Value = post_json(
+        &http,
+        format!("{}/api/v1/tickets", server.base),
+        &token,
+        &json!({"subject": "Shared printer on fire"}),
+    )
+    .await;
     let number = created["number"].as_i64().unwrap_or_default();
     assert!(number > 0, "{created}");
 

@@ -88,6 +88,19 @@ pub async fn get_json(http: &reqwest::Client, url: String, token: &str) -> Value
     http.get(url).bearer_auth(token).send().await.unwrap_or_else(|e| panic!("{e}")).json().await.unwrap_or_default()
 }
 
+/// `POST url` with a bearer token and a JSON body; the JSON answer (`null` when it is not JSON).
+pub async fn post_json(http: &reqwest::Client, url: String, token: &str, body: &Value) -> Value {
+    http.post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default()
+}
+
 /// The `name=value` pair of the cookie `name` that a response sets (empty when none).
 pub fn set_cookie(headers: &reqwest::header::HeaderMap, name: &str) -> String {
     headers

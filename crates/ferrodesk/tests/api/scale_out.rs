@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::faults::{Server, admin_token};
-use crate::helpers::{Backend, fresh_database, get_json, postgres_skipped, set_cookie};
+use crate::helpers::{Backend, fresh_database, get_json, post_json, postgres_skipped, set_cookie};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_sessions_edits_and_live_updates() {
@@ -40,16 +40,8 @@ async fn two_nodes_share_sessions_edits_and_live_updates() {
         .unwrap_or_default();
     assert_eq!(me["email"], "ops@example.org", "node B knows node A's session");
 
-    let created: Value = http
-        .post(format!("{a}/api/v1/tickets"))
-        .bearer_auth(&token)
-        .json(&json!({"subject": "VPN drops every hour"}))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_default();
+    let created: Value =
+        post_json(&http, format!("{a}/api/v1/tickets"), &token, &json!({"subject": "VPN drops every hour"})).await;
     let number = created["number"].as_i64().unwrap_or_default();
 
     // A viewer on node B; the change is made through node A.

@@ -10,7 +10,7 @@ use ferrodesk_core::ids::*;
 use ferrodesk_core::priority::{Impact, Priority, Urgency};
 use ferrodesk_core::ticket::*;
 use ferrodesk_core::user::Role;
-use ferrodesk_store::{Comment, Idempotency, IdempotentHit, StoreError, TicketChange};
+use ferrodesk_store::{Idempotency, IdempotentHit, StoreError};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -292,41 +292,16 @@ async fn add_comment(
     ApiJson(body): ApiJson<NewComment>,
 ) -> Result<Response, ApiError> {
     let action = if body.internal { Action::InternalNote } else { Action::Reply };
-    let mut ticket = find_ticket(&state, &actor, &id, action).await?;
+    let ticket = find_ticket(&state, &actor, &id, action).await?;
     let key = idempotency(&headers, &actor, &format!("POST /tickets/{}/comments", ticket.id), &body)?;
     if let Some(k) = &key
         && let Some(hit) = state.store.idempotent_target(actor.user_id, &k.key, state.now()).await?
     {
         return replay_comment(&state, &ticket, k, &hit).await;
     }
-    let text = body.body.trim();
-    if text.is_empty() {
-        return Err(ApiError::invalid("body", "the comment is empty"));
-    }
-    let text =
-        validate_description(text).map_err(|_| ApiError::invalid("body", "the comment is too long or contains NUL"))?;
-    let now = state.now();
-    let version = ticket.version;
-    let changes = ticket.note_comment(actor.role.is_staff(), body.internal, now)?;
-    let comment = Comment {
-        id: CommentId::generate(),
-        ticket_id: ticket.id,
-        author_id: Some(actor.user_id),
-        body: text,
-        internal: body.internal,
-        created_at: now,
-    };
-    let ticket_for_replay = ticket.clone();
-    let change = TicketChange {
-        ticket,
-        expected_version: version,
-        actor: Some(actor.user_id),
-        changes,
-        comment: Some(comment.clone()),
-        at: now,
-        idempotency: key.clone(),
-    };
-    match usecases::save_comment(&state, &actor, change).await {
+    let text = usecases::comment_text(&body.body)?;
+    let comment = usecases::new_comment(&actor, &ticket, text, body.internal, state.now())?;
+    match usecases::save_comment(&state, &actor, comment.clone(), key.clone()).await {
         Ok(_) => Ok((StatusCode::CREATED, Json(CommentView::from(comment))).into_response()),
         Err(StoreError::Duplicate { what }) if what == "idempotency key" => {
             let k = key.ok_or_else(|| ApiError::internal("idempotency race without a key"))?;
@@ -335,7 +310,7 @@ async fn add_comment(
                 .idempotent_target(actor.user_id, &k.key, state.now())
                 .await?
                 .ok_or_else(ApiError::not_found)?;
-            replay_comment(&state, &ticket_for_replay, &k, &hit).await
+            replay_comment(&state, &ticket, &k, &hit).await
         }
         Err(e) => Err(e.into()),
     }
