@@ -1,0 +1,13 @@
+//! Ferrodesk's e-mail channel. The pure part turns a raw message into facts
+//! ([`parse::InboundMail`]: addresses, threading ids, text, sanitised HTML, files, whether a
+//! machine wrote it) and decides nothing about storage; [`ingest`] applies those facts to the
+//! store (store the raw message first, then thread, create or comment, or quarantine).
+
+pub mod classify;
+pub mod html;
+pub mod parse;
+pub mod reply;
+pub mod thread;
+
+pub use classify::Automation;
+pub use parse::{InboundMail, MailAddress, MailFile, ParseLimits, parse};

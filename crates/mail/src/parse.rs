@@ -1,0 +1,322 @@
+//! Raw RFC 5322 bytes → [`InboundMail`]: the facts the rest of Ferrodesk needs from a message,
+//! decoded once. Never panics and never fails on malformed input: what cannot be read becomes
+//! empty (a missing sender is `None`), undecodable text becomes U+FFFD, and the caller keeps the
+//! raw bytes.
+
+use std::borrow::Cow;
+
+use jiff::Timestamp;
+use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
+
+use crate::classify::{Automation, classify};
+use crate::html;
+
+/// Limits applied while reading a message.
+#[derive(Debug, Clone, Copy)]
+pub struct ParseLimits {
+    /// Attachments larger than this are dropped (and listed in [`InboundMail::dropped`]).
+    pub max_attachment_bytes: usize,
+    /// At most this many attachments are kept; the rest are dropped.
+    pub max_attachments: usize,
+    /// Recipients beyond this many (To + Cc) are ignored.
+    pub max_recipients: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        Self { max_attachment_bytes: 25 * 1024 * 1024, max_attachments: 100, max_recipients: 100 }
+    }
+}
+
+/// One address from a header, checked to look like `local@domain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailAddress {
+    /// Lower-cased address.
+    pub address: String,
+    /// Display name, if any (never trusted for identity).
+    pub name: Option<String>,
+}
+
+/// A file carried by the message: an attachment or an inline (`cid:`) image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailFile {
+    pub filename: String,
+    pub content_type: String,
+    /// `Content-ID` without angle brackets, for inline images referenced as `cid:`.
+    pub content_id: Option<String>,
+    pub inline: bool,
+    pub data: Vec<u8>,
+}
+
+/// A file that was not kept, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedFile {
+    pub filename: String,
+    pub size: usize,
+    pub reason: &'static str,
+}
+
+/// What Ferrodesk reads from one inbound message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundMail {
+    /// `Message-ID` without angle brackets.
+    pub message_id: Option<String>,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    pub from: Option<MailAddress>,
+    pub reply_to: Option<MailAddress>,
+    pub to: Vec<MailAddress>,
+    pub cc: Vec<MailAddress>,
+    /// Decoded subject, control characters removed; empty when missing.
+    pub subject: String,
+    /// The `Date` header, if readable (not trusted for ordering: see the ingest).
+    pub date: Option<Timestamp>,
+    /// The text the people wrote: the text/plain body, or the HTML body turned into text.
+    pub text: String,
+    /// The HTML body, sanitised (inert: no scripts, handlers, forms, remote loads).
+    pub html: Option<String>,
+    pub files: Vec<MailFile>,
+    pub dropped: Vec<DroppedFile>,
+    pub automation: Automation,
+}
+
+/// Reads a raw message. Input that is not a message at all still yields an `InboundMail` (with
+/// no sender), so the caller decides what to do with it.
+pub fn parse(raw: &[u8], limits: &ParseLimits) -> InboundMail {
+    let parser = MessageParser::default();
+    let Some(message) = parser.parse(raw) else {
+        return InboundMail::empty(String::from_utf8_lossy(raw).into_owned());
+    };
+    let mut recipients = limits.max_recipients;
+    let to = addresses(message.to(), &mut recipients);
+    let cc = addresses(message.cc(), &mut recipients);
+    let html_body = message.body_html(0).map(|h| h.into_owned());
+    let text = match message.text_bodies().next() {
+        // mail-parser offers an HTML-only message's text as converted from HTML; prefer ours,
+        // which drops quoted blocks' markup consistently with the sanitised HTML.
+        Some(part) if matches!(part.body, PartType::Text(_)) => message.body_text(0).map(Cow::into_owned),
+        _ => html_body.as_deref().map(html::to_text),
+    }
+    .unwrap_or_default();
+    let (files, dropped) = files(&message, limits);
+    InboundMail {
+        message_id: message.message_id().and_then(clean_id),
+        in_reply_to: ids(message.in_reply_to()),
+        references: ids(message.references()),
+        from: message.from().and_then(first_address),
+        reply_to: message.reply_to().and_then(first_address),
+        to,
+        cc,
+        subject: message.subject().map(clean_line).unwrap_or_default(),
+        date: message.date().and_then(|d| Timestamp::from_second(d.to_timestamp()).ok()),
+        text: normalise_text(&text),
+        html: html_body.as_deref().map(html::sanitise),
+        files,
+        dropped,
+        automation: classify(&message),
+    }
+}
+
+impl InboundMail {
+    fn empty(text: String) -> Self {
+        Self {
+            message_id: None,
+            in_reply_to: vec![],
+            references: vec![],
+            from: None,
+            reply_to: None,
+            to: vec![],
+            cc: vec![],
+            subject: String::new(),
+            date: None,
+            text: normalise_text(&text),
+            html: None,
+            files: vec![],
+            dropped: vec![],
+            automation: Automation::Human,
+        }
+    }
+
+    /// The ids this message names as its ancestors, nearest first: `In-Reply-To`, then
+    /// `References` from the newest.
+    pub fn ancestors(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for id in self.in_reply_to.iter().chain(self.references.iter().rev()) {
+            if !out.contains(&id.as_str()) {
+                out.push(id);
+            }
+        }
+        out
+    }
+}
+
+fn ids(value: &HeaderValue<'_>) -> Vec<String> {
+    let list: Vec<&str> = match value {
+        HeaderValue::Text(t) => vec![t.as_ref()],
+        HeaderValue::TextList(l) => l.iter().map(|t| t.as_ref()).collect(),
+        _ => vec![],
+    };
+    // Bounded: a References header naming thousands of ids is noise, not a thread.
+    list.into_iter().filter_map(clean_id).take(50).collect()
+}
+
+fn clean_id(id: &str) -> Option<String> {
+    let id = id.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    if id.is_empty() || id.len() > 500 || id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return None;
+    }
+    Some(id.to_owned())
+}
+
+fn first_address(list: &Address<'_>) -> Option<MailAddress> {
+    list.iter().find_map(to_mail_address)
+}
+
+fn addresses(list: Option<&Address<'_>>, budget: &mut usize) -> Vec<MailAddress> {
+    let mut out = Vec::new();
+    for addr in list.into_iter().flat_map(|l| l.iter()) {
+        if *budget == 0 {
+            break;
+        }
+        if let Some(a) = to_mail_address(addr)
+            && !out.iter().any(|o: &MailAddress| o.address == a.address)
+        {
+            *budget -= 1;
+            out.push(a);
+        }
+    }
+    out
+}
+
+fn to_mail_address(addr: &mail_parser::Addr<'_>) -> Option<MailAddress> {
+    let address = addr.address()?.trim().to_lowercase();
+    ferrodesk_core::user::EmailAddress::parse(&address).ok()?;
+    let name = addr.name().map(clean_line).filter(|n| !n.is_empty() && n.to_lowercase() != address);
+    Some(MailAddress { address, name })
+}
+
+/// One line of header text: control characters (including CR/LF) become spaces, runs of
+/// spaces shrink to one, and the result is bounded.
+pub fn clean_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(1000));
+    let mut space = false;
+    for c in s.chars() {
+        let c = if c.is_control() || c.is_whitespace() { ' ' } else { c };
+        if c == ' ' {
+            if space || out.is_empty() {
+                continue;
+            }
+            space = true;
+        } else {
+            space = false;
+        }
+        out.push(c);
+        if out.len() >= 1000 {
+            break;
+        }
+    }
+    out.trim_end().to_owned()
+}
+
+/// Line endings to `\n`, other control characters (but tabs) removed, trailing space trimmed.
+fn normalise_text(s: &str) -> String {
+    let s = s.replace("\r\n", "\n").replace('\r', "\n");
+    let cleaned: String = s.chars().filter(|c| *c == '\n' || *c == '\t' || !c.is_control()).collect();
+    cleaned.lines().map(str::trim_end).collect::<Vec<_>>().join("\n").trim_matches('\n').to_owned()
+}
+
+fn files(message: &mail_parser::Message<'_>, limits: &ParseLimits) -> (Vec<MailFile>, Vec<DroppedFile>) {
+    let mut kept = Vec::new();
+    let mut dropped = Vec::new();
+    for (n, part) in message.attachments().enumerate() {
+        let content_type = part
+            .content_type()
+            .map(|ct| match ct.subtype() {
+                Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                None => ct.ctype().to_owned(),
+            })
+            .unwrap_or_else(|| "application/octet-stream".into())
+            .to_lowercase();
+        let (data, default_name): (Cow<'_, [u8]>, String) = match &part.body {
+            PartType::Binary(b) | PartType::InlineBinary(b) => {
+                (Cow::Borrowed(b.as_ref()), format!("attachment-{}", n + 1))
+            }
+            PartType::Text(t) | PartType::Html(t) => (Cow::Borrowed(t.as_bytes()), format!("attachment-{}.txt", n + 1)),
+            // A forwarded message is kept as the .eml it was.
+            PartType::Message(m) => (Cow::Borrowed(m.raw_message()), format!("message-{}.eml", n + 1)),
+            PartType::Multipart(_) => continue,
+        };
+        let filename = part.attachment_name().map(clean_line).filter(|n| !n.is_empty()).unwrap_or(default_name);
+        if kept.len() >= limits.max_attachments {
+            dropped.push(DroppedFile { filename, size: data.len(), reason: "too many attachments" });
+            continue;
+        }
+        if data.len() > limits.max_attachment_bytes {
+            dropped.push(DroppedFile { filename, size: data.len(), reason: "larger than the attachment limit" });
+            continue;
+        }
+        let content_id = part.content_id().and_then(clean_id);
+        let inline = content_id.is_some() && matches!(part.body, PartType::InlineBinary(_) | PartType::Binary(_)) && {
+            part.content_disposition().is_none_or(|d| d.is_inline())
+        };
+        kept.push(MailFile { filename, content_type, content_id, inline, data: data.into_owned() });
+    }
+    (kept, dropped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mail(raw: &str) -> InboundMail {
+        parse(raw.as_bytes(), &ParseLimits::default())
+    }
+
+    #[test]
+    fn reads_the_facts_of_a_plain_message() {
+        let m = mail(
+            "From: Ann Example <Ann@Example.org>\r\nTo: help@desk.test\r\nCc: bob@example.org, bad-address\r\n\
+             Subject: Printer =?utf-8?q?kaputt?=\r\nMessage-ID: <abc@example.org>\r\nIn-Reply-To: <x@y>\r\n\
+             References: <w@y> <x@y>\r\nDate: Tue, 1 Mar 2022 10:00:00 +0000\r\n\r\nIt does not print.\r\n",
+        );
+        assert_eq!(m.from, Some(MailAddress { address: "ann@example.org".into(), name: Some("Ann Example".into()) }));
+        assert_eq!(m.to.len(), 1);
+        assert_eq!(m.cc.iter().map(|a| a.address.as_str()).collect::<Vec<_>>(), ["bob@example.org"]);
+        assert_eq!(m.subject, "Printer kaputt");
+        assert_eq!(m.message_id.as_deref(), Some("abc@example.org"));
+        assert_eq!(m.ancestors(), ["x@y", "w@y"]);
+        assert_eq!(m.text, "It does not print.");
+        assert_eq!(m.date.map(|d| d.as_second()), Some(1_646_128_800));
+        assert_eq!(m.automation, Automation::Human);
+    }
+
+    #[test]
+    fn a_missing_or_broken_sender_is_none_not_an_error() {
+        assert_eq!(mail("Subject: x\r\n\r\nbody").from, None);
+        // No closing `>`: read leniently or not at all, but never as something else.
+        let unclosed = mail("From: foo <foo@bar.com\r\nSubject: x\r\n\r\nbody").from.map(|a| a.address);
+        assert!(unclosed.is_none() || unclosed.as_deref() == Some("foo@bar.com"), "{unclosed:?}");
+        assert_eq!(mail("").text, "");
+    }
+
+    #[test]
+    fn header_text_cannot_carry_line_breaks() {
+        let m = mail("From: a@b.cd\r\nSubject: =?utf-8?q?one=0D=0ABcc=3A_x=40y=2Ez?=\r\n\r\nhi");
+        assert_eq!(m.subject, "one Bcc: x@y.z");
+    }
+
+    #[test]
+    fn over_limit_attachments_are_dropped_and_listed() {
+        let big = "A".repeat(400);
+        let raw = format!(
+            "From: a@b.cd\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nsee files\r\n\
+             --XX\r\nContent-Type: application/pdf; name=small.pdf\r\nContent-Disposition: attachment; filename=small.pdf\r\n\r\nPDF\r\n\
+             --XX\r\nContent-Type: application/pdf; name=big.pdf\r\nContent-Disposition: attachment; filename=big.pdf\r\n\r\n{big}\r\n--XX--\r\n"
+        );
+        let m = parse(raw.as_bytes(), &ParseLimits { max_attachment_bytes: 100, ..ParseLimits::default() });
+        assert_eq!(m.text, "see files");
+        assert_eq!(m.files.iter().map(|f| f.filename.as_str()).collect::<Vec<_>>(), ["small.pdf"]);
+        assert_eq!(m.dropped.len(), 1);
+        assert_eq!(m.dropped[0].filename, "big.pdf");
+    }
+}

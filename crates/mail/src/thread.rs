@@ -1,0 +1,138 @@
+//! Threading tokens. Our outgoing Message-IDs carry an HMAC of the ticket number, so a reply
+//! naming one is matched even without a lookup, and a forged one (right shape, wrong MAC) is
+//! recognised and not trusted. Subject tokens (`[#1042]`) are only a hint: the ingest trusts
+//! them only when the sender takes part in that ticket.
+
+use ferrodesk_core::ids::TicketNumber;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+const PREFIX: &str = "fd.";
+/// 96 bits of MAC: unforgeable in practice, short enough for a header.
+const MAC_BYTES: usize = 12;
+
+/// What a Message-ID tells about us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OurId {
+    /// Not in our format: someone else's message.
+    Foreign,
+    /// Ours, for this ticket.
+    Ticket(TicketNumber),
+    /// In our format but not signed by us: forged, or another Ferrodesk's.
+    Forged,
+}
+
+/// Makes and checks our Message-IDs. The key is per instance (stored in the database, so
+/// every server process signs alike).
+#[derive(Clone)]
+pub struct MessageIdSigner {
+    key: Vec<u8>,
+    domain: String,
+}
+
+impl std::fmt::Debug for MessageIdSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageIdSigner").field("domain", &self.domain).finish_non_exhaustive()
+    }
+}
+
+impl MessageIdSigner {
+    pub fn new(key: &[u8], domain: &str) -> Self {
+        Self { key: key.to_vec(), domain: domain.to_owned() }
+    }
+
+    fn mac(&self, body: &str) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
+        mac.update(body.as_bytes());
+        mac
+    }
+
+    /// A new Message-ID (without angle brackets) for mail about `ticket`; `nonce` makes it
+    /// unique (a random string from the caller).
+    pub fn message_id(&self, ticket: TicketNumber, nonce: &str) -> String {
+        let body = format!("{PREFIX}{}.{nonce}", ticket.0);
+        let tag = self.mac(&body).finalize().into_bytes();
+        format!("{body}.{}@{}", hex::encode(&tag[..MAC_BYTES]), self.domain)
+    }
+
+    /// Reads a Message-ID (without angle brackets). The MAC is compared in constant time.
+    pub fn verify(&self, id: &str) -> OurId {
+        let Some(local) = id.split('@').next().filter(|l| l.starts_with(PREFIX)) else {
+            return OurId::Foreign;
+        };
+        let Some((body, tag)) = local.rsplit_once('.') else { return OurId::Foreign };
+        let number = body[PREFIX.len()..].split('.').next().and_then(|n| n.parse::<i64>().ok());
+        let (Some(number), Ok(tag)) = (number, hex::decode(tag)) else { return OurId::Foreign };
+        if tag.len() != MAC_BYTES {
+            return OurId::Forged;
+        }
+        match self.mac(body).verify_truncated_left(&tag) {
+            Ok(()) => OurId::Ticket(TicketNumber(number)),
+            Err(_) => OurId::Forged,
+        }
+    }
+}
+
+/// The ticket number in a subject token like `[#1042]`, if any.
+pub fn subject_ticket_number(subject: &str) -> Option<TicketNumber> {
+    let mut rest = subject;
+    while let Some(start) = rest.find("[#") {
+        let after = &rest[start + 2..];
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+        if !digits.is_empty() && after[digits.len()..].starts_with(']') && digits.len() <= 15 {
+            return digits.parse().ok().map(TicketNumber);
+        }
+        rest = after;
+    }
+    None
+}
+
+/// The subject of our mail about a ticket: the token first, so that clients that truncate
+/// still keep it, and any existing token or reply prefixes removed.
+pub fn subject_with_token(number: TicketNumber, subject: &str) -> String {
+    let mut s = subject.trim();
+    loop {
+        let lower = s.to_lowercase();
+        if let Some(p) = ["re:", "aw:", "fw:", "fwd:", "wg:", "sv:", "tr:"].iter().find(|p| lower.starts_with(**p)) {
+            s = s[p.len()..].trim_start();
+        } else if lower.starts_with("[#") {
+            match s.find(']') {
+                Some(end) => s = s[end + 1..].trim_start(),
+                None => break,
+            }
+        } else {
+            break;
+        }
+    }
+    format!("[#{}] {s}", number.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_ids_verify_and_forgeries_do_not() {
+        let signer = MessageIdSigner::new(b"instance key", "desk.example");
+        let id = signer.message_id(TicketNumber(1042), "r4nd0m");
+        assert!(id.ends_with("@desk.example"));
+        assert_eq!(signer.verify(&id), OurId::Ticket(TicketNumber(1042)));
+        // Another ticket number with the same MAC, another instance's key, a broken MAC.
+        assert_eq!(signer.verify(&id.replace("fd.1042.", "fd.1043.")), OurId::Forged);
+        assert_eq!(MessageIdSigner::new(b"other key", "desk.example").verify(&id), OurId::Forged);
+        let (local, domain) = id.split_once('@').unwrap_or_default();
+        let flipped = format!("{}0@{domain}", &local[..local.len() - 1]);
+        assert_ne!(signer.verify(&flipped), OurId::Ticket(TicketNumber(1042)));
+        assert_eq!(signer.verify("CAKsfaBW4hj0Gek6@mail.gmail.com"), OurId::Foreign);
+        assert_eq!(signer.verify("fd.x.y@z"), OurId::Foreign);
+    }
+
+    #[test]
+    fn subject_tokens() {
+        assert_eq!(subject_ticket_number("Re: [#1042] Printer"), Some(TicketNumber(1042)));
+        assert_eq!(subject_ticket_number("[# 1042] [#abc] no"), None);
+        assert_eq!(subject_ticket_number("x [#7]"), Some(TicketNumber(7)));
+        assert_eq!(subject_with_token(TicketNumber(9), "RE: AW: [#9] Printer"), "[#9] Printer");
+    }
+}
