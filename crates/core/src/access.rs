@@ -62,6 +62,8 @@ pub enum Resource<'a> {
     GroupMembers(GroupId),
     /// The API tokens and sessions of a user.
     Credentials(UserId),
+    /// The e-mail channel: mailboxes, raw inbound mail and its quarantine.
+    Mail,
 }
 
 /// What the actor wants to do.
@@ -225,6 +227,8 @@ pub fn decide(actor: &Actor, resource: Resource<'_>, action: Action) -> Decision
             _ => allow_if(admin || (actor.role == Role::Supervisor && actor.group_ids.contains(&g))),
         },
         Resource::Credentials(owner) => allow_if(owner == actor.user_id || admin),
+        // Raw mail is personal data and mailboxes hold credentials: admins only.
+        Resource::Mail => allow_if(admin),
     }
 }
 

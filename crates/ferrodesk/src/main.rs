@@ -3,6 +3,7 @@
 mod config;
 mod demo;
 mod import;
+mod mail;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -51,6 +52,16 @@ enum Command {
     },
     /// Fill an empty database with a believable demo organisation and tickets.
     Demo,
+    /// Manage mailboxes (addresses people write to).
+    Mailbox {
+        #[command(subcommand)]
+        command: mail::MailboxCommand,
+    },
+    /// Deliver mail.
+    Mail {
+        #[command(subcommand)]
+        command: mail::MailCommand,
+    },
     /// Import tickets from JSON Lines (one ticket object per line) on standard input or a file.
     Import {
         /// Read this file instead of standard input.
@@ -111,7 +122,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ferrodesk: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<mail::Exit>() {
+                Some(exit) => ExitCode::from(exit.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -202,6 +216,14 @@ async fn run(command: Command, config: Config) -> Result<()> {
             let store = open_store(&config).await?;
             demo::fill(store.as_ref()).await
         }
+        Command::Mailbox { command } => mail::mailbox(open_store(&config).await?, command).await,
+        Command::Mail { command } => {
+            // A database that cannot be opened is a temporary failure for the MTA.
+            let store = open_store(&config)
+                .await
+                .map_err(|e| mail::Exit { code: mail::EX_TEMPFAIL, message: format!("{e:#}") })?;
+            mail::mail(store, command).await
+        }
     }
 }
 
@@ -215,6 +237,15 @@ async fn serve(config: &Config, listen: &str, with_demo: bool) -> Result<()> {
     tracing::info!(%addr, database = %config.database_display(), "ferrodesk is listening");
     println!("ferrodesk listening on http://{addr}");
     let state = AppState::new(store.clone());
+    // Mail stored just before an earlier stop but not yet processed.
+    let ingest = state.ingest.clone();
+    tokio::spawn(async move {
+        match ingest.process_pending(jiff::Timestamp::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(messages = n, "processed mail left pending"),
+            Err(e) => tracing::warn!(error = %e, "cannot read pending mail"),
+        }
+    });
     // Live updates reach viewers connected to other server processes on the same database.
     state.events.connect(store).await.context("cannot listen for other servers' ticket changes")?;
     ferrodesk_web::serve(listener, state, ferrodesk_ui::router(), shutdown_signal()).await?;

@@ -5,6 +5,7 @@
 
 pub mod classify;
 pub mod html;
+pub mod ingest;
 pub mod parse;
 pub mod reply;
 pub mod thread;

@@ -5,6 +5,7 @@
 //! ticket row, its history lines and an optional comment atomically, guarded by the version the
 //! caller read (optimistic concurrency).
 
+mod mail;
 mod migrate;
 pub mod postgres;
 mod query;
@@ -19,6 +20,7 @@ use async_trait::async_trait;
 use ferrodesk_core::access::{Actor, TicketScope};
 use ferrodesk_core::custom_field::CustomFieldDef;
 use ferrodesk_core::ids::*;
+use ferrodesk_core::mail::InboundStatus;
 use ferrodesk_core::priority::PriorityMatrix;
 use ferrodesk_core::ticket::{Ticket, TicketDraft};
 use ferrodesk_core::user::{EmailAddress, User};
@@ -235,6 +237,45 @@ pub trait Store: Send + Sync + 'static {
     /// Saves a changed definition (key and kind never change).
     async fn update_custom_field(&self, def: &CustomFieldDef) -> StoreResult<()>;
     async fn history(&self, ticket: TicketId) -> StoreResult<Vec<HistoryEntry>>;
+
+    // E-mail
+    async fn create_mailbox(&self, mailbox: &Mailbox) -> StoreResult<()>;
+    /// Saves a changed mailbox; `NotFound` when it does not exist.
+    async fn update_mailbox(&self, mailbox: &Mailbox) -> StoreResult<()>;
+    async fn mailboxes(&self) -> StoreResult<Vec<Mailbox>>;
+    /// Stores a raw message before anything else happens. The first copy of a message (by
+    /// `dedup_key`) is stored `pending`; later copies are stored as `duplicate` of it.
+    async fn receive_inbound(&self, message: NewInbound) -> StoreResult<Received>;
+    async fn inbound(&self, id: uuid::Uuid) -> StoreResult<Option<InboundMessage>>;
+    async fn inbound_raw(&self, id: uuid::Uuid) -> StoreResult<Option<Vec<u8>>>;
+    /// Newest first; `before` pages by receipt time.
+    async fn list_inbound(
+        &self,
+        status: Option<InboundStatus>,
+        before: Option<Timestamp>,
+        limit: u32,
+    ) -> StoreResult<Vec<InboundMessage>>;
+    /// Messages stored but never processed (a crash in between), oldest first.
+    async fn pending_inbound(&self, limit: u32) -> StoreResult<Vec<InboundMessage>>;
+    /// Applies a processed message in one transaction (ticket or comment, files, thread ids,
+    /// bounces, the message's new state); returns the ticket it touched. `Refused` when the
+    /// message is no longer pending or quarantined.
+    async fn settle_inbound(&self, outcome: InboundOutcome) -> StoreResult<Option<Ticket>>;
+    /// Moves a message to `status` (with `error`) if it is in one of `from`; false otherwise.
+    async fn set_inbound_status(
+        &self,
+        id: uuid::Uuid,
+        status: InboundStatus,
+        error: Option<String>,
+        from: &[InboundStatus],
+    ) -> StoreResult<bool>;
+    /// The ticket the nearest known of these Message-IDs belongs to (after merges).
+    async fn thread_ticket(&self, message_ids: &[String]) -> StoreResult<Option<TicketId>>;
+    /// The instance-wide secret `name`; the first caller's `fresh` value becomes it, so every
+    /// process on this database gets the same.
+    async fn instance_secret(&self, name: &str, fresh: Vec<u8>) -> StoreResult<Vec<u8>>;
+    /// How often mail to this address bounced.
+    async fn bounce_count(&self, address: &str) -> StoreResult<i64>;
     /// How many tickets are in each status.
     async fn ticket_counts(&self) -> StoreResult<Vec<(ferrodesk_core::ticket::Status, i64)>>;
 }
@@ -269,6 +310,11 @@ pub(crate) fn comment_change(
         comment: Some(comment),
         idempotency,
     })
+}
+
+/// The ticket id a thread lookup chose: the first of `ids` (nearest first) that was found.
+pub(crate) fn nearest_thread(ids: &[String], found: Vec<(String, uuid::Uuid)>) -> Option<TicketId> {
+    ids.iter().find_map(|id| found.iter().find(|(m, _)| m == id).map(|(_, t)| TicketId(*t)))
 }
 
 /// Converts an instant to stored microseconds.

@@ -7,8 +7,9 @@ use deadpool_postgres::GenericClient;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use ferrodesk_core::access::{Actor, TicketScope};
 use ferrodesk_core::ids::*;
+use ferrodesk_core::mail::InboundStatus;
 use ferrodesk_core::priority::PriorityMatrix;
-use ferrodesk_core::ticket::{FieldChange, Ticket, TicketDraft};
+use ferrodesk_core::ticket::{Ticket, TicketDraft};
 use ferrodesk_core::user::{EmailAddress, User};
 use jiff::Timestamp;
 use tokio_postgres::NoTls;
@@ -169,6 +170,41 @@ fn search_statement(id: TicketId, doc: (String, String, String, String)) -> Stmt
 }
 
 /// Stores a ticket change inside a transaction (see `Store::save_ticket`).
+/// Opens a ticket inside the caller's transaction: the next number, the row, its sets, a
+/// "created" history line, the idempotency key and the search entry.
+async fn create_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    draft: TicketDraft,
+    id: TicketId,
+    matrix: &PriorityMatrix,
+    actor: Option<UserId>,
+    now: Timestamp,
+    idempotency: Option<Idempotency>,
+) -> StoreResult<Ticket> {
+    let now = ferrodesk_core::time::to_storage_precision(now);
+    let number = one(tx, &Stmt::new("SELECT nextval('ticket_number_seq') AS n", vec![]), |r| r.int("n"))
+        .await?
+        .ok_or_else(|| StoreError::Database("no ticket number".into()))?;
+    let ticket = Ticket::open(draft, id, TicketNumber(number), matrix, now);
+    exec(tx, &query::insert_ticket(&ticket)).await?;
+    for s in query::replace_ticket_sets(&ticket) {
+        exec(tx, &s).await?;
+    }
+    for s in query::insert_history(&query::created_change(&ticket, actor, now)) {
+        exec(tx, &s).await?;
+    }
+    if let Some(key) = &idempotency {
+        record_idempotency(tx, key, ticket.id.0, now).await?;
+    }
+    reindex(tx, &ticket).await?;
+    Ok(ticket)
+}
+
+/// The ticket row, locked: concurrent comments on one ticket queue here instead of conflicting.
+fn locked_ticket(id: TicketId) -> Stmt {
+    Stmt::new(format!("SELECT {} FROM tickets t WHERE t.id = $1 FOR UPDATE", row::TICKET_COLUMNS), by_id(id.0))
+}
+
 async fn save_in(tx: &deadpool_postgres::Transaction<'_>, change: TicketChange) -> StoreResult<Ticket> {
     if exec(tx, &query::update_ticket(&change.ticket, change.expected_version)).await? != 1 {
         let current =
@@ -355,9 +391,11 @@ impl Store for PgStore {
         }
         let mut names = Vec::new();
         for m in todo {
-            tx.batch_execute(m.sql)
-                .await
-                .map_err(|e| StoreError::Schema(format!("migration {} failed: {e}", m.name)))?;
+            tx.batch_execute(m.sql).await.map_err(|e| {
+                // The driver's own text is just "db error"; the server's message says what.
+                let why = e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned());
+                StoreError::Schema(format!("migration {} failed: {why}", m.name))
+            })?;
             exec(
                 &tx,
                 &Stmt::new(
@@ -634,33 +672,9 @@ impl Store for PgStore {
         now: Timestamp,
         idempotency: Option<Idempotency>,
     ) -> StoreResult<Ticket> {
-        let now = ferrodesk_core::time::to_storage_precision(now);
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
-        let number = one(&tx, &Stmt::new("SELECT nextval('ticket_number_seq') AS n", vec![]), |r| r.int("n"))
-            .await?
-            .ok_or_else(|| StoreError::Database("no ticket number".into()))?;
-        let ticket = Ticket::open(draft, TicketId::generate(), TicketNumber(number), matrix, now);
-        exec(&tx, &query::insert_ticket(&ticket)).await?;
-        for s in query::replace_ticket_sets(&ticket) {
-            exec(&tx, &s).await?;
-        }
-        let created = TicketChange {
-            ticket: ticket.clone(),
-            expected_version: 0,
-            actor,
-            changes: vec![FieldChange { field: "created".into(), old: None, new: Some(ticket.status.to_string()) }],
-            comment: None,
-            at: now,
-            idempotency: None,
-        };
-        for s in query::insert_history(&created) {
-            exec(&tx, &s).await?;
-        }
-        if let Some(key) = &idempotency {
-            record_idempotency(&tx, key, ticket.id.0, now).await?;
-        }
-        reindex(&tx, &ticket).await?;
+        let ticket = create_in(&tx, draft, TicketId::generate(), matrix, actor, now, idempotency).await?;
         tx.commit().await.map_err(db)?;
         Ok(ticket)
     }
@@ -740,12 +754,7 @@ impl Store for PgStore {
     ) -> StoreResult<Ticket> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
-        // FOR UPDATE: concurrent comments on one ticket queue here instead of conflicting.
-        let find = Stmt::new(
-            format!("SELECT {} FROM tickets t WHERE t.id = $1 FOR UPDATE", row::TICKET_COLUMNS),
-            by_id(comment.ticket_id.0),
-        );
-        let current = one(&tx, &find, row::ticket).await?.ok_or(StoreError::NotFound)?;
+        let current = one(&tx, &locked_ticket(comment.ticket_id), row::ticket).await?.ok_or(StoreError::NotFound)?;
         let saved = save_in(&tx, crate::comment_change(current, comment, author_is_staff, idempotency)?).await?;
         tx.commit().await.map_err(db)?;
         Ok(saved)
@@ -893,6 +902,123 @@ impl Store for PgStore {
 
     async fn custom_fields(&self) -> StoreResult<Vec<CustomFieldDef>> {
         rows(&self.client().await?, &Stmt::new(ticket_work::LIST_CUSTOM_FIELDS, vec![]), row::custom_field).await
+    }
+
+    async fn create_mailbox(&self, mailbox: &Mailbox) -> StoreResult<()> {
+        exec(&self.client().await?, &crate::mail::insert_mailbox(mailbox)).await.map(drop)
+    }
+
+    async fn update_mailbox(&self, mailbox: &Mailbox) -> StoreResult<()> {
+        match exec(&self.client().await?, &crate::mail::update_mailbox(mailbox)).await? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    async fn mailboxes(&self) -> StoreResult<Vec<Mailbox>> {
+        rows(&self.client().await?, &crate::mail::list_mailboxes(), row::mailbox).await
+    }
+
+    async fn receive_inbound(&self, message: NewInbound) -> StoreResult<Received> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        exec(&tx, &crate::mail::insert_inbound(&message, InboundStatus::Pending, None)).await?;
+        // A concurrent copy's claim makes this one wait for it to commit, then do nothing.
+        let received = if exec(&tx, &crate::mail::claim_key(&message)).await? == 1 {
+            Received::Stored
+        } else {
+            let (of, status) =
+                one(&tx, &crate::mail::key_holder(&message.dedup_key), |r| Ok((r.uuid("id")?, r.text("status")?)))
+                    .await?
+                    .ok_or_else(|| StoreError::Database("a de-duplication key without its message".into()))?;
+            exec(&tx, &crate::mail::mark_duplicate(message.id, of)).await?;
+            let status = InboundStatus::parse(&status, "status").map_err(|e| StoreError::Database(e.to_string()))?;
+            Received::Duplicate { of, status }
+        };
+        tx.commit().await.map_err(db)?;
+        Ok(received)
+    }
+
+    async fn inbound(&self, id: Uuid) -> StoreResult<Option<InboundMessage>> {
+        one(&self.client().await?, &crate::mail::inbound(id), row::inbound).await
+    }
+
+    async fn inbound_raw(&self, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
+        one(&self.client().await?, &crate::mail::inbound_raw(id), |r| r.bytes("raw")).await
+    }
+
+    async fn list_inbound(
+        &self,
+        status: Option<InboundStatus>,
+        before: Option<Timestamp>,
+        limit: u32,
+    ) -> StoreResult<Vec<InboundMessage>> {
+        rows(&self.client().await?, &crate::mail::list_inbound(status, before, limit), row::inbound).await
+    }
+
+    async fn pending_inbound(&self, limit: u32) -> StoreResult<Vec<InboundMessage>> {
+        rows(&self.client().await?, &crate::mail::pending_inbound(limit), row::inbound).await
+    }
+
+    async fn settle_inbound(&self, o: InboundOutcome) -> StoreResult<Option<Ticket>> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let (ticket, comment_id) = match o.effect.clone() {
+            InboundEffect::Nothing => (None, None),
+            InboundEffect::NewTicket { id, draft, matrix, actor } => {
+                (Some(create_in(&tx, draft, id, &matrix, actor, o.at, None).await?), None)
+            }
+            InboundEffect::Comment { comment, author_is_staff } => {
+                let comment_id = comment.id.0;
+                let current =
+                    one(&tx, &locked_ticket(comment.ticket_id), row::ticket).await?.ok_or(StoreError::NotFound)?;
+                let change = crate::comment_change(current, comment, author_is_staff, None)?;
+                (Some(save_in(&tx, change).await?), Some(comment_id))
+            }
+        };
+        let (effects, settle) = crate::mail::settle_statements(o, ticket.as_ref().map(|t| t.id), comment_id);
+        for s in &effects {
+            exec(&tx, s).await?;
+        }
+        if exec(&tx, &settle).await? == 0 {
+            return Err(StoreError::Refused("this message was already processed".into()));
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(ticket)
+    }
+
+    async fn set_inbound_status(
+        &self,
+        id: Uuid,
+        status: InboundStatus,
+        error: Option<String>,
+        from: &[InboundStatus],
+    ) -> StoreResult<bool> {
+        let s = crate::mail::set_inbound_status(id, status, error, from, status == InboundStatus::Quarantined);
+        exec(&self.client().await?, &s).await.map(|n| n > 0)
+    }
+
+    async fn thread_ticket(&self, message_ids: &[String]) -> StoreResult<Option<TicketId>> {
+        if message_ids.is_empty() {
+            return Ok(None);
+        }
+        let found = rows(&self.client().await?, &crate::mail::thread_lookup(message_ids), |r| {
+            Ok((r.text("message_id")?, r.uuid("ticket_id")?))
+        })
+        .await?;
+        Ok(crate::nearest_thread(message_ids, found))
+    }
+
+    async fn instance_secret(&self, name: &str, fresh: Vec<u8>) -> StoreResult<Vec<u8>> {
+        let c = self.client().await?;
+        exec(&c, &crate::mail::insert_secret(name, fresh, Timestamp::now())).await?;
+        one(&c, &crate::mail::secret(name), |r| r.bytes("value"))
+            .await?
+            .ok_or_else(|| StoreError::Database("the instance secret vanished".into()))
+    }
+
+    async fn bounce_count(&self, address: &str) -> StoreResult<i64> {
+        Ok(one(&self.client().await?, &crate::mail::bounces(address), |r| r.int("bounces")).await?.unwrap_or(0))
     }
 
     async fn ticket_counts(&self) -> StoreResult<Vec<(ferrodesk_core::ticket::Status, i64)>> {

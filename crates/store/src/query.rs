@@ -3,7 +3,9 @@
 //! search and number allocation differ per dialect.
 
 use ferrodesk_core::access::TicketScope;
-use ferrodesk_core::ticket::Ticket;
+use ferrodesk_core::ids::UserId;
+use ferrodesk_core::ticket::{FieldChange, Ticket};
+use jiff::Timestamp;
 use uuid::Uuid;
 
 use crate::records::*;
@@ -161,6 +163,19 @@ pub(crate) fn replace_ticket_sets(t: &Ticket) -> Vec<Stmt> {
         ));
     }
     out
+}
+
+/// The history of a ticket's creation: one "created" line.
+pub(crate) fn created_change(ticket: &Ticket, actor: Option<UserId>, now: Timestamp) -> TicketChange {
+    TicketChange {
+        ticket: ticket.clone(),
+        expected_version: 0,
+        actor,
+        changes: vec![FieldChange { field: "created".into(), old: None, new: Some(ticket.status.to_string()) }],
+        comment: None,
+        at: now,
+        idempotency: None,
+    }
 }
 
 pub(crate) fn insert_history(change: &TicketChange) -> Vec<Stmt> {

@@ -1,9 +1,10 @@
 //! Records the store reads and writes besides the core's own types.
 
 use ferrodesk_core::ids::*;
+use ferrodesk_core::mail::{InboundSource, InboundStatus};
 use ferrodesk_core::priority::{Priority, PriorityMatrix};
-use ferrodesk_core::ticket::{FieldChange, Status, SupportLevel, Ticket, TicketType};
-use ferrodesk_core::user::Role;
+use ferrodesk_core::ticket::{FieldChange, Status, SupportLevel, Ticket, TicketDraft, TicketType};
+use ferrodesk_core::user::{EmailAddress, Role};
 use jiff::Timestamp;
 use serde_json::Value;
 
@@ -302,4 +303,95 @@ pub struct Attachment {
 pub struct UploadQuota {
     pub since: Timestamp,
     pub max_bytes: i64,
+}
+
+/// A mailbox: an address people write to, with the defaults for tickets it opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    pub id: uuid::Uuid,
+    /// Short name used on the command line (`--mailbox NAME`).
+    pub name: String,
+    /// Our address: where people write and what our replies come from.
+    pub address: EmailAddress,
+    pub default_group_id: Option<GroupId>,
+    pub default_category_id: Option<CategoryId>,
+    pub default_type: TicketType,
+    pub active: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A raw inbound message as received, before processing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInbound {
+    pub id: uuid::Uuid,
+    pub mailbox_id: Option<uuid::Uuid>,
+    pub source: InboundSource,
+    pub received_at: Timestamp,
+    pub raw: Vec<u8>,
+    pub message_id: Option<String>,
+    /// The Message-ID, or a hash of the whole message when it has none.
+    pub dedup_key: String,
+    pub from_address: Option<String>,
+    pub subject: String,
+}
+
+/// What storing a raw message found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// New: stored as `pending`.
+    Stored,
+    /// Seen before: stored as `duplicate` of the first copy, whose state is given.
+    Duplicate { of: uuid::Uuid, status: InboundStatus },
+}
+
+/// A stored inbound message (without its raw bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundMessage {
+    pub id: uuid::Uuid,
+    pub mailbox_id: Option<uuid::Uuid>,
+    pub source: InboundSource,
+    pub received_at: Timestamp,
+    pub size: i64,
+    pub message_id: Option<String>,
+    pub from_address: Option<String>,
+    pub subject: String,
+    pub status: InboundStatus,
+    /// "human", "generated", "auto-reply" or "bounce", once processed.
+    pub automation: Option<String>,
+    pub error: Option<String>,
+    pub ticket_id: Option<TicketId>,
+    pub comment_id: Option<CommentId>,
+    pub duplicate_of: Option<uuid::Uuid>,
+    pub attempts: i64,
+    pub processed_at: Option<Timestamp>,
+}
+
+/// What processing an inbound message does to tickets.
+#[derive(Debug, Clone)]
+pub enum InboundEffect {
+    /// Nothing (e.g. a bounce about no ticket of ours).
+    Nothing,
+    /// Opens a ticket with this id.
+    NewTicket { id: TicketId, draft: TicketDraft, matrix: PriorityMatrix, actor: Option<UserId> },
+    /// Adds a comment to an existing ticket (to the ticket as it is then).
+    Comment { comment: Comment, author_is_staff: bool },
+}
+
+/// The whole result of processing one inbound message, applied in one transaction: the
+/// ticket or comment, its files, the Message-IDs that now lead to the ticket, and the
+/// message's new state. Refused (`Refused`) when the message is no longer pending or
+/// quarantined, so two processors cannot both apply it.
+#[derive(Debug, Clone)]
+pub struct InboundOutcome {
+    pub inbound_id: uuid::Uuid,
+    pub status: InboundStatus,
+    pub automation: String,
+    pub effect: InboundEffect,
+    pub files: Vec<(Attachment, Vec<u8>)>,
+    /// Message-IDs to remember as belonging to the ticket.
+    pub thread_ids: Vec<String>,
+    /// Addresses a bounce reported as failing.
+    pub bounced: Vec<String>,
+    pub at: Timestamp,
 }

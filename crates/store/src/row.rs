@@ -248,3 +248,45 @@ pub(crate) fn saved_filter(row: &impl RowAccess) -> StoreResult<SavedFilter> {
 pub(crate) fn link(row: &impl RowAccess) -> StoreResult<(Uuid, Uuid, String)> {
     Ok((row.uuid("ticket_id")?, row.uuid("linked_id")?, row.text("kind")?))
 }
+
+pub(crate) const MAILBOX_COLUMNS: &str =
+    "id, name, address, default_group_id, default_category_id, default_type, active, created_at, updated_at";
+
+pub(crate) fn mailbox(row: &impl RowAccess) -> StoreResult<Mailbox> {
+    Ok(Mailbox {
+        id: row.uuid("id")?,
+        name: row.text("name")?,
+        address: EmailAddress::parse(&row.text("address")?).map_err(|e| corrupt("address", e))?,
+        default_group_id: row.opt_uuid("default_group_id")?.map(GroupId),
+        default_category_id: row.opt_uuid("default_category_id")?.map(CategoryId),
+        default_type: parse_enum(row, "default_type", TicketType::parse)?,
+        active: row.boolean("active")?,
+        created_at: instant(row, "created_at")?,
+        updated_at: instant(row, "updated_at")?,
+    })
+}
+
+pub(crate) const INBOUND_COLUMNS: &str = "id, mailbox_id, source, received_at, size, message_id, from_address, \
+    subject, status, automation, error, ticket_id, comment_id, duplicate_of, attempts, processed_at";
+
+pub(crate) fn inbound(row: &impl RowAccess) -> StoreResult<InboundMessage> {
+    use ferrodesk_core::mail::{InboundSource, InboundStatus};
+    Ok(InboundMessage {
+        id: row.uuid("id")?,
+        mailbox_id: row.opt_uuid("mailbox_id")?,
+        source: parse_enum(row, "source", InboundSource::parse)?,
+        received_at: instant(row, "received_at")?,
+        size: row.int("size")?,
+        message_id: row.opt_text("message_id")?,
+        from_address: row.opt_text("from_address")?,
+        subject: row.text("subject")?,
+        status: parse_enum(row, "status", InboundStatus::parse)?,
+        automation: row.opt_text("automation")?,
+        error: row.opt_text("error")?,
+        ticket_id: row.opt_uuid("ticket_id")?.map(TicketId),
+        comment_id: row.opt_uuid("comment_id")?.map(CommentId),
+        duplicate_of: row.opt_uuid("duplicate_of")?,
+        attempts: row.int("attempts")?,
+        processed_at: opt_instant(row, "processed_at")?,
+    })
+}

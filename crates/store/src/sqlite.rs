@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use async_trait::async_trait;
 use ferrodesk_core::access::{Actor, TicketScope};
 use ferrodesk_core::ids::*;
+use ferrodesk_core::mail::InboundStatus;
 use ferrodesk_core::priority::PriorityMatrix;
-use ferrodesk_core::ticket::{FieldChange, Ticket, TicketDraft};
+use ferrodesk_core::ticket::{Ticket, TicketDraft};
 use ferrodesk_core::user::{EmailAddress, User};
 use jiff::Timestamp;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue};
@@ -357,6 +358,64 @@ fn save_in(c: &Connection, change: TicketChange) -> StoreResult<Ticket> {
     let mut saved = change.ticket;
     saved.version = change.expected_version + 1;
     Ok(saved)
+}
+
+/// Opens a ticket inside the caller's transaction: the next number, the row, its sets, a
+/// "created" history line, the idempotency key and the search entry.
+fn create_in(
+    c: &Connection,
+    draft: TicketDraft,
+    id: TicketId,
+    matrix: &PriorityMatrix,
+    actor: Option<UserId>,
+    now: Timestamp,
+    idempotency: Option<Idempotency>,
+) -> StoreResult<Ticket> {
+    let now = ferrodesk_core::time::to_storage_precision(now);
+    let number: i64 =
+        c.query_row("SELECT coalesce(max(number), 1000) + 1 FROM tickets", [], |r| r.get(0)).map_err(db)?;
+    let ticket = Ticket::open(draft, id, TicketNumber(number), matrix, now);
+    exec(c, &query::insert_ticket(&ticket))?;
+    for s in query::replace_ticket_sets(&ticket) {
+        exec(c, &s)?;
+    }
+    for s in query::insert_history(&query::created_change(&ticket, actor, now)) {
+        exec(c, &s)?;
+    }
+    if let Some(key) = &idempotency {
+        record_idempotency(c, key, ticket.id.0, now)?;
+    }
+    reindex(c, &ticket)?;
+    Ok(ticket)
+}
+
+fn current_ticket(id: TicketId) -> Stmt {
+    Stmt::new(format!("SELECT {} FROM tickets t WHERE t.id = $1", row::TICKET_COLUMNS), by_id(id.0))
+}
+
+/// Applies a processed inbound message inside the caller's transaction.
+fn settle_in(c: &Connection, o: InboundOutcome) -> StoreResult<Option<Ticket>> {
+    let (ticket, comment_id) = match o.effect.clone() {
+        InboundEffect::Nothing => (None, None),
+        InboundEffect::NewTicket { id, draft, matrix, actor } => {
+            (Some(create_in(c, draft, id, &matrix, actor, o.at, None)?), None)
+        }
+        InboundEffect::Comment { comment, author_is_staff } => {
+            let comment_id = comment.id.0;
+            let current =
+                one(c, &current_ticket(comment.ticket_id), |r| row::ticket(r))?.ok_or(StoreError::NotFound)?;
+            let change = crate::comment_change(current, comment, author_is_staff, None)?;
+            (Some(save_in(c, change)?), Some(comment_id))
+        }
+    };
+    let (effects, settle) = crate::mail::settle_statements(o, ticket.as_ref().map(|t| t.id), comment_id);
+    for s in &effects {
+        exec(c, s)?;
+    }
+    if exec(c, &settle)? == 0 {
+        return Err(StoreError::Refused("this message was already processed".into()));
+    }
+    Ok(ticket)
 }
 
 fn record_idempotency(c: &Connection, key: &Idempotency, target: Uuid, now: Timestamp) -> StoreResult<()> {
@@ -751,35 +810,8 @@ impl Store for SqliteStore {
         now: Timestamp,
         idempotency: Option<Idempotency>,
     ) -> StoreResult<Ticket> {
-        let now = ferrodesk_core::time::to_storage_precision(now);
         let matrix = matrix.clone();
-        self.write(move |c| {
-            let number: i64 =
-                c.query_row("SELECT coalesce(max(number), 1000) + 1 FROM tickets", [], |r| r.get(0)).map_err(db)?;
-            let ticket = Ticket::open(draft, TicketId::generate(), TicketNumber(number), &matrix, now);
-            exec(c, &query::insert_ticket(&ticket))?;
-            for s in query::replace_ticket_sets(&ticket) {
-                exec(c, &s)?;
-            }
-            let created = TicketChange {
-                ticket: ticket.clone(),
-                expected_version: 0,
-                actor,
-                changes: vec![FieldChange { field: "created".into(), old: None, new: Some(ticket.status.to_string()) }],
-                comment: None,
-                at: now,
-                idempotency: None,
-            };
-            for s in query::insert_history(&created) {
-                exec(c, &s)?;
-            }
-            if let Some(key) = &idempotency {
-                record_idempotency(c, key, ticket.id.0, now)?;
-            }
-            reindex(c, &ticket)?;
-            Ok(ticket)
-        })
-        .await
+        self.write(move |c| create_in(c, draft, TicketId::generate(), &matrix, actor, now, idempotency)).await
     }
 
     async fn import_tickets(&self, batch: Vec<ImportedTicket>) -> StoreResult<Vec<TicketNumber>> {
@@ -974,6 +1006,101 @@ impl Store for SqliteStore {
 
     async fn custom_fields(&self) -> StoreResult<Vec<CustomFieldDef>> {
         self.read(|c| rows(c, &Stmt::new(ticket_work::LIST_CUSTOM_FIELDS, vec![]), |r| row::custom_field(r))).await
+    }
+
+    async fn create_mailbox(&self, mailbox: &Mailbox) -> StoreResult<()> {
+        let s = crate::mail::insert_mailbox(mailbox);
+        self.write(move |c| exec(c, &s).map(drop)).await
+    }
+
+    async fn update_mailbox(&self, mailbox: &Mailbox) -> StoreResult<()> {
+        let s = crate::mail::update_mailbox(mailbox);
+        self.write(move |c| if exec(c, &s)? == 0 { Err(StoreError::NotFound) } else { Ok(()) }).await
+    }
+
+    async fn mailboxes(&self) -> StoreResult<Vec<Mailbox>> {
+        self.read(|c| rows(c, &crate::mail::list_mailboxes(), |r| row::mailbox(r))).await
+    }
+
+    async fn receive_inbound(&self, message: NewInbound) -> StoreResult<Received> {
+        self.write(move |c| {
+            exec(c, &crate::mail::insert_inbound(&message, InboundStatus::Pending, None))?;
+            if exec(c, &crate::mail::claim_key(&message))? == 1 {
+                return Ok(Received::Stored);
+            }
+            let (of, status) =
+                one(c, &crate::mail::key_holder(&message.dedup_key), |r| Ok((r.uuid("id")?, r.text("status")?)))?
+                    .ok_or_else(|| StoreError::Database("a de-duplication key without its message".into()))?;
+            exec(c, &crate::mail::mark_duplicate(message.id, of))?;
+            let status = InboundStatus::parse(&status, "status").map_err(|e| StoreError::Database(e.to_string()))?;
+            Ok(Received::Duplicate { of, status })
+        })
+        .await
+    }
+
+    async fn inbound(&self, id: Uuid) -> StoreResult<Option<InboundMessage>> {
+        self.read(move |c| one(c, &crate::mail::inbound(id), |r| row::inbound(r))).await
+    }
+
+    async fn inbound_raw(&self, id: Uuid) -> StoreResult<Option<Vec<u8>>> {
+        self.read(move |c| one(c, &crate::mail::inbound_raw(id), |r| r.bytes("raw"))).await
+    }
+
+    async fn list_inbound(
+        &self,
+        status: Option<InboundStatus>,
+        before: Option<Timestamp>,
+        limit: u32,
+    ) -> StoreResult<Vec<InboundMessage>> {
+        let s = crate::mail::list_inbound(status, before, limit);
+        self.read(move |c| rows(c, &s, |r| row::inbound(r))).await
+    }
+
+    async fn pending_inbound(&self, limit: u32) -> StoreResult<Vec<InboundMessage>> {
+        self.read(move |c| rows(c, &crate::mail::pending_inbound(limit), |r| row::inbound(r))).await
+    }
+
+    async fn settle_inbound(&self, outcome: InboundOutcome) -> StoreResult<Option<Ticket>> {
+        self.write(move |c| settle_in(c, outcome)).await
+    }
+
+    async fn set_inbound_status(
+        &self,
+        id: Uuid,
+        status: InboundStatus,
+        error: Option<String>,
+        from: &[InboundStatus],
+    ) -> StoreResult<bool> {
+        let s = crate::mail::set_inbound_status(id, status, error, from, status == InboundStatus::Quarantined);
+        self.write(move |c| exec(c, &s).map(|n| n > 0)).await
+    }
+
+    async fn thread_ticket(&self, message_ids: &[String]) -> StoreResult<Option<TicketId>> {
+        if message_ids.is_empty() {
+            return Ok(None);
+        }
+        let ids = message_ids.to_vec();
+        self.read(move |c| {
+            let found =
+                rows(c, &crate::mail::thread_lookup(&ids), |r| Ok((r.text("message_id")?, r.uuid("ticket_id")?)))?;
+            Ok(crate::nearest_thread(&ids, found))
+        })
+        .await
+    }
+
+    async fn instance_secret(&self, name: &str, fresh: Vec<u8>) -> StoreResult<Vec<u8>> {
+        let name = name.to_owned();
+        self.write(move |c| {
+            exec(c, &crate::mail::insert_secret(&name, fresh, Timestamp::now()))?;
+            one(c, &crate::mail::secret(&name), |r| r.bytes("value"))?
+                .ok_or_else(|| StoreError::Database("the instance secret vanished".into()))
+        })
+        .await
+    }
+
+    async fn bounce_count(&self, address: &str) -> StoreResult<i64> {
+        let s = crate::mail::bounces(address);
+        self.read(move |c| Ok(one(c, &s, |r| r.int("bounces"))?.unwrap_or(0))).await
     }
 
     async fn ticket_counts(&self) -> StoreResult<Vec<(ferrodesk_core::ticket::Status, i64)>> {

@@ -34,6 +34,8 @@ pub struct AppState {
     pub limits: Limits,
     pub metrics: Arc<metrics::Metrics>,
     pub events: events::Events,
+    /// The inbound e-mail pipeline (shared by the API, the CLI and the IMAP poller).
+    pub ingest: ferrodesk_mail::ingest::Ingest,
     clock: Clock,
 }
 
@@ -44,11 +46,17 @@ pub struct Limits {
     pub attachment_bytes: usize,
     /// Most bytes one user may upload in 24 hours.
     pub upload_quota_bytes: i64,
+    /// Largest raw e-mail message accepted, in bytes.
+    pub message_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { attachment_bytes: 25 * 1024 * 1024, upload_quota_bytes: 1024 * 1024 * 1024 }
+        Self {
+            attachment_bytes: 25 * 1024 * 1024,
+            upload_quota_bytes: 1024 * 1024 * 1024,
+            message_bytes: 50 * 1024 * 1024,
+        }
     }
 }
 
@@ -75,6 +83,7 @@ impl Clock {
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
+            ingest: ferrodesk_mail::ingest::Ingest::new(store.clone(), Default::default()),
             store,
             limits: Limits::default(),
             metrics: Arc::default(),

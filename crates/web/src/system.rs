@@ -46,7 +46,18 @@ pub(crate) async fn refuse_announced_oversize(
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
-    let limit = if is_upload { state.limits.attachment_bytes + crate::JSON_BODY_LIMIT } else { crate::JSON_BODY_LIMIT };
+    let is_message = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("message/rfc822"));
+    let limit = if is_upload {
+        state.limits.attachment_bytes + crate::JSON_BODY_LIMIT
+    } else if is_message {
+        state.limits.message_bytes
+    } else {
+        crate::JSON_BODY_LIMIT
+    };
     let announced = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)

@@ -269,6 +269,13 @@ pub async fn save_comment(
     Ok(saved)
 }
 
+/// Tells a ticket's viewers it changed, when the change was made elsewhere (e.g. by mail).
+pub async fn announce_change(state: &AppState, id: ferrodesk_core::ids::TicketId) {
+    if let Ok(Some(t)) = state.store.ticket(id).await {
+        changed(state, &t);
+    }
+}
+
 /// Tells the ticket's viewers (on every node) that it reached a new version.
 fn changed(state: &AppState, t: &Ticket) {
     state.events.publish(crate::events::TicketChanged { id: t.id, number: t.number, version: t.version });

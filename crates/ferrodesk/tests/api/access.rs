@@ -173,8 +173,22 @@ fn table() -> Vec<Cell> {
             ),
             [200, 403, 403, 403, 403, 403],
         ),
+        cell(M::POST, "/api/v1/mailboxes", Some(json!({"name": "{key}", "address": "{unique}"})), ADMIN_ONLY_CREATE),
+        cell(M::GET, "/api/v1/mailboxes", None, ADMIN_ONLY),
+        cell(M::PATCH, "/api/v1/mailboxes/{mailbox}", Some(json!({"active": true})), ADMIN_ONLY),
+        // A JSON body is not a message: the admin passes the access check and is told so.
+        cell(M::POST, "/api/v1/mail/inbound", Some(json!({})), [415, 403, 403, 403, 403, 403]),
+        cell(M::GET, "/api/v1/mail/inbound", None, ADMIN_ONLY),
+        cell(M::GET, "/api/v1/mail/inbound/{inbound}", None, ADMIN_ONLY),
+        cell(M::GET, "/api/v1/mail/inbound/{inbound}/raw", None, ADMIN_ONLY),
+        // The probe message was processed, so there is nothing to retry or discard.
+        cell(M::POST, "/api/v1/mail/inbound/{inbound}/retry", None, [409, 403, 403, 403, 403, 403]),
+        cell(M::POST, "/api/v1/mail/inbound/{inbound}/discard", None, [409, 403, 403, 403, 403, 403]),
     ]
 }
+
+const ADMIN_ONLY: [u16; 6] = [200, 403, 403, 403, 403, 403];
+const ADMIN_ONLY_CREATE: [u16; 6] = [201, 403, 403, 403, 403, 403];
 
 fn fill(template: &str, vars: &[(&str, String)]) -> String {
     let mut s = template.to_owned();
@@ -245,6 +259,20 @@ async fn every_route_enforces_roles(b: Backend) {
         .post("/api/v1/custom-fields", &app.admin, json!({"key": "probe", "label": "Probe", "kind": "text"}))
         .await
         .id();
+    let mailbox =
+        app.post("/api/v1/mailboxes", &app.admin, json!({"name": "probe", "address": "probe@desk.example"})).await.id();
+    let delivered = app
+        .raw(
+            Method::POST,
+            "/api/v1/mail/inbound?mailbox=probe",
+            &app.admin,
+            "message/rfc822",
+            b"From: someone@customer.example\r\nSubject: Probe\r\nMessage-ID: <probe@customer.example>\r\n\r\nHello"
+                .to_vec(),
+        )
+        .await;
+    assert_eq!(delivered.status, StatusCode::CREATED, "{}", delivered.body);
+    let inbound = delivered.body["message"]["id"].as_str().unwrap_or_default().to_owned();
     let mut failures = Vec::new();
     for cell in table() {
         for (i, role) in ROLES.iter().enumerate() {
@@ -302,6 +330,8 @@ async fn every_route_enforces_roles(b: Backend) {
                 ("member", member.to_string()),
                 ("token", token_id),
                 ("session", uuid::Uuid::now_v7().to_string()),
+                ("mailbox", mailbox.clone()),
+                ("inbound", inbound.clone()),
                 ("unique", format!("u-{}@example.org", uuid::Uuid::now_v7().simple())),
             ];
             let path = fill(cell.path, &vars);

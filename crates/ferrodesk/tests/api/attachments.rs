@@ -136,7 +136,8 @@ async fn internal_and_foreign_attachments_stay_hidden_case_52(b: Backend) {
 }
 
 async fn size_limits_and_quotas_cases_55(b: Backend) {
-    let limits = ferrodesk_web::Limits { attachment_bytes: 64 * 1024, upload_quota_bytes: 100 * 1024 };
+    let limits =
+        ferrodesk_web::Limits { attachment_bytes: 64 * 1024, upload_quota_bytes: 100 * 1024, ..Default::default() };
     let app = TestApp::spawn_with_limits(b, limits).await;
     let (_, ann) = app.user_with_token("ann@example.org", Role::Requester).await;
     let (_, bob) = app.user_with_token("bob@example.org", Role::Requester).await;

@@ -3,6 +3,7 @@
 
 mod attachments;
 mod directory;
+mod mail;
 pub mod sessions;
 mod ticket_work;
 mod tickets;
@@ -49,7 +50,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(directory::router())
         .merge(sessions::router())
         .merge(ticket_work::router())
-        .merge(attachments::router());
+        .merge(attachments::router())
+        .merge(mail::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

@@ -1,0 +1,144 @@
+//! `ferrodesk mailbox …` and `ferrodesk mail ingest`: mailboxes from the command line, and the
+//! pipe an MTA delivers into. The exit code follows sysexits so an MTA knows what to do: 0 when
+//! the message is stored (processed, or quarantined for an admin), 75 (`EX_TEMPFAIL`) when it
+//! could not be stored and must be retried, 2 for wrong usage.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use ferrodesk_core::mail::{InboundSource, validate_mailbox_name};
+use ferrodesk_core::ticket::TicketType;
+use ferrodesk_core::user::EmailAddress;
+use ferrodesk_mail::ingest::{Ingest, Ingested};
+use ferrodesk_store::{Mailbox, Store};
+
+/// Tells `main` to exit with this code (after printing the message).
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+pub const EX_TEMPFAIL: u8 = 75;
+
+#[derive(Subcommand)]
+pub enum MailboxCommand {
+    /// Add a mailbox: an address people write to.
+    Add {
+        /// Short name, used as `--mailbox NAME` (lower-case letters, digits, . _ -).
+        name: String,
+        /// The address people write to (and our replies come from).
+        #[arg(long)]
+        address: String,
+        /// The support group new tickets from this mailbox go to (by name).
+        #[arg(long)]
+        group: Option<String>,
+        /// The type of new tickets.
+        #[arg(long, default_value = "incident", value_parser = ["incident", "service_request", "problem", "change"])]
+        r#type: String,
+    },
+    /// List mailboxes.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum MailCommand {
+    /// Read one raw message from standard input and deliver it (for an MTA's pipe).
+    Ingest {
+        /// The mailbox (by name) the message was sent to.
+        #[arg(long)]
+        mailbox: String,
+    },
+}
+
+pub async fn mailbox(store: Arc<dyn Store>, command: MailboxCommand) -> Result<()> {
+    match command {
+        MailboxCommand::Add { name, address, group, r#type } => {
+            let group_id = match group {
+                Some(g) => Some(
+                    store
+                        .list_groups()
+                        .await?
+                        .into_iter()
+                        .find(|x| x.name.eq_ignore_ascii_case(g.trim()))
+                        .map(|x| x.id)
+                        .with_context(|| format!("there is no group named {g:?}"))?,
+                ),
+                None => None,
+            };
+            let now = jiff::Timestamp::now();
+            let mailbox = Mailbox {
+                id: uuid::Uuid::now_v7(),
+                name: validate_mailbox_name(&name)?,
+                address: EmailAddress::parse(&address)?,
+                default_group_id: group_id,
+                default_category_id: None,
+                default_type: TicketType::parse(&r#type, "type")?,
+                active: true,
+                created_at: now,
+                updated_at: now,
+            };
+            store.create_mailbox(&mailbox).await.map_err(|e| anyhow::anyhow!("cannot add the mailbox: {e}"))?;
+            println!("added mailbox {} <{}> ({})", mailbox.name, mailbox.address, mailbox.id);
+            Ok(())
+        }
+        MailboxCommand::List => {
+            for m in store.mailboxes().await? {
+                let state = if m.active { "active" } else { "inactive" };
+                println!("{}\t{}\t{}\t{}", m.name, m.address, m.default_type, state);
+            }
+            Ok(())
+        }
+    }
+}
+
+pub async fn mail(store: Arc<dyn Store>, command: MailCommand) -> Result<()> {
+    match command {
+        MailCommand::Ingest { mailbox } => {
+            let tempfail = |message: String| Exit { code: EX_TEMPFAIL, message };
+            let mailboxes = store.mailboxes().await.map_err(|e| tempfail(format!("cannot read the mailboxes: {e}")))?;
+            // An unknown or switched-off mailbox is a configuration slip: the MTA keeps the
+            // message and retries, so nothing is lost while an admin fixes it.
+            let Some(mailbox) = mailboxes.into_iter().find(|m| m.name == mailbox) else {
+                return Err(
+                    tempfail(format!("there is no mailbox named {mailbox:?} (see `ferrodesk mailbox list`)")).into()
+                );
+            };
+            if !mailbox.active {
+                return Err(tempfail(format!("the mailbox {} is switched off", mailbox.name)).into());
+            }
+            let mut raw = Vec::new();
+            std::io::stdin()
+                .lock()
+                .read_to_end(&mut raw)
+                .map_err(|e| tempfail(format!("cannot read the message: {e}")))?;
+            let ingest = Ingest::new(store, Default::default());
+            let result = ingest
+                .receive(raw, Some(&mailbox), InboundSource::Pipe, jiff::Timestamp::now())
+                .await
+                .map_err(|e| tempfail(format!("the message was not stored: {e}")))?;
+            println!("{}", describe(&result));
+            Ok(())
+        }
+    }
+}
+
+fn describe(result: &Ingested) -> String {
+    match result {
+        Ingested::Opened { inbound, ticket } => format!("opened ticket {ticket} (message {inbound})"),
+        Ingested::Commented { inbound, ticket } => format!("added to ticket {ticket} (message {inbound})"),
+        Ingested::Ignored { inbound, why } => format!("stored, no ticket: {why} (message {inbound})"),
+        Ingested::Duplicate { inbound, of } => format!("already received as message {of} (this copy {inbound})"),
+        Ingested::Quarantined { inbound, error } => format!("quarantined: {error} (message {inbound})"),
+    }
+}

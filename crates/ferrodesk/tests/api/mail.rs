@@ -1,0 +1,421 @@
+//! The e-mail channel end to end through the relay endpoint and the MTA pipe: raw messages
+//! become tickets and comments, threads hold, duplicates and machines' mail do nothing twice,
+//! and what cannot be processed is quarantined, kept and retried (QUALITY-CASES A and B).
+
+use ferrodesk_core::mail::InboundSource;
+use ferrodesk_core::user::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::dual;
+use crate::helpers::{Backend, Reply, TestApp, ferrodesk};
+
+dual!(
+    a_message_opens_a_ticket_and_replies_thread_onto_it,
+    the_same_message_twice_is_one_ticket_case_a1,
+    messages_without_message_id_are_told_apart_by_content_case_a3,
+    unusable_mail_is_quarantined_kept_and_retried_case_a4,
+    machines_mail_never_acknowledged_or_reopens_case_a13_a14,
+    mail_from_our_own_address_is_not_a_ticket_case_a15,
+    an_oversize_attachment_is_dropped_with_a_note_case_a17,
+    forged_references_and_guessed_numbers_open_new_tickets_case_b19_b21,
+    agents_reply_by_mail_and_mark_notes_internal,
+    the_mta_pipe_stores_or_asks_to_retry
+);
+
+const SUPPORT: &str = "help@desk.example";
+
+async fn with_mailbox(b: Backend) -> TestApp {
+    let app = TestApp::spawn(b).await;
+    let r = app.post("/api/v1/mailboxes", &app.admin, json!({"name": "support", "address": SUPPORT})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    app
+}
+
+async fn deliver(app: &TestApp, raw: &str) -> Reply {
+    app.raw(Method::POST, "/api/v1/mail/inbound?mailbox=support", &app.admin, "message/rfc822", raw.as_bytes().to_vec())
+        .await
+}
+
+/// Delivers and checks the outcome; returns the ticket id the message went to (if any).
+async fn deliver_expecting(app: &TestApp, raw: &str, outcome: &str) -> Value {
+    let r = deliver(app, raw).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["outcome"], outcome, "{}", r.body);
+    r.body["message"].clone()
+}
+
+fn mail(from: &str, subject: &str, message_id: &str, extra_headers: &str, body: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n\
+         Date: Mon, 23 Nov 2026 09:00:00 +0000\r\n{extra_headers}MIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+}
+
+async fn comments(app: &TestApp, ticket: &str) -> Vec<Value> {
+    app.get(&format!("/api/v1/tickets/{ticket}/comments"), &app.admin).await.body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn ticket_count(app: &TestApp) -> usize {
+    app.get("/api/v1/tickets?limit=200", &app.admin).await.body["items"].as_array().map_or(0, Vec::len)
+}
+
+async fn a_message_opens_a_ticket_and_replies_thread_onto_it(b: Backend) {
+    let app = with_mailbox(b).await;
+    let first = deliver_expecting(
+        &app,
+        &mail(
+            "Ann Example <Ann@Customer.example>",
+            "Printer on floor 3 is jammed",
+            "m1@customer.example",
+            "",
+            "It shows error 42.",
+        ),
+        "opened",
+    )
+    .await;
+    let ticket = first["ticket_id"].as_str().unwrap_or_default().to_owned();
+    let t = app.get(&format!("/api/v1/tickets/{ticket}"), &app.admin).await.body;
+    assert_eq!(t["subject"], "Printer on floor 3 is jammed");
+    assert_eq!(t["description"], "It shows error 42.");
+    assert_eq!(t["channel"], "email");
+    // The sender became a requester (no password: the address alone signs nobody in).
+    let requester =
+        app.get(&format!("/api/v1/users/{}", t["requester_id"].as_str().unwrap_or_default()), &app.admin).await;
+    assert_eq!(requester.body["email"], "ann@customer.example");
+    assert_eq!(requester.body["name"], "Ann Example");
+    assert_eq!(requester.body["role"], "requester");
+
+    // A reply naming the first message threads onto the ticket; only the new part shows.
+    let reply = mail(
+        "ann@customer.example",
+        "Re: Printer on floor 3 is jammed",
+        "m2@customer.example",
+        "In-Reply-To: <m1@customer.example>\r\nReferences: <m1@customer.example>\r\n",
+        "I restarted it, still jammed.\r\n\r\nOn Mon, 23 Nov 2026 at 09:00, Ann wrote:\r\n> It shows error 42.\r\n",
+    );
+    let second = deliver_expecting(&app, &reply, "commented").await;
+    assert_eq!(second["ticket_id"], ticket.as_str());
+    let list = comments(&app, &ticket).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["body"], "I restarted it, still jammed.");
+    assert_eq!(list[0]["internal"], false);
+    // A third message that references only the reply still finds the ticket.
+    let third = mail(
+        "bob@customer.example",
+        "Re: Printer",
+        "m3@customer.example",
+        "References: <m2@customer.example>\r\n",
+        "Same here on floor 4.",
+    );
+    assert_eq!(deliver_expecting(&app, &third, "commented").await["ticket_id"], ticket.as_str());
+    assert_eq!(ticket_count(&app).await, 1);
+    // The original is kept byte for byte.
+    let (status, _, raw) = app
+        .download(&format!("/api/v1/mail/inbound/{}/raw", second["id"].as_str().unwrap_or_default()), &app.admin)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(raw, reply.as_bytes());
+}
+
+async fn the_same_message_twice_is_one_ticket_case_a1(b: Backend) {
+    let app = with_mailbox(b).await;
+    let raw = mail("ann@customer.example", "VPN down", "same@customer.example", "", "Cannot connect.");
+    let first = deliver_expecting(&app, &raw, "opened").await;
+    let again = deliver_expecting(&app, &raw, "duplicate").await;
+    assert_eq!(again["status"], "duplicate");
+    assert_eq!(again["duplicate_of"], first["id"]);
+    // Same Message-ID with other bytes (a relay rewrote a header): still the same message.
+    let rewritten = raw.replace("Cannot connect.", "Cannot connect.\r\n-- \r\nscanned by relay");
+    deliver_expecting(&app, &rewritten, "duplicate").await;
+    assert_eq!(ticket_count(&app).await, 1);
+    // Every copy is on the log, so none goes missing silently (case A2's policy).
+    let log = app.get("/api/v1/mail/inbound?status=duplicate", &app.admin).await.body;
+    assert_eq!(log["items"].as_array().map_or(0, Vec::len), 2);
+}
+
+async fn messages_without_message_id_are_told_apart_by_content_case_a3(b: Backend) {
+    let app = with_mailbox(b).await;
+    let without_id = |body: &str| {
+        format!(
+            "From: ann@customer.example\r\nTo: {SUPPORT}\r\nSubject: Same subject\r\n\
+             Date: Mon, 23 Nov 2026 09:00:00 +0000\r\n\r\n{body}\r\n"
+        )
+    };
+    deliver_expecting(&app, &without_id("First problem."), "opened").await;
+    deliver_expecting(&app, &without_id("Second, different problem."), "opened").await;
+    // The very same bytes again are the same message.
+    deliver_expecting(&app, &without_id("First problem."), "duplicate").await;
+    assert_eq!(ticket_count(&app).await, 2);
+}
+
+async fn unusable_mail_is_quarantined_kept_and_retried_case_a4(b: Backend) {
+    let app = with_mailbox(b).await;
+    // No From at all, and a From without its closing bracket.
+    let no_from = format!("To: {SUPPORT}\r\nSubject: Who am I\r\nMessage-ID: <nofrom@x.example>\r\n\r\nHello\r\n");
+    let quarantined = deliver_expecting(&app, &no_from, "quarantined").await;
+    assert_eq!(quarantined["status"], "quarantined");
+    assert!(quarantined["error"].as_str().unwrap_or_default().contains("sender"), "{quarantined}");
+    let broken = "From: foo <foo@bar.com\r\nSubject: x\r\nMessage-ID: <broken@bar.com>\r\n\r\nbody\r\n";
+    let r = deliver(&app, broken).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert!(["opened", "quarantined"].contains(&r.body["outcome"].as_str().unwrap_or_default()), "{}", r.body);
+    // Nothing blocks the next message; the empty message is stored too.
+    deliver_expecting(&app, &mail("ann@customer.example", "Next", "next@customer.example", "", "Fine"), "opened").await;
+    let empty = deliver(&app, "").await;
+    assert_eq!(empty.body["outcome"], "quarantined");
+
+    // Admins see the quarantine, with the raw message byte for byte.
+    let list = app.get("/api/v1/mail/inbound?status=quarantined", &app.admin).await.body;
+    let ids: Vec<&str> = list["items"].as_array().into_iter().flatten().filter_map(|m| m["id"].as_str()).collect();
+    let id = quarantined["id"].as_str().unwrap_or_default();
+    assert!(ids.contains(&id), "{list}");
+    let (_, _, raw) = app.download(&format!("/api/v1/mail/inbound/{id}/raw"), &app.admin).await;
+    assert_eq!(raw, no_from.as_bytes());
+    // Retrying without a fix quarantines it again (counting the attempt); discarding keeps it.
+    let retried = app.post(&format!("/api/v1/mail/inbound/{id}/retry"), &app.admin, json!({})).await;
+    assert_eq!(retried.body["outcome"], "quarantined", "{}", retried.body);
+    assert_eq!(retried.body["message"]["attempts"], 2);
+    let discarded = app.post(&format!("/api/v1/mail/inbound/{id}/discard"), &app.admin, json!({})).await;
+    assert_eq!(discarded.body["status"], "discarded");
+    let again = app.post(&format!("/api/v1/mail/inbound/{id}/retry"), &app.admin, json!({})).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+
+    // A deactivated sender's mail waits in quarantine until the account is active again.
+    let (user, _) = app.user_with_token("gone@customer.example", Role::Requester).await;
+    app.patch(&format!("/api/v1/users/{user}"), &app.admin, json!({"active": false})).await;
+    let held = deliver_expecting(
+        &app,
+        &mail("gone@customer.example", "Back?", "gone1@customer.example", "", "Hi"),
+        "quarantined",
+    )
+    .await;
+    app.patch(&format!("/api/v1/users/{user}"), &app.admin, json!({"active": true})).await;
+    let id = held["id"].as_str().unwrap_or_default();
+    let retried = app.post(&format!("/api/v1/mail/inbound/{id}/retry"), &app.admin, json!({})).await;
+    assert_eq!(retried.body["outcome"], "opened", "{}", retried.body);
+    assert_eq!(retried.body["message"]["status"], "processed");
+}
+
+async fn machines_mail_never_acknowledged_or_reopens_case_a13_a14(b: Backend) {
+    let app = with_mailbox(b).await;
+    let opened = deliver_expecting(
+        &app,
+        &mail("ann@customer.example", "Laptop slow", "l1@customer.example", "", "Very slow."),
+        "opened",
+    )
+    .await;
+    let ticket = opened["ticket_id"].as_str().unwrap_or_default().to_owned();
+    app.post(&format!("/api/v1/tickets/{ticket}/resolve"), &app.admin, json!({"resolution_note": "Replaced the disk"}))
+        .await;
+
+    // An out-of-office answer on the thread: kept as an internal note, the ticket stays resolved.
+    let ooo = mail(
+        "ann@customer.example",
+        "Automatic reply: Laptop slow",
+        "ooo@customer.example",
+        "Auto-Submitted: auto-replied\r\nIn-Reply-To: <l1@customer.example>\r\n",
+        "I am out of the office until Monday.",
+    );
+    let stored = deliver_expecting(&app, &ooo, "commented").await;
+    assert_eq!(stored["automation"], "auto-reply");
+    let t = app.get(&format!("/api/v1/tickets/{ticket}"), &app.admin).await.body;
+    assert_eq!(t["status"], "resolved");
+    let notes = comments(&app, &ticket).await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["internal"], true);
+    assert!(notes[0]["author_id"].is_null());
+
+    // A bounce about nothing of ours: stored, no ticket; the failed address is remembered.
+    let dsn = "From: MAILER-DAEMON@mx.customer.example\r\nTo: help@desk.example\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+               Message-ID: <dsn1@mx.customer.example>\r\nAuto-Submitted: auto-replied\r\n\
+               Content-Type: multipart/report; report-type=delivery-status; boundary=B\r\n\r\n--B\r\n\
+               Content-Type: text/plain\r\n\r\nDelivery failed.\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\n\
+               Reporting-MTA: dns; mx.customer.example\r\n\r\nFinal-Recipient: rfc822; left@customer.example\r\nAction: failed\r\n--B--\r\n";
+    let bounce = deliver_expecting(&app, dsn, "ignored").await;
+    assert_eq!(bounce["automation"], "bounce");
+    assert_eq!(app.store.bounce_count("left@customer.example").await.unwrap_or_default(), 1);
+    // An out-of-office message about no ticket opens none either.
+    let stray =
+        mail("carl@customer.example", "Out of Office: Carl", "ooo2@customer.example", "X-Autoreply: yes\r\n", "Away");
+    deliver_expecting(&app, &stray, "ignored").await;
+    assert_eq!(ticket_count(&app).await, 1);
+
+    // A person's mail from a system that stamps every message auto-generated (A14) is still a
+    // ticket; only our automatic answers are off for it.
+    let stamped = mail(
+        "dan@customer.example",
+        "Monitor flickers",
+        "d1@customer.example",
+        "Auto-Submitted: auto-generated\r\n",
+        "Since Monday.",
+    );
+    let generated = deliver_expecting(&app, &stamped, "opened").await;
+    assert_eq!(generated["automation"], "generated");
+}
+
+async fn mail_from_our_own_address_is_not_a_ticket_case_a15(b: Backend) {
+    let app = with_mailbox(b).await;
+    let own = mail(SUPPORT, "[#1001] Your request was received", "own@desk.example", "", "Loop?");
+    let r = deliver_expecting(&app, &own, "ignored").await;
+    assert!(r["error"].as_str().unwrap_or_default().contains("our own address"), "{r}");
+    assert_eq!(ticket_count(&app).await, 0);
+    // No requester was made of our own address.
+    let users = app.get("/api/v1/users?limit=200", &app.admin).await.body;
+    assert!(!users.to_string().contains(SUPPORT), "{users}");
+}
+
+async fn an_oversize_attachment_is_dropped_with_a_note_case_a17(b: Backend) {
+    let app = with_mailbox(b).await;
+    // 26 MB decoded, over the 25 MB attachment limit; a small file beside it is kept.
+    let big = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB\r\n"
+        .repeat(26 * 1024 * 1024 / 57 + 1);
+    let raw = format!(
+        "From: ann@customer.example\r\nTo: {SUPPORT}\r\nSubject: Logs\r\nMessage-ID: <big@customer.example>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\n\
+         Logs attached.\r\n--XX\r\nContent-Type: text/plain; name=small.log\r\nContent-Disposition: attachment; filename=small.log\r\n\r\n\
+         all fine\r\n--XX\r\nContent-Type: application/octet-stream; name=huge.bin\r\nContent-Disposition: attachment; filename=huge.bin\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{big}--XX--\r\n"
+    );
+    let opened = deliver_expecting(&app, &raw, "opened").await;
+    let ticket = opened["ticket_id"].as_str().unwrap_or_default();
+    let t = app.get(&format!("/api/v1/tickets/{ticket}"), &app.admin).await.body;
+    let description = t["description"].as_str().unwrap_or_default();
+    assert!(description.starts_with("Logs attached."), "{description}");
+    assert!(description.contains("\"huge.bin\"") && description.contains("not kept"), "{description}");
+    let files = app.get(&format!("/api/v1/tickets/{ticket}/attachments"), &app.admin).await.body;
+    let names: Vec<&str> =
+        files["items"].as_array().into_iter().flatten().filter_map(|f| f["filename"].as_str()).collect();
+    assert_eq!(names, ["small.log"]);
+}
+
+async fn forged_references_and_guessed_numbers_open_new_tickets_case_b19_b21(b: Backend) {
+    let app = with_mailbox(b).await;
+    let opened = deliver_expecting(
+        &app,
+        &mail("ann@customer.example", "Payroll access", "p1@customer.example", "", "Please."),
+        "opened",
+    )
+    .await;
+    let ticket = opened["ticket_id"].as_str().unwrap_or_default().to_owned();
+    let number =
+        app.get(&format!("/api/v1/tickets/{ticket}"), &app.admin).await.body["number"].as_i64().unwrap_or_default();
+
+    // A stranger guessing the number in the subject gets a ticket of their own.
+    let guess =
+        mail("mallory@evil.example", &format!("Re: [#{number}] Payroll access"), "g1@evil.example", "", "Add me too");
+    let stranger = deliver_expecting(&app, &guess, "opened").await;
+    assert_ne!(stranger["ticket_id"], ticket.as_str());
+    // The requester's subject token threads.
+    let own = mail(
+        "ann@customer.example",
+        &format!("Re: [#{number}] Payroll access"),
+        "p2@customer.example",
+        "",
+        "Any news?",
+    );
+    assert_eq!(deliver_expecting(&app, &own, "commented").await["ticket_id"], ticket.as_str());
+
+    // A reference in our Message-ID format with a made-up MAC is not trusted (and another
+    // Ferrodesk's ids fail the same way, case B21).
+    let forged_id = format!("fd.{number}.abc.0123456789abcdef01234567@desk.example");
+    let forged = mail(
+        "mallory@evil.example",
+        "Re: hello",
+        "g2@evil.example",
+        &format!("In-Reply-To: <{forged_id}>\r\n"),
+        "I am an agent",
+    );
+    let r = deliver_expecting(&app, &forged, "opened").await;
+    assert_ne!(r["ticket_id"], ticket.as_str());
+    // A genuine one (signed with this instance's key) threads even without a subject token.
+    let ingest = ferrodesk_mail::ingest::Ingest::new(app.store.clone(), Default::default());
+    let signer = ingest.signer().await.unwrap_or_else(|e| panic!("{e}"));
+    let ours = signer.message_id(ferrodesk_core::ids::TicketNumber(number), "n0nce");
+    let answer = mail(
+        "ann@customer.example",
+        "Re: your reply",
+        "p3@customer.example",
+        &format!("In-Reply-To: <{ours}>\r\n"),
+        "Thanks!",
+    );
+    assert_eq!(deliver_expecting(&app, &answer, "commented").await["ticket_id"], ticket.as_str());
+}
+
+async fn agents_reply_by_mail_and_mark_notes_internal(b: Backend) {
+    let app = with_mailbox(b).await;
+    app.user_with_token("agent@desk.example", Role::Agent).await;
+    let opened = deliver_expecting(
+        &app,
+        &mail("ann@customer.example", "Mouse broken", "k1@customer.example", "", "Left button."),
+        "opened",
+    )
+    .await;
+    let ticket = opened["ticket_id"].as_str().unwrap_or_default().to_owned();
+    let answer = mail(
+        "agent@desk.example",
+        "Re: Mouse broken",
+        "a1@desk.example",
+        "In-Reply-To: <k1@customer.example>\r\n",
+        "A new one is on its way.",
+    );
+    deliver_expecting(&app, &answer, "commented").await;
+    let note = mail(
+        "agent@desk.example",
+        "Re: Mouse broken",
+        "a2@desk.example",
+        "In-Reply-To: <k1@customer.example>\r\n",
+        "#internal ordered from stock, cost centre 42",
+    );
+    deliver_expecting(&app, &note, "commented").await;
+    let list = comments(&app, &ticket).await;
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["internal"], false);
+    assert_eq!(list[1]["internal"], true);
+    assert_eq!(list[1]["body"], "ordered from stock, cost centre 42");
+    let t = app.get(&format!("/api/v1/tickets/{ticket}"), &app.admin).await.body;
+    assert!(!t["first_response_at"].is_null(), "an agent's mail is a first response: {t}");
+    // The requester never sees the note.
+    let requester = t["requester_id"].as_str().unwrap_or_default().parse().unwrap_or_else(|e| panic!("{e}"));
+    let token = app.token_for(requester).await;
+    let theirs = app.get(&format!("/api/v1/tickets/{ticket}/comments"), &token).await.body;
+    assert!(!theirs.to_string().contains("cost centre"), "{theirs}");
+}
+
+async fn the_mta_pipe_stores_or_asks_to_retry(b: Backend) {
+    let app = with_mailbox(b).await;
+    let raw = mail("ann@customer.example", "Phone lost", "pipe1@customer.example", "", "Please block it.");
+    let run = ferrodesk(&app.database_url, &["mail", "ingest", "--mailbox", "support"], Some(&raw));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("opened ticket"), "{}", run.stdout);
+    // Delivered again (the MTA retried after a timeout): stored as a duplicate, still success.
+    let again = ferrodesk(&app.database_url, &["mail", "ingest", "--mailbox", "support"], Some(&raw));
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.starts_with("already received"), "{}", again.stdout);
+    // An unknown mailbox is a temporary failure: the MTA keeps the mail and retries.
+    let unknown = ferrodesk(&app.database_url, &["mail", "ingest", "--mailbox", "nope"], Some(&raw));
+    assert_eq!(unknown.code, 75, "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("no mailbox named"), "{}", unknown.stderr);
+    // Mailboxes from the command line.
+    let add = ferrodesk(&app.database_url, &["mailbox", "add", "sales", "--address", "sales@desk.example"], None);
+    assert_eq!(add.code, 0, "{}", add.stderr);
+    let bad = ferrodesk(&app.database_url, &["mailbox", "add", "Sales Team", "--address", "x@desk.example"], None);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("lower-case"), "{}", bad.stderr);
+    let list = ferrodesk(&app.database_url, &["mailbox", "list"], None);
+    assert!(
+        list.stdout.contains("sales\tsales@desk.example") && list.stdout.contains("support\thelp@desk.example"),
+        "{}",
+        list.stdout
+    );
+    // What came by pipe is on the log as such.
+    let log = app.get("/api/v1/mail/inbound", &app.admin).await.body;
+    assert!(
+        log["items"].as_array().into_iter().flatten().all(|m| m["source"] == InboundSource::Pipe.as_str()),
+        "{log}"
+    );
+}

@@ -1,0 +1,488 @@
+//! Inbound mail applied to the store. The order is the guarantee: the raw message is stored
+//! first (so nothing is lost, whatever happens next), then read and threaded, then its whole
+//! effect — ticket or comment, files, thread ids, its new state — is written in one
+//! transaction. A message that cannot be processed is quarantined with the reason and never
+//! blocks the ones behind it.
+
+use std::sync::Arc;
+
+use ferrodesk_core::ids::{AttachmentId, CommentId, TicketId, UserId};
+use ferrodesk_core::mail::{InboundSource, InboundStatus};
+use ferrodesk_core::priority::{Impact, Urgency};
+use ferrodesk_core::ticket::{Channel, DESCRIPTION_MAX_BYTES, SUBJECT_MAX_CHARS, Status, Ticket, TicketDraft};
+use ferrodesk_core::user::{EmailAddress, Role, User};
+use ferrodesk_store::{
+    Attachment, Comment, InboundEffect, InboundOutcome, Mailbox, NewInbound, Received, Store, StoreError,
+};
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+
+use crate::classify::Automation;
+use crate::parse::{InboundMail, ParseLimits, parse};
+use crate::reply::visible_reply;
+use crate::thread::{MessageIdSigner, OurId, subject_ticket_number};
+
+/// The secret our Message-IDs are signed with, in `instance_secrets`.
+pub const MESSAGE_ID_SECRET: &str = "mail-message-id";
+
+/// Settings of the inbound pipeline.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    pub limits: ParseLimits,
+    /// An agent's e-mailed reply that starts with this becomes an internal note.
+    pub internal_marker: String,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self { limits: ParseLimits::default(), internal_marker: "#internal".into() }
+    }
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// A new ticket was opened.
+    Opened { inbound: uuid::Uuid, ticket: TicketId },
+    /// Added to an existing ticket.
+    Commented { inbound: uuid::Uuid, ticket: TicketId },
+    /// Stored and deliberately not turned into a ticket (e.g. a bounce), with why.
+    Ignored { inbound: uuid::Uuid, why: String },
+    /// The same message was received before; nothing new happened.
+    Duplicate { inbound: uuid::Uuid, of: uuid::Uuid },
+    /// Stored but not processed: an admin can see, retry or discard it.
+    Quarantined { inbound: uuid::Uuid, error: String },
+}
+
+impl Ingested {
+    pub fn inbound_id(&self) -> uuid::Uuid {
+        match self {
+            Ingested::Opened { inbound, .. }
+            | Ingested::Commented { inbound, .. }
+            | Ingested::Ignored { inbound, .. }
+            | Ingested::Duplicate { inbound, .. }
+            | Ingested::Quarantined { inbound, .. } => *inbound,
+        }
+    }
+
+    /// The ticket the message went to, if any.
+    pub fn ticket(&self) -> Option<TicketId> {
+        match self {
+            Ingested::Opened { ticket, .. } | Ingested::Commented { ticket, .. } => Some(*ticket),
+            _ => None,
+        }
+    }
+}
+
+/// The inbound pipeline over one store.
+#[derive(Clone)]
+pub struct Ingest {
+    store: Arc<dyn Store>,
+    signer: Arc<tokio::sync::OnceCell<MessageIdSigner>>,
+    config: IngestConfig,
+}
+
+impl Ingest {
+    pub fn new(store: Arc<dyn Store>, config: IngestConfig) -> Self {
+        Self { store, signer: Arc::default(), config }
+    }
+
+    /// The instance's Message-ID signer: its key is read from the database (created by the
+    /// first process that needs it), so every process signs alike.
+    pub async fn signer(&self) -> Result<&MessageIdSigner, StoreError> {
+        self.signer
+            .get_or_try_init(|| async {
+                let key = self.store.instance_secret(MESSAGE_ID_SECRET, random_key()).await?;
+                Ok(MessageIdSigner::new(&key, "localhost"))
+            })
+            .await
+    }
+
+    /// Stores and processes one raw message. `Err` only when the message could not even be
+    /// stored (the sender, e.g. an MTA, should retry); every later failure quarantines it.
+    pub async fn receive(
+        &self,
+        raw: Vec<u8>,
+        mailbox: Option<&Mailbox>,
+        source: InboundSource,
+        now: Timestamp,
+    ) -> Result<Ingested, StoreError> {
+        let mail = parse_guarded(&raw, &self.config.limits);
+        let id = uuid::Uuid::now_v7();
+        let dedup_key = match (&mail, mailbox) {
+            (Some(m), _) if m.message_id.is_some() => format!("mid:{}", m.message_id.as_deref().unwrap_or_default()),
+            _ => format!("sha256:{}", hex::encode(Sha256::digest(&raw))),
+        };
+        let record = NewInbound {
+            id,
+            mailbox_id: mailbox.map(|m| m.id),
+            source,
+            received_at: now,
+            message_id: mail.as_ref().and_then(|m| m.message_id.clone()),
+            dedup_key,
+            from_address: mail.as_ref().and_then(|m| m.from.as_ref().map(|f| f.address.clone())),
+            subject: mail.as_ref().map(|m| m.subject.chars().take(SUBJECT_MAX_CHARS).collect()).unwrap_or_default(),
+            raw,
+        };
+        match self.store.receive_inbound(record).await? {
+            Received::Duplicate { of, status } => {
+                tracing::info!(inbound = %id, duplicate_of = %of, "mail received again; not processed twice");
+                if status == InboundStatus::Pending {
+                    // The first copy was stored but never processed (a crash in between).
+                    self.process(of, now).await?;
+                }
+                Ok(Ingested::Duplicate { inbound: id, of })
+            }
+            Received::Stored => match mail {
+                Some(mail) => self.process_mail(id, &mail, mailbox, now).await,
+                None => self.quarantine(id, "the message could not be read".into()).await,
+            },
+        }
+    }
+
+    /// Processes a stored message again (a retry after quarantine, or one left pending).
+    pub async fn process(&self, id: uuid::Uuid, now: Timestamp) -> Result<Ingested, StoreError> {
+        let Some(raw) = self.store.inbound_raw(id).await? else {
+            return Err(StoreError::NotFound);
+        };
+        let Some(message) = self.store.inbound(id).await? else {
+            return Err(StoreError::NotFound);
+        };
+        let mailbox = match message.mailbox_id {
+            Some(mid) => self.store.mailboxes().await?.into_iter().find(|m| m.id == mid),
+            None => None,
+        };
+        match parse_guarded(&raw, &self.config.limits) {
+            Some(mail) => self.process_mail(id, &mail, mailbox.as_ref(), now).await,
+            None => self.quarantine(id, "the message could not be read".into()).await,
+        }
+    }
+
+    /// Processes messages left pending (stored, then the process stopped before processing
+    /// them); returns how many were looked at. Called at start-up.
+    pub async fn process_pending(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let pending = self.store.pending_inbound(1000).await?;
+        for message in &pending {
+            if let Err(e) = self.process(message.id, now).await {
+                tracing::warn!(inbound = %message.id, error = %e, "a pending message could not be processed yet");
+            }
+        }
+        Ok(pending.len())
+    }
+
+    async fn quarantine(&self, id: uuid::Uuid, error: String) -> Result<Ingested, StoreError> {
+        tracing::warn!(inbound = %id, %error, "mail quarantined");
+        let from = [InboundStatus::Pending, InboundStatus::Quarantined];
+        self.store.set_inbound_status(id, InboundStatus::Quarantined, Some(error.clone()), &from).await?;
+        Ok(Ingested::Quarantined { inbound: id, error })
+    }
+
+    async fn process_mail(
+        &self,
+        id: uuid::Uuid,
+        mail: &InboundMail,
+        mailbox: Option<&Mailbox>,
+        now: Timestamp,
+    ) -> Result<Ingested, StoreError> {
+        match self.plan(id, mail, mailbox, now).await {
+            Ok(outcome) => {
+                let effect = outcome.effect.clone();
+                let status = outcome.status;
+                match self.store.settle_inbound(outcome).await {
+                    Ok(ticket) => Ok(match (effect, ticket) {
+                        (InboundEffect::NewTicket { .. }, Some(t)) => Ingested::Opened { inbound: id, ticket: t.id },
+                        (InboundEffect::Comment { .. }, Some(t)) => Ingested::Commented { inbound: id, ticket: t.id },
+                        _ => Ingested::Ignored { inbound: id, why: format!("{status}: {}", mail.automation.label()) },
+                    }),
+                    Err(StoreError::Refused(why)) if why.contains("already processed") => {
+                        Ok(Ingested::Duplicate { inbound: id, of: id })
+                    }
+                    Err(e @ (StoreError::Database(_) | StoreError::Busy)) => {
+                        // Stored and still pending: the next sweep (or the sender's retry) will
+                        // process it. Tell the caller the processing failed.
+                        Err(e)
+                    }
+                    Err(e) => self.quarantine(id, e.to_string()).await,
+                }
+            }
+            Err(Plan::Quarantine(error)) => self.quarantine(id, error).await,
+            Err(Plan::Ignore(why)) => {
+                let from = [InboundStatus::Pending, InboundStatus::Quarantined];
+                self.store.set_inbound_status(id, InboundStatus::Ignored, Some(why.clone()), &from).await?;
+                tracing::info!(inbound = %id, %why, "mail stored, not turned into a ticket");
+                Ok(Ingested::Ignored { inbound: id, why })
+            }
+            Err(Plan::Store(e)) => Err(e),
+        }
+    }
+
+    /// Decides what a message does; reads the store, writes nothing.
+    async fn plan(
+        &self,
+        inbound_id: uuid::Uuid,
+        mail: &InboundMail,
+        mailbox: Option<&Mailbox>,
+        now: Timestamp,
+    ) -> Result<InboundOutcome, Plan> {
+        let Some(from) = &mail.from else {
+            return Err(Plan::Quarantine("the message has no usable sender address (From)".into()));
+        };
+        let mailboxes = self.store.mailboxes().await?;
+        if mailboxes.iter().any(|m| m.address.as_str() == from.address) {
+            tracing::warn!(inbound = %inbound_id, from = %from.address, "mail from our own address: a loop? not processed");
+            return Err(Plan::Ignore(format!("sent from our own address {}", from.address)));
+        }
+        let bounced = match &mail.automation {
+            Automation::Bounce { recipients } => recipients.clone(),
+            _ => vec![],
+        };
+        let thread = self.find_thread(mail, &from.address).await?;
+        let machine_note = matches!(mail.automation, Automation::AutoReply { .. } | Automation::Bounce { .. });
+        let thread_ids: Vec<String> = mail.message_id.iter().cloned().collect();
+        let base = |status: InboundStatus, effect: InboundEffect, files: Vec<(Attachment, Vec<u8>)>| InboundOutcome {
+            inbound_id,
+            status,
+            automation: mail.automation.label().to_owned(),
+            effect,
+            files,
+            thread_ids: thread_ids.clone(),
+            bounced: bounced.clone(),
+            at: now,
+        };
+
+        if let Some(ticket) = thread.filter(|t| t.status != Status::Closed) {
+            // A reply. Machines' mail is kept as an internal note without an author and never
+            // changes the ticket's state; people's replies are comments by them.
+            let (author, is_staff) = if machine_note {
+                (None, false)
+            } else {
+                let user = self.sender(from).await?;
+                (Some(user.id), user.role.is_staff())
+            };
+            let mut body = visible_reply(&mail.text);
+            let mut internal = machine_note;
+            if is_staff && body.trim_start().starts_with(&self.config.internal_marker) {
+                internal = true;
+                body = body.trim_start()[self.config.internal_marker.len()..].trim_start().to_owned();
+            }
+            if machine_note {
+                body = format!("[{}] {}\n\n{}", mail.automation.label(), mail.subject, body);
+            }
+            let comment = Comment {
+                id: CommentId::generate(),
+                ticket_id: ticket.id,
+                author_id: author,
+                body: with_dropped_note(bounded_text(body, "(no text)"), mail),
+                internal,
+                created_at: now,
+            };
+            let files = files_for(mail, ticket.id, Some(comment.id), internal, author, now);
+            let effect = InboundEffect::Comment { comment, author_is_staff: is_staff };
+            return Ok(base(InboundStatus::Processed, effect, files));
+        }
+
+        if machine_note {
+            let why = match &mail.automation {
+                Automation::Bounce { .. } => "a delivery failure about no ticket of ours",
+                _ => "an automatic reply about no ticket of ours",
+            };
+            tracing::info!(inbound = %inbound_id, "{why}: stored, no ticket");
+            return Ok(base(InboundStatus::Ignored, InboundEffect::Nothing, vec![]));
+        }
+
+        let requester = self.sender(from).await?;
+        let settings = self.store.settings().await?;
+        let ticket_id = TicketId::generate();
+        let subject = match mail.subject.trim() {
+            "" => "(no subject)".to_owned(),
+            s => s.chars().take(SUBJECT_MAX_CHARS).collect(),
+        };
+        let draft = TicketDraft {
+            ticket_type: mailbox.map(|m| m.default_type).unwrap_or(ferrodesk_core::ticket::TicketType::Incident),
+            subject,
+            description: with_dropped_note(bounded_text(mail.text.clone(), "(no text)"), mail),
+            requester_id: requester.id,
+            organisation_id: requester.organisation_id,
+            category_id: mailbox.and_then(|m| m.default_category_id),
+            impact: Impact::Medium,
+            urgency: Urgency::Medium,
+            priority_override: None,
+            group_id: mailbox.and_then(|m| m.default_group_id),
+            assignee_id: None,
+            channel: Channel::Email,
+            tags: vec![],
+            watchers: vec![],
+            custom_fields: serde_json::Map::new(),
+        };
+        let files = files_for(mail, ticket_id, None, false, Some(requester.id), now);
+        let effect = InboundEffect::NewTicket {
+            id: ticket_id,
+            draft,
+            matrix: settings.priority_matrix,
+            actor: Some(requester.id),
+        };
+        Ok(base(InboundStatus::Processed, effect, files))
+    }
+
+    /// The ticket this message answers, in the order the issue sets: a Message-ID we know
+    /// (ours verified by MAC, or any message already on a ticket), else the subject token
+    /// when the sender takes part in that ticket.
+    async fn find_thread(&self, mail: &InboundMail, sender: &str) -> Result<Option<Ticket>, Plan> {
+        let mut foreign = Vec::new();
+        let signer = self.signer().await?;
+        for id in mail.ancestors() {
+            match signer.verify(id) {
+                OurId::Ticket(number) => {
+                    if let Some(t) = self.store.ticket_by_number(number).await? {
+                        return Ok(Some(self.follow_merge(t).await?));
+                    }
+                }
+                OurId::Forged => {
+                    tracing::warn!(reference = id, "a reference in our Message-ID format with a bad MAC: ignored")
+                }
+                OurId::Foreign => foreign.push(id.to_owned()),
+            }
+        }
+        if let Some(id) = self.store.thread_ticket(&foreign).await?
+            && let Some(t) = self.store.ticket(id).await?
+        {
+            return Ok(Some(t));
+        }
+        let Some(number) = subject_ticket_number(&mail.subject) else { return Ok(None) };
+        let Some(ticket) = self.store.ticket_by_number(number).await? else { return Ok(None) };
+        let ticket = self.follow_merge(ticket).await?;
+        let Ok(address) = EmailAddress::parse(sender) else { return Ok(None) };
+        let participant = match self.store.user_by_email(&address).await? {
+            Some((user, _)) => {
+                user.active
+                    && (user.id == ticket.requester_id || ticket.watchers.contains(&user.id) || user.role.is_staff())
+            }
+            None => false,
+        };
+        if !participant {
+            tracing::info!(ticket = number.0, "subject names a ticket the sender does not take part in: a new ticket");
+        }
+        Ok(participant.then_some(ticket))
+    }
+
+    async fn follow_merge(&self, ticket: Ticket) -> Result<Ticket, Plan> {
+        match ticket.merged_into {
+            Some(target) => Ok(self.store.ticket(target).await?.unwrap_or(ticket)),
+            None => Ok(ticket),
+        }
+    }
+
+    /// The sender as a user: found by address, or created as a requester (without a password,
+    /// so the address alone never grants a sign-in).
+    async fn sender(&self, from: &crate::parse::MailAddress) -> Result<User, Plan> {
+        let address =
+            EmailAddress::parse(&from.address).map_err(|e| Plan::Quarantine(format!("sender address: {e}")))?;
+        if let Some((user, _)) = self.store.user_by_email(&address).await? {
+            if !user.active {
+                return Err(Plan::Quarantine(format!("the sender {} is deactivated", user.email)));
+            }
+            return Ok(user);
+        }
+        let name = from
+            .name
+            .as_deref()
+            .and_then(|n| ferrodesk_core::user::validate_name("name", n).ok())
+            .unwrap_or_else(|| address.as_str().split('@').next().unwrap_or("requester").to_owned());
+        let user = User {
+            id: UserId::generate(),
+            email: address.clone(),
+            name,
+            role: Role::Requester,
+            organisation_id: None,
+            active: true,
+            created_at: ferrodesk_core::time::to_storage_precision(Timestamp::now()),
+        };
+        match self.store.create_user(&user, None).await {
+            Ok(()) => Ok(user),
+            // Created meanwhile by another message from the same sender.
+            Err(StoreError::Duplicate { .. }) => match self.store.user_by_email(&address).await? {
+                Some((user, _)) => Ok(user),
+                None => Err(Plan::Store(StoreError::Database("the sender vanished".into()))),
+            },
+            Err(e) => Err(Plan::Store(e)),
+        }
+    }
+}
+
+/// Why a message is not applied as a ticket change.
+enum Plan {
+    Quarantine(String),
+    Ignore(String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Plan {
+    fn from(e: StoreError) -> Self {
+        Plan::Store(e)
+    }
+}
+
+/// Parses, turning a panic inside the parser into "unreadable" instead of a crash.
+fn parse_guarded(raw: &[u8], limits: &ParseLimits) -> Option<InboundMail> {
+    std::panic::catch_unwind(|| parse(raw, limits)).ok()
+}
+
+fn random_key() -> Vec<u8> {
+    rand::random::<[u8; 32]>().to_vec()
+}
+
+/// Text within the description limit, or `empty` when there is none.
+fn bounded_text(text: String, empty: &str) -> String {
+    if text.trim().is_empty() {
+        return empty.to_owned();
+    }
+    if text.len() <= DESCRIPTION_MAX_BYTES - 1024 {
+        return text;
+    }
+    let mut end = DESCRIPTION_MAX_BYTES - 1024;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}\n\n[The message was longer; the whole original is kept with the ticket.]", &text[..end])
+}
+
+/// Says which files were not kept, so agents know (and can ask the sender).
+fn with_dropped_note(text: String, mail: &InboundMail) -> String {
+    if mail.dropped.is_empty() {
+        return text;
+    }
+    let mut out = text;
+    out.push_str("\n\n");
+    for d in &mail.dropped {
+        out.push_str(&format!("[Attachment \"{}\" ({} bytes) was not kept: {}.]\n", d.filename, d.size, d.reason));
+    }
+    out.trim_end().to_owned()
+}
+
+fn files_for(
+    mail: &InboundMail,
+    ticket: TicketId,
+    comment: Option<CommentId>,
+    internal: bool,
+    uploader: Option<UserId>,
+    now: Timestamp,
+) -> Vec<(Attachment, Vec<u8>)> {
+    mail.files
+        .iter()
+        .map(|f| {
+            let attachment = Attachment {
+                id: AttachmentId::generate(),
+                ticket_id: ticket,
+                comment_id: comment,
+                internal,
+                filename: ferrodesk_core::attachment::sanitize_filename(&f.filename),
+                content_type: f.content_type.clone(),
+                size: f.data.len() as i64,
+                sha256: hex::encode(Sha256::digest(&f.data)),
+                uploaded_by: uploader,
+                created_at: ferrodesk_core::time::to_storage_precision(now),
+            };
+            (attachment, f.data.clone())
+        })
+        .collect()
+}

@@ -1,0 +1,236 @@
+//! SQL for the e-mail channel, shared by both dialects: mailboxes, raw inbound messages and
+//! their de-duplication keys, Message-IDs that lead to tickets, instance secrets, bounces.
+
+use ferrodesk_core::ids::TicketId;
+use ferrodesk_core::mail::InboundStatus;
+use jiff::Timestamp;
+use uuid::Uuid;
+
+use crate::micros;
+use crate::query::{Param, Stmt};
+use crate::records::*;
+use crate::row::{INBOUND_COLUMNS, MAILBOX_COLUMNS};
+
+pub(crate) fn insert_mailbox(m: &Mailbox) -> Stmt {
+    Stmt::new(
+        format!(
+            "INSERT INTO mailboxes ({MAILBOX_COLUMNS}, imap_security, imap_folder, poll_seconds, after_processing) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'tls', 'INBOX', 60, 'seen')"
+        ),
+        mailbox_params(m),
+    )
+}
+
+pub(crate) fn update_mailbox(m: &Mailbox) -> Stmt {
+    Stmt::new(
+        "UPDATE mailboxes SET name = $2, address = $3, default_group_id = $4, default_category_id = $5, \
+         default_type = $6, active = $7, updated_at = $8 WHERE id = $1",
+        mailbox_params(m).into_iter().enumerate().filter(|(i, _)| *i != 7).map(|(_, p)| p).collect(),
+    )
+}
+
+fn mailbox_params(m: &Mailbox) -> Vec<Param> {
+    vec![
+        Param::Uuid(m.id),
+        Param::Text(m.name.clone()),
+        Param::Text(m.address.to_string()),
+        Param::opt_uuid(m.default_group_id.map(|g| g.0)),
+        Param::opt_uuid(m.default_category_id.map(|c| c.0)),
+        Param::Text(m.default_type.to_string()),
+        Param::Bool(m.active),
+        Param::Int(micros(m.created_at)),
+        Param::Int(micros(m.updated_at)),
+    ]
+}
+
+pub(crate) fn list_mailboxes() -> Stmt {
+    Stmt::new(format!("SELECT {MAILBOX_COLUMNS} FROM mailboxes ORDER BY name"), vec![])
+}
+
+pub(crate) fn insert_inbound(m: &NewInbound, status: InboundStatus, duplicate_of: Option<Uuid>) -> Stmt {
+    Stmt::new(
+        "INSERT INTO inbound_messages (id, mailbox_id, source, received_at, raw, size, message_id, dedup_key, \
+         from_address, subject, status, duplicate_of, attempts) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0)",
+        vec![
+            Param::Uuid(m.id),
+            Param::opt_uuid(m.mailbox_id),
+            Param::Text(m.source.to_string()),
+            Param::Int(micros(m.received_at)),
+            Param::Bytes(m.raw.clone()),
+            Param::Int(m.raw.len() as i64),
+            Param::opt_text(m.message_id.clone()),
+            Param::Text(m.dedup_key.clone()),
+            Param::opt_text(m.from_address.clone()),
+            Param::Text(m.subject.clone()),
+            Param::Text(status.to_string()),
+            Param::opt_uuid(duplicate_of),
+        ],
+    )
+}
+
+/// Claims the key for this message; affects no row when another message holds it.
+pub(crate) fn claim_key(m: &NewInbound) -> Stmt {
+    Stmt::new(
+        "INSERT INTO inbound_keys (dedup_key, inbound_id) VALUES ($1, $2) ON CONFLICT (dedup_key) DO NOTHING",
+        vec![Param::Text(m.dedup_key.clone()), Param::Uuid(m.id)],
+    )
+}
+
+/// The first message that holds a key, and its state.
+pub(crate) fn key_holder(key: &str) -> Stmt {
+    Stmt::new(
+        "SELECT m.id, m.status FROM inbound_keys k JOIN inbound_messages m ON m.id = k.inbound_id WHERE k.dedup_key = $1",
+        vec![Param::Text(key.to_owned())],
+    )
+}
+
+/// Marks the message as duplicate of `of` (used when the key was taken by another copy).
+pub(crate) fn mark_duplicate(id: Uuid, of: Uuid) -> Stmt {
+    Stmt::new(
+        "UPDATE inbound_messages SET status = 'duplicate', duplicate_of = $2 WHERE id = $1",
+        vec![Param::Uuid(id), Param::Uuid(of)],
+    )
+}
+
+pub(crate) fn inbound(id: Uuid) -> Stmt {
+    Stmt::new(format!("SELECT {INBOUND_COLUMNS} FROM inbound_messages WHERE id = $1"), vec![Param::Uuid(id)])
+}
+
+pub(crate) fn inbound_raw(id: Uuid) -> Stmt {
+    Stmt::new("SELECT raw FROM inbound_messages WHERE id = $1", vec![Param::Uuid(id)])
+}
+
+/// Newest first, optionally only one state; `before` pages by receipt time.
+pub(crate) fn list_inbound(status: Option<InboundStatus>, before: Option<Timestamp>, limit: u32) -> Stmt {
+    let mut params = vec![Param::Int(before.map_or(i64::MAX, micros)), Param::Int(i64::from(limit))];
+    let status_filter = match status {
+        Some(s) => {
+            params.push(Param::Text(s.to_string()));
+            "AND status = $3"
+        }
+        None => "",
+    };
+    Stmt::new(
+        format!(
+            "SELECT {INBOUND_COLUMNS} FROM inbound_messages WHERE received_at < $1 {status_filter} \
+             ORDER BY received_at DESC LIMIT $2"
+        ),
+        params,
+    )
+}
+
+/// What settling a processed message writes besides the ticket change: its files, the
+/// Message-IDs that now lead to the ticket, bounces; and, last, the guarded state change
+/// (which affects no row when the message was settled meanwhile).
+pub(crate) fn settle_statements(
+    o: InboundOutcome,
+    ticket: Option<TicketId>,
+    comment: Option<Uuid>,
+) -> (Vec<Stmt>, Stmt) {
+    let mut effects = Vec::new();
+    for (attachment, data) in o.files.iter().cloned() {
+        effects.push(crate::ticket_work::insert_blob(&attachment.sha256, data, o.at));
+        effects.push(crate::ticket_work::insert_attachment(&attachment));
+    }
+    if let Some(t) = ticket {
+        effects.extend(o.thread_ids.iter().map(|id| remember_thread_id(id, t, o.at)));
+    }
+    effects.extend(o.bounced.iter().map(|a| record_bounce(a, o.at)));
+    let settle = settle_inbound(&o, ticket, comment);
+    (effects, settle)
+}
+
+/// Settles a message that is still pending or quarantined; affects no row otherwise.
+fn settle_inbound(o: &InboundOutcome, ticket: Option<TicketId>, comment: Option<Uuid>) -> Stmt {
+    Stmt::new(
+        "UPDATE inbound_messages SET status = $2, automation = $3, ticket_id = $4, comment_id = $5, error = NULL, \
+         attempts = attempts + 1, processed_at = $6 WHERE id = $1 AND status IN ('pending', 'quarantined')",
+        vec![
+            Param::Uuid(o.inbound_id),
+            Param::Text(o.status.to_string()),
+            Param::Text(o.automation.clone()),
+            Param::opt_uuid(ticket.map(|t| t.0)),
+            Param::opt_uuid(comment),
+            Param::Int(micros(o.at)),
+        ],
+    )
+}
+
+/// Moves a message to another state (quarantine with its error, discard, back to pending for
+/// a retry); `from` lists the states it may leave.
+pub(crate) fn set_inbound_status(
+    id: Uuid,
+    status: InboundStatus,
+    error: Option<String>,
+    from: &[InboundStatus],
+    count_attempt: bool,
+) -> Stmt {
+    let allowed = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
+    Stmt::new(
+        format!(
+            "UPDATE inbound_messages SET status = $2, error = $3, attempts = attempts + $4 \
+             WHERE id = $1 AND status IN ({allowed})"
+        ),
+        vec![
+            Param::Uuid(id),
+            Param::Text(status.to_string()),
+            Param::opt_text(error),
+            Param::Int(i64::from(count_attempt)),
+        ],
+    )
+}
+
+pub(crate) fn remember_thread_id(message_id: &str, ticket: TicketId, at: Timestamp) -> Stmt {
+    Stmt::new(
+        "INSERT INTO mail_threads (message_id, ticket_id, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (message_id) DO NOTHING",
+        vec![Param::Text(message_id.to_owned()), Param::Uuid(ticket.0), Param::Int(micros(at))],
+    )
+}
+
+/// The ticket one of these Message-IDs belongs to, following merges to the surviving ticket.
+/// The ids come nearest first; the nearest known one wins.
+pub(crate) fn thread_lookup(ids: &[String]) -> Stmt {
+    let placeholders = (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    Stmt::new(
+        format!(
+            "SELECT mt.message_id, coalesce(t.merged_into, t.id) AS ticket_id FROM mail_threads mt \
+             JOIN tickets t ON t.id = mt.ticket_id WHERE mt.message_id IN ({placeholders})"
+        ),
+        ids.iter().map(|i| Param::Text(i.clone())).collect(),
+    )
+}
+
+pub(crate) fn insert_secret(name: &str, value: Vec<u8>, at: Timestamp) -> Stmt {
+    Stmt::new(
+        "INSERT INTO instance_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        vec![Param::Text(name.to_owned()), Param::Bytes(value), Param::Int(micros(at))],
+    )
+}
+
+pub(crate) fn secret(name: &str) -> Stmt {
+    Stmt::new("SELECT value FROM instance_secrets WHERE name = $1", vec![Param::Text(name.to_owned())])
+}
+
+pub(crate) fn record_bounce(address: &str, at: Timestamp) -> Stmt {
+    Stmt::new(
+        "INSERT INTO email_bounces (address, bounces, last_bounce_at) VALUES ($1, 1, $2) \
+         ON CONFLICT (address) DO UPDATE SET bounces = email_bounces.bounces + 1, last_bounce_at = $2",
+        vec![Param::Text(address.to_owned()), Param::Int(micros(at))],
+    )
+}
+
+pub(crate) fn bounces(address: &str) -> Stmt {
+    Stmt::new("SELECT bounces FROM email_bounces WHERE address = $1", vec![Param::Text(address.to_owned())])
+}
+
+/// Messages still waiting (e.g. after a crash between storing and processing), oldest first.
+pub(crate) fn pending_inbound(limit: u32) -> Stmt {
+    Stmt::new(
+        format!(
+            "SELECT {INBOUND_COLUMNS} FROM inbound_messages WHERE status = 'pending' ORDER BY received_at LIMIT $1"
+        ),
+        vec![Param::Int(i64::from(limit))],
+    )
+}

@@ -1,0 +1,410 @@
+//! The e-mail channel's API: mailboxes, raw messages from mail relays, and the inbound log
+//! with its quarantine (see, retry, discard). Admins only: raw mail is personal data.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ferrodesk_core::access::{Action, Resource};
+use ferrodesk_core::ids::{CategoryId, GroupId, TicketId};
+use ferrodesk_core::mail::{InboundSource, InboundStatus, validate_mailbox_name};
+use ferrodesk_core::ticket::TicketType;
+use ferrodesk_core::user::EmailAddress;
+use ferrodesk_mail::ingest::Ingested;
+use ferrodesk_store::{InboundMessage, Mailbox};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{authorise, page_limit, parse_id};
+use crate::AppState;
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::json::{ApiJson, ApiQuery};
+use crate::views::{Page, page};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        // The delivery reads its body under its own (message) limit.
+        .routes(routes!(deliver, list_inbound))
+        .layer(DefaultBodyLimit::disable())
+        .routes(routes!(create_mailbox, list_mailboxes))
+        .routes(routes!(update_mailbox))
+        .routes(routes!(get_inbound))
+        .routes(routes!(get_inbound_raw))
+        .routes(routes!(retry_inbound))
+        .routes(routes!(discard_inbound))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MailboxView {
+    id: uuid::Uuid,
+    name: String,
+    address: String,
+    default_group_id: Option<GroupId>,
+    default_category_id: Option<CategoryId>,
+    default_type: TicketType,
+    active: bool,
+}
+
+impl From<Mailbox> for MailboxView {
+    fn from(m: Mailbox) -> Self {
+        Self {
+            id: m.id,
+            name: m.name,
+            address: m.address.to_string(),
+            default_group_id: m.default_group_id,
+            default_category_id: m.default_category_id,
+            default_type: m.default_type,
+            active: m.active,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMailbox {
+    /// Short name for the command line, e.g. `support`.
+    name: String,
+    /// The address people write to.
+    address: String,
+    default_group_id: Option<GroupId>,
+    default_category_id: Option<CategoryId>,
+    default_type: Option<TicketType>,
+}
+
+/// Add a mailbox. Admins only.
+#[utoipa::path(post, path = "/mailboxes", tag = "mail", request_body = CreateMailbox,
+    responses((status = 201, body = MailboxView), (status = 409, body = crate::error::Problem)))]
+async fn create_mailbox(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiJson(body): ApiJson<CreateMailbox>,
+) -> Result<(StatusCode, Json<MailboxView>), ApiError> {
+    authorise(&actor, Resource::Mail, Action::Create)?;
+    let now = state.now();
+    let mailbox = Mailbox {
+        id: uuid::Uuid::now_v7(),
+        name: validate_mailbox_name(&body.name)?,
+        address: EmailAddress::parse(&body.address).map_err(|e| ApiError::invalid("address", e.to_string()))?,
+        default_group_id: body.default_group_id,
+        default_category_id: body.default_category_id,
+        default_type: body.default_type.unwrap_or(TicketType::Incident),
+        active: true,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.create_mailbox(&mailbox).await?;
+    Ok((StatusCode::CREATED, Json(mailbox.into())))
+}
+
+/// List mailboxes. Admins only.
+#[utoipa::path(get, path = "/mailboxes", tag = "mail", responses((status = 200, body = Page<MailboxView>)))]
+async fn list_mailboxes(State(state): State<AppState>, Auth(actor): Auth) -> Result<Json<Page<MailboxView>>, ApiError> {
+    authorise(&actor, Resource::Mail, Action::Read)?;
+    Ok(page(state.store.mailboxes().await?.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMailbox {
+    name: Option<String>,
+    address: Option<String>,
+    #[serde(default, deserialize_with = "crate::json::double_option")]
+    #[schema(value_type = Option<GroupId>)]
+    default_group_id: Option<Option<GroupId>>,
+    #[serde(default, deserialize_with = "crate::json::double_option")]
+    #[schema(value_type = Option<CategoryId>)]
+    default_category_id: Option<Option<CategoryId>>,
+    default_type: Option<TicketType>,
+    /// An inactive mailbox refuses new mail (relays are told to retry later).
+    active: Option<bool>,
+}
+
+/// Change a mailbox. Admins only.
+#[utoipa::path(patch, path = "/mailboxes/{id}", tag = "mail", request_body = UpdateMailbox, params(("id" = String, Path)),
+    responses((status = 200, body = MailboxView)))]
+async fn update_mailbox(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateMailbox>,
+) -> Result<Json<MailboxView>, ApiError> {
+    authorise(&actor, Resource::Mail, Action::Update)?;
+    let id: uuid::Uuid = parse_id(&id)?;
+    let mut mailbox =
+        state.store.mailboxes().await?.into_iter().find(|m| m.id == id).ok_or_else(ApiError::not_found)?;
+    if let Some(n) = body.name {
+        mailbox.name = validate_mailbox_name(&n)?;
+    }
+    if let Some(a) = body.address {
+        mailbox.address = EmailAddress::parse(&a).map_err(|e| ApiError::invalid("address", e.to_string()))?;
+    }
+    if let Some(g) = body.default_group_id {
+        mailbox.default_group_id = g;
+    }
+    if let Some(c) = body.default_category_id {
+        mailbox.default_category_id = c;
+    }
+    if let Some(t) = body.default_type {
+        mailbox.default_type = t;
+    }
+    if let Some(a) = body.active {
+        mailbox.active = a;
+    }
+    mailbox.updated_at = state.now();
+    state.store.update_mailbox(&mailbox).await?;
+    Ok(Json(mailbox.into()))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InboundView {
+    id: uuid::Uuid,
+    mailbox_id: Option<uuid::Uuid>,
+    /// `pipe`, `http` or `imap`.
+    source: InboundSource,
+    received_at: String,
+    size: i64,
+    message_id: Option<String>,
+    from: Option<String>,
+    subject: String,
+    /// `pending`, `processed`, `ignored`, `duplicate`, `quarantined` or `discarded`.
+    status: InboundStatus,
+    /// Who wrote it: `human`, `generated`, `auto-reply` or `bounce`.
+    automation: Option<String>,
+    /// Why it is quarantined (or ignored).
+    error: Option<String>,
+    ticket_id: Option<TicketId>,
+    duplicate_of: Option<uuid::Uuid>,
+    attempts: i64,
+}
+
+impl From<InboundMessage> for InboundView {
+    fn from(m: InboundMessage) -> Self {
+        Self {
+            id: m.id,
+            mailbox_id: m.mailbox_id,
+            source: m.source,
+            received_at: m.received_at.to_string(),
+            size: m.size,
+            message_id: m.message_id,
+            from: m.from_address,
+            subject: m.subject,
+            status: m.status,
+            automation: m.automation,
+            error: m.error,
+            ticket_id: m.ticket_id,
+            duplicate_of: m.duplicate_of,
+            attempts: m.attempts,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryView {
+    /// `opened`, `commented`, `ignored`, `duplicate` or `quarantined`.
+    outcome: &'static str,
+    message: InboundView,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverParams {
+    /// The mailbox (by name) the message was sent to. Required.
+    mailbox: Option<String>,
+}
+
+/// Deliver one raw RFC 5322 message (`Content-Type: message/rfc822`), as a mail relay does.
+/// The message is stored before anything else; `201` means it is safe (even when it was
+/// quarantined: see `outcome`). `503` means it was not stored: retry later.
+#[utoipa::path(post, path = "/mail/inbound", tag = "mail", params(DeliverParams),
+    request_body(content = String, content_type = "message/rfc822"),
+    responses((status = 201, body = DeliveryView), (status = 415, body = crate::error::Problem)))]
+async fn deliver(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiQuery(params): ApiQuery<DeliverParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
+    authorise(&actor, Resource::Mail, Action::Create)?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !content_type.trim_start().to_ascii_lowercase().starts_with("message/rfc822") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the raw message with Content-Type: message/rfc822",
+        ));
+    }
+    let Some(name) = params.mailbox else {
+        return Err(ApiError::invalid("mailbox", "name the mailbox the message was sent to: ?mailbox=NAME"));
+    };
+    let mailbox = state
+        .store
+        .mailboxes()
+        .await?
+        .into_iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| ApiError::invalid("mailbox", format!("there is no mailbox named {name:?}")))?;
+    if !mailbox.active {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "mailbox_inactive",
+            "this mailbox is switched off; retry later",
+        ));
+    }
+    let raw = axum::body::to_bytes(body, state.limits.message_bytes).await.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the message is larger than allowed")
+    })?;
+    let result = state.ingest.receive(raw.to_vec(), Some(&mailbox), InboundSource::Http, state.now()).await;
+    let ingested = match result {
+        Ok(i) => i,
+        // Not stored (or stored but not processed because the database failed): retry.
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(ticket) = ingested.ticket() {
+        crate::usecases::announce_change(&state, ticket).await;
+    }
+    let message = state.store.inbound(ingested.inbound_id()).await?.ok_or_else(ApiError::not_found)?;
+    Ok((StatusCode::CREATED, Json(DeliveryView { outcome: outcome_name(&ingested), message: message.into() })))
+}
+
+fn outcome_name(i: &Ingested) -> &'static str {
+    match i {
+        Ingested::Opened { .. } => "opened",
+        Ingested::Commented { .. } => "commented",
+        Ingested::Ignored { .. } => "ignored",
+        Ingested::Duplicate { .. } => "duplicate",
+        Ingested::Quarantined { .. } => "quarantined",
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct InboundParams {
+    /// Only messages in this state (e.g. `quarantined`).
+    status: Option<InboundStatus>,
+    /// Page size (1–200, default 50).
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The inbound log, newest first: every message received, with what became of it. Admins only.
+#[utoipa::path(get, path = "/mail/inbound", tag = "mail", params(InboundParams),
+    responses((status = 200, body = Page<InboundView>)))]
+async fn list_inbound(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiQuery(params): ApiQuery<InboundParams>,
+) -> Result<Json<Page<InboundView>>, ApiError> {
+    authorise(&actor, Resource::Mail, Action::Read)?;
+    let limit = page_limit(params.limit)?;
+    let before = match params.cursor {
+        Some(c) => Some(
+            c.parse::<i64>()
+                .ok()
+                .and_then(|m| jiff::Timestamp::from_microsecond(m).ok())
+                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this list gave"))?,
+        ),
+        None => None,
+    };
+    let items = state.store.list_inbound(params.status, before, limit).await?;
+    let next_cursor = (items.len() == limit as usize)
+        .then(|| items.last().map(|m| m.received_at.as_microsecond().to_string()))
+        .flatten();
+    Ok(Json(Page { items: items.into_iter().map(Into::into).collect(), next_cursor }))
+}
+
+async fn find(state: &AppState, id: &str) -> Result<InboundMessage, ApiError> {
+    let id: uuid::Uuid = parse_id(id)?;
+    state.store.inbound(id).await?.ok_or_else(ApiError::not_found)
+}
+
+/// One inbound message's record. Admins only.
+#[utoipa::path(get, path = "/mail/inbound/{id}", tag = "mail", params(("id" = String, Path)),
+    responses((status = 200, body = InboundView)))]
+async fn get_inbound(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<InboundView>, ApiError> {
+    authorise(&actor, Resource::Mail, Action::Read)?;
+    Ok(Json(find(&state, &id).await?.into()))
+}
+
+/// The message exactly as received, as a download. Admins only.
+#[utoipa::path(get, path = "/mail/inbound/{id}/raw", tag = "mail", params(("id" = String, Path)),
+    responses((status = 200, content_type = "message/rfc822", body = String)))]
+async fn get_inbound_raw(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorise(&actor, Resource::Mail, Action::Read)?;
+    let message = find(&state, &id).await?;
+    let raw = state.store.inbound_raw(message.id).await?.ok_or_else(ApiError::not_found)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "message/rfc822".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}.eml\"", message.id)),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        ],
+        raw,
+    )
+        .into_response())
+}
+
+/// Process a quarantined message again (after fixing its cause, e.g. adding a mailbox or
+/// re-activating a sender). Admins only.
+#[utoipa::path(post, path = "/mail/inbound/{id}/retry", tag = "mail", params(("id" = String, Path)),
+    responses((status = 200, body = DeliveryView), (status = 409, body = crate::error::Problem)))]
+async fn retry_inbound(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<DeliveryView>, ApiError> {
+    authorise(&actor, Resource::Mail, Action::Update)?;
+    let message = find(&state, &id).await?;
+    if !message.status.can_retry() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_quarantined",
+            format!("the message is {}", message.status),
+        ));
+    }
+    let ingested = state.ingest.process(message.id, state.now()).await?;
+    if let Some(ticket) = ingested.ticket() {
+        crate::usecases::announce_change(&state, ticket).await;
+    }
+    let message = find(&state, &id).await?;
+    Ok(Json(DeliveryView { outcome: outcome_name(&ingested), message: message.into() }))
+}
+
+/// Give up on a quarantined message: it stays stored, marked discarded. Admins only.
+#[utoipa::path(post, path = "/mail/inbound/{id}/discard", tag = "mail", params(("id" = String, Path)),
+    responses((status = 200, body = InboundView), (status = 409, body = crate::error::Problem)))]
+async fn discard_inbound(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<InboundView>, ApiError> {
+    authorise(&actor, Resource::Mail, Action::Update)?;
+    let message = find(&state, &id).await?;
+    let discarded = state
+        .store
+        .set_inbound_status(message.id, InboundStatus::Discarded, message.error.clone(), &[InboundStatus::Quarantined])
+        .await?;
+    if !discarded {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_quarantined",
+            format!("the message is {}", message.status),
+        ));
+    }
+    Ok(Json(find(&state, &id).await?.into()))
+}
