@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine: installs what it needs (PostgreSQL from
-# Debian's packages, Chromium for the browser tests), starts a throwaway PostgreSQL cluster owned
+# Debian's packages, Chromium for the browser tests, aiosmtpd from PyPI for mail), starts a throwaway PostgreSQL cluster owned
 # by this run on 127.0.0.1, and runs every test — unit, property, store conformance and HTTP
 # black-box against SQLite and PostgreSQL, then the end-to-end browser tests. If PostgreSQL or
 # Chromium cannot start, it fails; it never skips.
@@ -31,6 +31,16 @@ if ! command -v npm >/dev/null; then
     log "installing Node.js and npm from Debian's packages"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
+
+# The mail tests talk to a real SMTP server: aiosmtpd from PyPI, in a virtual environment of
+# this checkout (first on PATH, so the tests' `python3` finds it).
+VENV="$PWD/target/test-venv"
+if [ ! -x "$VENV/bin/python3" ] || ! "$VENV/bin/python3" -c 'import aiosmtpd' 2>/dev/null; then
+    log "installing aiosmtpd from PyPI into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check 'aiosmtpd==1.4.6'
+fi
+export PATH="$VENV/bin:$PATH"
 
 if ! command -v cargo >/dev/null; then
     echo "cargo is not installed: this machine kind ships the Rust toolchain" >&2

@@ -9,6 +9,7 @@ pub mod category;
 pub mod custom_field;
 pub mod error;
 pub mod ids;
+pub mod jobs;
 pub mod mail;
 pub mod priority;
 pub mod search;

@@ -37,6 +37,13 @@ enum Command {
         /// Fill the database with demo data first, if it has no tickets yet.
         #[arg(long)]
         demo: bool,
+        /// Where outgoing mail goes: `smtps://user:pass@host:465`, `smtp://user:pass@host:587?tls=required`,
+        /// or `smtp://localhost:25`. Without it, mail is queued and sent once this is set.
+        #[arg(long, env = "FERRODESK_SMTP_URL", hide_env_values = true)]
+        smtp_url: Option<String>,
+        /// The address people reach this desk at, for links in mail (default: http://LISTEN).
+        #[arg(long, env = "FERRODESK_BASE_URL")]
+        base_url: Option<String>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -143,7 +150,10 @@ async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn ferrodesk_stor
 
 async fn run(command: Command, config: Config) -> Result<()> {
     match command {
-        Command::Serve { listen, demo } => serve(&config, &listen, demo).await,
+        Command::Serve { listen, demo, smtp_url, base_url } => {
+            let base_url = base_url.unwrap_or_else(|| format!("http://{listen}"));
+            serve(&config, &listen, demo, smtp_url.as_deref(), &base_url).await
+        }
         Command::Migrate => {
             open_store(&config).await?;
             println!("database is up to date");
@@ -227,7 +237,11 @@ async fn run(command: Command, config: Config) -> Result<()> {
     }
 }
 
-async fn serve(config: &Config, listen: &str, with_demo: bool) -> Result<()> {
+async fn serve(config: &Config, listen: &str, with_demo: bool, smtp_url: Option<&str>, base_url: &str) -> Result<()> {
+    // Checked before anything starts: a wrong mail setting should stop us, not lose mail later.
+    let smtp = smtp_url.map(ferrodesk_mail::outbox::Smtp::from_url).transpose().map_err(|e| {
+        anyhow::anyhow!("FERRODESK_SMTP_URL ({}): {e}", config::redact_url(smtp_url.unwrap_or_default()))
+    })?;
     let store = open_store(config).await?;
     if with_demo && demo::is_empty(store.as_ref()).await? {
         demo::fill(store.as_ref()).await?;
@@ -246,6 +260,23 @@ async fn serve(config: &Config, listen: &str, with_demo: bool) -> Result<()> {
             Err(e) => tracing::warn!(error = %e, "cannot read pending mail"),
         }
     });
+    match smtp {
+        Some(smtp) => {
+            let outbox = ferrodesk_mail::outbox::Outbox::new(store.clone(), state.ingest.clone(), smtp, base_url);
+            tokio::spawn(async move {
+                loop {
+                    match outbox.run_due_once(jiff::Timestamp::now()).await {
+                        // More may be due: go on at once.
+                        Ok(20..) => continue,
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "cannot run queued mail jobs"),
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+            });
+        }
+        None => tracing::info!("outgoing mail is off (set FERRODESK_SMTP_URL); notifications wait in the queue"),
+    }
     // Live updates reach viewers connected to other server processes on the same database.
     state.events.connect(store).await.context("cannot listen for other servers' ticket changes")?;
     ferrodesk_web::serve(listener, state, ferrodesk_ui::router(), shutdown_signal()).await?;

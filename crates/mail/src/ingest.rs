@@ -18,6 +18,7 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
 use crate::classify::Automation;
+use crate::outbound::{MailJob, Notification, for_comment};
 use crate::parse::{InboundMail, ParseLimits, parse};
 use crate::reply::visible_reply;
 use crate::thread::{MessageIdSigner, OurId, subject_ticket_number};
@@ -93,7 +94,7 @@ impl Ingest {
         self.signer
             .get_or_try_init(|| async {
                 let key = self.store.instance_secret(MESSAGE_ID_SECRET, random_key()).await?;
-                Ok(MessageIdSigner::new(&key, "localhost"))
+                Ok(MessageIdSigner::new(&key))
             })
             .await
     }
@@ -247,6 +248,7 @@ impl Ingest {
             files,
             thread_ids: thread_ids.clone(),
             bounced: bounced.clone(),
+            jobs: vec![],
             at: now,
         };
 
@@ -277,8 +279,12 @@ impl Ingest {
                 created_at: now,
             };
             let files = files_for(mail, ticket.id, Some(comment.id), internal, author, now);
+            let jobs = for_comment(&comment, is_staff, ticket.requester_id).map(|j| j.into_job(None, now));
             let effect = InboundEffect::Comment { comment, author_is_staff: is_staff };
-            return Ok(base(InboundStatus::Processed, effect, files));
+            return Ok(InboundOutcome {
+                jobs: jobs.into_iter().collect(),
+                ..base(InboundStatus::Processed, effect, files)
+            });
         }
 
         if machine_note {
@@ -321,7 +327,31 @@ impl Ingest {
             matrix: settings.priority_matrix,
             actor: Some(requester.id),
         };
-        Ok(base(InboundStatus::Processed, effect, files))
+        let jobs = self.acknowledgement(mail, &requester, ticket_id, now).await?;
+        Ok(InboundOutcome { jobs, ..base(InboundStatus::Processed, effect, files) })
+    }
+
+    /// The "we have your request" answer: only to people (never to machines, which is what
+    /// keeps two auto-responders from mailing each other forever), and at most one per sender
+    /// per hour (forged senders cannot make us flood someone).
+    async fn acknowledgement(
+        &self,
+        mail: &InboundMail,
+        requester: &User,
+        ticket: TicketId,
+        now: Timestamp,
+    ) -> Result<Vec<ferrodesk_store::NewJob>, Plan> {
+        if mail.automation != Automation::Human {
+            return Ok(vec![]);
+        }
+        let topic = format!("ack:{}", requester.email);
+        let hour_ago = now.checked_sub(jiff::SignedDuration::from_hours(1)).unwrap_or(now);
+        if self.store.jobs_on_topic_since(&topic, hour_ago).await? > 0 {
+            tracing::info!(ticket = %ticket, "no acknowledgement: the sender had one within the hour");
+            return Ok(vec![]);
+        }
+        let job = MailJob { notification: Notification::Received, ticket, comment: None, to: requester.id };
+        Ok(vec![job.into_job(Some(topic), now)])
     }
 
     /// The ticket this message answers, in the order the issue sets: a Message-ID we know

@@ -6,6 +6,8 @@
 pub mod classify;
 pub mod html;
 pub mod ingest;
+pub mod outbound;
+pub mod outbox;
 pub mod parse;
 pub mod reply;
 pub mod thread;

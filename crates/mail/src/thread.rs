@@ -27,18 +27,17 @@ pub enum OurId {
 #[derive(Clone)]
 pub struct MessageIdSigner {
     key: Vec<u8>,
-    domain: String,
 }
 
 impl std::fmt::Debug for MessageIdSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MessageIdSigner").field("domain", &self.domain).finish_non_exhaustive()
+        f.debug_struct("MessageIdSigner").finish_non_exhaustive()
     }
 }
 
 impl MessageIdSigner {
-    pub fn new(key: &[u8], domain: &str) -> Self {
-        Self { key: key.to_vec(), domain: domain.to_owned() }
+    pub fn new(key: &[u8]) -> Self {
+        Self { key: key.to_vec() }
     }
 
     fn mac(&self, body: &str) -> Hmac<Sha256> {
@@ -48,12 +47,12 @@ impl MessageIdSigner {
         mac
     }
 
-    /// A new Message-ID (without angle brackets) for mail about `ticket`; `nonce` makes it
-    /// unique (a random string from the caller).
-    pub fn message_id(&self, ticket: TicketNumber, nonce: &str) -> String {
+    /// A new Message-ID (without angle brackets) for mail about `ticket`, at `domain` (the
+    /// sending mailbox's); `nonce` makes it unique (e.g. the job id: a retried send keeps it).
+    pub fn message_id(&self, ticket: TicketNumber, nonce: &str, domain: &str) -> String {
         let body = format!("{PREFIX}{}.{nonce}", ticket.0);
         let tag = self.mac(&body).finalize().into_bytes();
-        format!("{body}.{}@{}", hex::encode(&tag[..MAC_BYTES]), self.domain)
+        format!("{body}.{}@{domain}", hex::encode(&tag[..MAC_BYTES]))
     }
 
     /// Reads a Message-ID (without angle brackets). The MAC is compared in constant time.
@@ -114,13 +113,13 @@ mod tests {
 
     #[test]
     fn our_ids_verify_and_forgeries_do_not() {
-        let signer = MessageIdSigner::new(b"instance key", "desk.example");
-        let id = signer.message_id(TicketNumber(1042), "r4nd0m");
+        let signer = MessageIdSigner::new(b"instance key");
+        let id = signer.message_id(TicketNumber(1042), "r4nd0m", "desk.example");
         assert!(id.ends_with("@desk.example"));
         assert_eq!(signer.verify(&id), OurId::Ticket(TicketNumber(1042)));
         // Another ticket number with the same MAC, another instance's key, a broken MAC.
         assert_eq!(signer.verify(&id.replace("fd.1042.", "fd.1043.")), OurId::Forged);
-        assert_eq!(MessageIdSigner::new(b"other key", "desk.example").verify(&id), OurId::Forged);
+        assert_eq!(MessageIdSigner::new(b"other key").verify(&id), OurId::Forged);
         let (local, domain) = id.split_once('@').unwrap_or_default();
         let flipped = format!("{}0@{domain}", &local[..local.len() - 1]);
         assert_ne!(signer.verify(&flipped), OurId::Ticket(TicketNumber(1042)));

@@ -183,6 +183,7 @@ pub trait Store: Send + Sync + 'static {
         comment: Comment,
         author_is_staff: bool,
         idempotency: Option<Idempotency>,
+        jobs: Vec<NewJob>,
     ) -> StoreResult<Ticket>;
     /// One page of tickets within `scope`, filtered and sorted by `query`.
     async fn list_tickets(&self, query: &TicketQuery, scope: &TicketScope) -> StoreResult<Vec<Ticket>>;
@@ -276,6 +277,22 @@ pub trait Store: Send + Sync + 'static {
     async fn instance_secret(&self, name: &str, fresh: Vec<u8>) -> StoreResult<Vec<u8>>;
     /// How often mail to this address bounced.
     async fn bounce_count(&self, address: &str) -> StoreResult<i64>;
+    /// The Message-IDs known on a ticket, oldest first (at most 20).
+    async fn thread_ids(&self, ticket: TicketId) -> StoreResult<Vec<String>>;
+    /// Remembers that a Message-ID (e.g. of mail we sent) belongs to a ticket.
+    async fn remember_thread_id(&self, message_id: &str, ticket: TicketId, at: Timestamp) -> StoreResult<()>;
+    /// The mailbox the ticket's first inbound message came through.
+    async fn ticket_mailbox(&self, ticket: TicketId) -> StoreResult<Option<Mailbox>>;
+
+    // Jobs
+    async fn enqueue_jobs(&self, jobs: Vec<NewJob>) -> StoreResult<()>;
+    /// Leases up to `limit` due jobs until `now + lease` and counts the attempt; a job whose
+    /// worker died is claimable again once its lease ends.
+    async fn claim_jobs(&self, now: Timestamp, lease: jiff::SignedDuration, limit: u32) -> StoreResult<Vec<Job>>;
+    async fn finish_job(&self, id: uuid::Uuid, outcome: JobOutcome, now: Timestamp) -> StoreResult<()>;
+    /// How many jobs on `topic` were queued since `since` (rate limits).
+    async fn jobs_on_topic_since(&self, topic: &str, since: Timestamp) -> StoreResult<i64>;
+    async fn ticket_jobs(&self, ticket: TicketId) -> StoreResult<Vec<Job>>;
     /// How many tickets are in each status.
     async fn ticket_counts(&self) -> StoreResult<Vec<(ferrodesk_core::ticket::Status, i64)>>;
 }

@@ -137,6 +137,7 @@ pub(crate) fn settle_statements(
         effects.extend(o.thread_ids.iter().map(|id| remember_thread_id(id, t, o.at)));
     }
     effects.extend(o.bounced.iter().map(|a| record_bounce(a, o.at)));
+    effects.extend(o.jobs.iter().map(|j| insert_job(j, o.at)));
     let settle = settle_inbound(&o, ticket, comment);
     (effects, settle)
 }
@@ -232,5 +233,92 @@ pub(crate) fn pending_inbound(limit: u32) -> Stmt {
             "SELECT {INBOUND_COLUMNS} FROM inbound_messages WHERE status = 'pending' ORDER BY received_at LIMIT $1"
         ),
         vec![Param::Int(i64::from(limit))],
+    )
+}
+
+pub(crate) const JOB_COLUMNS: &str =
+    "id, kind, payload, topic, ticket_id, state, run_at, attempts, max_attempts, last_error, created_at";
+
+pub(crate) fn insert_job(j: &NewJob, now: Timestamp) -> Stmt {
+    Stmt::new(
+        format!(
+            "INSERT INTO jobs ({JOB_COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, 0, $7, NULL, $8, $8)"
+        ),
+        vec![
+            Param::Uuid(j.id),
+            Param::Text(j.kind.clone()),
+            Param::Text(j.payload.to_string()),
+            Param::opt_text(j.topic.clone()),
+            Param::opt_uuid(j.ticket_id.map(|t| t.0)),
+            Param::Int(micros(j.run_at)),
+            Param::Int(j.max_attempts),
+            Param::Int(micros(now)),
+        ],
+    )
+}
+
+/// Takes up to `limit` due jobs: queued, due, and not leased by a live worker. `lock` is the
+/// dialect's row-locking clause for the inner select (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+pub(crate) fn claim_jobs(now: Timestamp, lease_until: Timestamp, limit: u32, lock: &str) -> Stmt {
+    Stmt::new(
+        format!(
+            "UPDATE jobs SET attempts = attempts + 1, lease_until = $2, updated_at = $1 WHERE id IN \
+             (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= $1 AND (lease_until IS NULL OR lease_until < $1) \
+             ORDER BY run_at LIMIT $3 {lock}) RETURNING {JOB_COLUMNS}"
+        ),
+        vec![Param::Int(micros(now)), Param::Int(micros(lease_until)), Param::Int(i64::from(limit))],
+    )
+}
+
+pub(crate) fn finish_job(id: Uuid, outcome: &JobOutcome, now: Timestamp) -> Stmt {
+    let (state, run_at, error) = match outcome {
+        JobOutcome::Done => ("done", None, None),
+        JobOutcome::Retry { at, error } => ("queued", Some(micros(*at)), Some(error.clone())),
+        JobOutcome::Dead { error } => ("dead", None, Some(error.clone())),
+    };
+    Stmt::new(
+        "UPDATE jobs SET state = $2, run_at = coalesce($3, run_at), last_error = coalesce($4, last_error), \
+         lease_until = NULL, updated_at = $5 WHERE id = $1",
+        vec![
+            Param::Uuid(id),
+            Param::Text(state.into()),
+            Param::opt_int(run_at),
+            Param::opt_text(error),
+            Param::Int(micros(now)),
+        ],
+    )
+}
+
+pub(crate) fn jobs_on_topic_since(topic: &str, since: Timestamp) -> Stmt {
+    Stmt::new(
+        "SELECT count(*) AS n FROM jobs WHERE topic = $1 AND created_at >= $2",
+        vec![Param::Text(topic.to_owned()), Param::Int(micros(since))],
+    )
+}
+
+pub(crate) fn jobs_of_ticket(ticket: TicketId) -> Stmt {
+    Stmt::new(
+        format!("SELECT {JOB_COLUMNS} FROM jobs WHERE ticket_id = $1 ORDER BY created_at"),
+        vec![Param::Uuid(ticket.0)],
+    )
+}
+
+/// The Message-IDs of a ticket's mail, oldest first (for `References`).
+pub(crate) fn thread_ids(ticket: TicketId) -> Stmt {
+    Stmt::new(
+        "SELECT message_id FROM mail_threads WHERE ticket_id = $1 ORDER BY created_at, message_id LIMIT 20",
+        vec![Param::Uuid(ticket.0)],
+    )
+}
+
+/// The mailbox a ticket's mail came in through (its first message), if any.
+pub(crate) fn ticket_mailbox(ticket: TicketId) -> Stmt {
+    Stmt::new(
+        format!(
+            "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE id = \
+             (SELECT mailbox_id FROM inbound_messages WHERE ticket_id = $1 AND mailbox_id IS NOT NULL \
+              ORDER BY received_at LIMIT 1)"
+        ),
+        vec![Param::Uuid(ticket.0)],
     )
 }

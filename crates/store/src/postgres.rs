@@ -751,11 +751,16 @@ impl Store for PgStore {
         comment: Comment,
         author_is_staff: bool,
         idempotency: Option<Idempotency>,
+        jobs: Vec<NewJob>,
     ) -> StoreResult<Ticket> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
         let current = one(&tx, &locked_ticket(comment.ticket_id), row::ticket).await?.ok_or(StoreError::NotFound)?;
+        let at = comment.created_at;
         let saved = save_in(&tx, crate::comment_change(current, comment, author_is_staff, idempotency)?).await?;
+        for j in &jobs {
+            exec(&tx, &crate::mail::insert_job(j, at)).await?;
+        }
         tx.commit().await.map_err(db)?;
         Ok(saved)
     }
@@ -1019,6 +1024,49 @@ impl Store for PgStore {
 
     async fn bounce_count(&self, address: &str) -> StoreResult<i64> {
         Ok(one(&self.client().await?, &crate::mail::bounces(address), |r| r.int("bounces")).await?.unwrap_or(0))
+    }
+
+    async fn thread_ids(&self, ticket: TicketId) -> StoreResult<Vec<String>> {
+        rows(&self.client().await?, &crate::mail::thread_ids(ticket), |r| r.text("message_id")).await
+    }
+
+    async fn remember_thread_id(&self, message_id: &str, ticket: TicketId, at: Timestamp) -> StoreResult<()> {
+        exec(&self.client().await?, &crate::mail::remember_thread_id(message_id, ticket, at)).await.map(drop)
+    }
+
+    async fn ticket_mailbox(&self, ticket: TicketId) -> StoreResult<Option<Mailbox>> {
+        one(&self.client().await?, &crate::mail::ticket_mailbox(ticket), row::mailbox).await
+    }
+
+    async fn enqueue_jobs(&self, jobs: Vec<NewJob>) -> StoreResult<()> {
+        let now = Timestamp::now();
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        for j in &jobs {
+            exec(&tx, &crate::mail::insert_job(j, now)).await?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn claim_jobs(&self, now: Timestamp, lease: jiff::SignedDuration, limit: u32) -> StoreResult<Vec<Job>> {
+        let until = now.checked_add(lease).unwrap_or(now);
+        // SKIP LOCKED: concurrent workers on other nodes take other jobs instead of waiting.
+        let s = crate::mail::claim_jobs(now, until, limit, "FOR UPDATE SKIP LOCKED");
+        rows(&self.client().await?, &s, row::job).await
+    }
+
+    async fn finish_job(&self, id: Uuid, outcome: JobOutcome, now: Timestamp) -> StoreResult<()> {
+        exec(&self.client().await?, &crate::mail::finish_job(id, &outcome, now)).await.map(drop)
+    }
+
+    async fn jobs_on_topic_since(&self, topic: &str, since: Timestamp) -> StoreResult<i64> {
+        Ok(one(&self.client().await?, &crate::mail::jobs_on_topic_since(topic, since), |r| r.int("n"))
+            .await?
+            .unwrap_or(0))
+    }
+
+    async fn ticket_jobs(&self, ticket: TicketId) -> StoreResult<Vec<Job>> {
+        rows(&self.client().await?, &crate::mail::jobs_of_ticket(ticket), row::job).await
     }
 
     async fn ticket_counts(&self) -> StoreResult<Vec<(ferrodesk_core::ticket::Status, i64)>> {

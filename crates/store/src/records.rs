@@ -393,5 +393,52 @@ pub struct InboundOutcome {
     pub thread_ids: Vec<String>,
     /// Addresses a bounce reported as failing.
     pub bounced: Vec<String>,
+    /// Jobs to queue with it (e.g. the acknowledgement to the sender).
+    pub jobs: Vec<NewJob>,
     pub at: Timestamp,
+}
+
+/// A job to run later (in the same transaction as what caused it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub id: uuid::Uuid,
+    pub kind: String,
+    pub payload: Value,
+    /// What the job is about, for rate limits (e.g. "ack:ann@example.org").
+    pub topic: Option<String>,
+    pub ticket_id: Option<TicketId>,
+    pub run_at: Timestamp,
+    pub max_attempts: i64,
+}
+
+/// A stored job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: uuid::Uuid,
+    pub kind: String,
+    pub payload: Value,
+    pub topic: Option<String>,
+    pub ticket_id: Option<TicketId>,
+    pub state: ferrodesk_core::jobs::JobState,
+    pub run_at: Timestamp,
+    /// Attempts so far, including the one that claimed it.
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// How a claimed job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    Done,
+    /// Try again at `at`.
+    Retry {
+        at: Timestamp,
+        error: String,
+    },
+    /// Give up (a permanent failure, or out of attempts).
+    Dead {
+        error: String,
+    },
 }

@@ -290,3 +290,20 @@ pub(crate) fn inbound(row: &impl RowAccess) -> StoreResult<InboundMessage> {
         processed_at: opt_instant(row, "processed_at")?,
     })
 }
+
+pub(crate) fn job(row: &impl RowAccess) -> StoreResult<Job> {
+    let payload = row.text("payload")?;
+    Ok(Job {
+        id: row.uuid("id")?,
+        kind: row.text("kind")?,
+        payload: serde_json::from_str(&payload).map_err(|e| corrupt("payload", e))?,
+        topic: row.opt_text("topic")?,
+        ticket_id: row.opt_uuid("ticket_id")?.map(TicketId),
+        state: parse_enum(row, "state", ferrodesk_core::jobs::JobState::parse)?,
+        run_at: instant(row, "run_at")?,
+        attempts: row.int("attempts")?,
+        max_attempts: row.int("max_attempts")?,
+        last_error: row.opt_text("last_error")?,
+        created_at: instant(row, "created_at")?,
+    })
+}

@@ -855,15 +855,18 @@ impl Store for SqliteStore {
         comment: Comment,
         author_is_staff: bool,
         idempotency: Option<Idempotency>,
+        jobs: Vec<NewJob>,
     ) -> StoreResult<Ticket> {
-        let find = Stmt::new(
-            format!("SELECT {} FROM tickets t WHERE t.id = $1", row::TICKET_COLUMNS),
-            by_id(comment.ticket_id.0),
-        );
+        let find = current_ticket(comment.ticket_id);
         // Read and written by the one writer, in one transaction: nothing can come between.
         self.write(move |c| {
             let current = one(c, &find, |r| row::ticket(r))?.ok_or(StoreError::NotFound)?;
-            save_in(c, crate::comment_change(current, comment, author_is_staff, idempotency)?)
+            let at = comment.created_at;
+            let saved = save_in(c, crate::comment_change(current, comment, author_is_staff, idempotency)?)?;
+            for j in &jobs {
+                exec(c, &crate::mail::insert_job(j, at))?;
+            }
+            Ok(saved)
         })
         .await
     }
@@ -1101,6 +1104,56 @@ impl Store for SqliteStore {
     async fn bounce_count(&self, address: &str) -> StoreResult<i64> {
         let s = crate::mail::bounces(address);
         self.read(move |c| Ok(one(c, &s, |r| r.int("bounces"))?.unwrap_or(0))).await
+    }
+
+    async fn thread_ids(&self, ticket: TicketId) -> StoreResult<Vec<String>> {
+        self.read(move |c| rows(c, &crate::mail::thread_ids(ticket), |r| r.text("message_id"))).await
+    }
+
+    async fn remember_thread_id(&self, message_id: &str, ticket: TicketId, at: Timestamp) -> StoreResult<()> {
+        let s = crate::mail::remember_thread_id(message_id, ticket, at);
+        self.write(move |c| exec(c, &s).map(drop)).await
+    }
+
+    async fn ticket_mailbox(&self, ticket: TicketId) -> StoreResult<Option<Mailbox>> {
+        self.read(move |c| one(c, &crate::mail::ticket_mailbox(ticket), |r| row::mailbox(r))).await
+    }
+
+    async fn enqueue_jobs(&self, jobs: Vec<NewJob>) -> StoreResult<()> {
+        let now = Timestamp::now();
+        self.write(move |c| {
+            for j in &jobs {
+                exec(c, &crate::mail::insert_job(j, now))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn claim_jobs(
+        &self,
+        now: Timestamp,
+        lease: jiff::SignedDuration,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::records::Job>> {
+        let until = now.checked_add(lease).unwrap_or(now);
+        // The one writer serialises claims: no two workers can take the same job.
+        let s = crate::mail::claim_jobs(now, until, limit, "");
+        self.write(move |c| rows(c, &s, |r| row::job(r))).await
+    }
+
+    async fn finish_job(&self, id: Uuid, outcome: JobOutcome, now: Timestamp) -> StoreResult<()> {
+        let s = crate::mail::finish_job(id, &outcome, now);
+        self.write(move |c| exec(c, &s).map(drop)).await
+    }
+
+    async fn jobs_on_topic_since(&self, topic: &str, since: Timestamp) -> StoreResult<i64> {
+        let s = crate::mail::jobs_on_topic_since(topic, since);
+        self.read(move |c| Ok(one(c, &s, |r| r.int("n"))?.unwrap_or(0))).await
+    }
+
+    async fn ticket_jobs(&self, ticket: TicketId) -> StoreResult<Vec<crate::records::Job>> {
+        self.read(move |c| rows(c, &crate::mail::jobs_of_ticket(ticket), |r| row::job(r))).await
     }
 
     async fn ticket_counts(&self) -> StoreResult<Vec<(ferrodesk_core::ticket::Status, i64)>> {

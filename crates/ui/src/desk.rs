@@ -635,7 +635,7 @@ pub async fn comment(
     .await?;
     let text = usecases::comment_text(form.get("body"))?;
     let comment = usecases::new_comment(&viewer.actor, &t, text, internal, state.now())?;
-    usecases::save_comment(&state, &viewer.actor, comment.clone(), None).await.map_err(api)?;
+    usecases::save_comment(&state, &viewer.actor, &t, comment.clone(), None).await.map_err(api)?;
     for (name, content_type, data) in form.files {
         usecases::attach_file(&state, &viewer.actor, &t, &name, &content_type, data, Some(comment.id), internal)
             .await?;

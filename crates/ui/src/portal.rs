@@ -374,7 +374,7 @@ pub async fn reply(
     let t = usecases::find_ticket(&state, &viewer.actor, &number, Action::Reply).await?;
     let text = usecases::comment_text(form.get("body"))?;
     let comment = usecases::new_comment(&viewer.actor, &t, text, false, state.now())?;
-    usecases::save_comment(&state, &viewer.actor, comment.clone(), None).await.map_err(api)?;
+    usecases::save_comment(&state, &viewer.actor, &t, comment.clone(), None).await.map_err(api)?;
     for (name, content_type, data) in form.files {
         usecases::attach_file(&state, &viewer.actor, &t, &name, &content_type, data, Some(comment.id), false).await?;
     }

@@ -258,13 +258,23 @@ pub async fn save(state: &AppState, change: TicketChange) -> Result<Ticket, ferr
 /// Saves a reply or note on the ticket as it is now: the store applies the comment's effect
 /// (status, activity times) inside its transaction, so two people answering at once both get
 /// their answer in rather than one of them a conflict.
+///
+/// A public answer by staff is mailed to the requester (queued in the same transaction), when
+/// there is a mailbox to send from.
 pub async fn save_comment(
     state: &AppState,
     actor: &Actor,
+    ticket: &Ticket,
     comment: Comment,
     idempotency: Option<ferrodesk_store::Idempotency>,
 ) -> Result<Ticket, ferrodesk_store::StoreError> {
-    let saved = state.store.add_comment(comment, actor.role.is_staff(), idempotency).await?;
+    let mut jobs = Vec::new();
+    if let Some(job) = ferrodesk_mail::outbound::for_comment(&comment, actor.role.is_staff(), ticket.requester_id)
+        && state.store.mailboxes().await?.iter().any(|m| m.active)
+    {
+        jobs.push(job.into_job(None, comment.created_at));
+    }
+    let saved = state.store.add_comment(comment, actor.role.is_staff(), idempotency, jobs).await?;
     changed(state, &saved);
     Ok(saved)
 }

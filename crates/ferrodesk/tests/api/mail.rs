@@ -20,7 +20,11 @@ dual!(
     an_oversize_attachment_is_dropped_with_a_note_case_a17,
     forged_references_and_guessed_numbers_open_new_tickets_case_b19_b21,
     agents_reply_by_mail_and_mark_notes_internal,
-    the_mta_pipe_stores_or_asks_to_retry
+    the_mta_pipe_stores_or_asks_to_retry,
+    replies_go_out_threaded_and_answers_come_back_to_the_ticket,
+    acknowledgements_are_rate_limited_and_never_sent_to_machines_case_j69,
+    a_relay_down_for_hours_gets_each_mail_once_and_refusals_show_on_the_ticket_case_k78,
+    two_desks_acknowledging_each_other_do_not_loop_case_j70
 );
 
 const SUPPORT: &str = "help@desk.example";
@@ -335,7 +339,7 @@ async fn forged_references_and_guessed_numbers_open_new_tickets_case_b19_b21(b: 
     // A genuine one (signed with this instance's key) threads even without a subject token.
     let ingest = ferrodesk_mail::ingest::Ingest::new(app.store.clone(), Default::default());
     let signer = ingest.signer().await.unwrap_or_else(|e| panic!("{e}"));
-    let ours = signer.message_id(ferrodesk_core::ids::TicketNumber(number), "n0nce");
+    let ours = signer.message_id(ferrodesk_core::ids::TicketNumber(number), "n0nce", "desk.example");
     let answer = mail(
         "ann@customer.example",
         "Re: your reply",
@@ -418,4 +422,250 @@ async fn the_mta_pipe_stores_or_asks_to_retry(b: Backend) {
         log["items"].as_array().into_iter().flatten().all(|m| m["source"] == InboundSource::Pipe.as_str()),
         "{log}"
     );
+}
+
+/// A real SMTP server (aiosmtpd, from PyPI) on 127.0.0.1 that stores what it receives in a
+/// Maildir, started and stopped by the test.
+struct SmtpCapture {
+    port: u16,
+    maildir: crate::helpers::TempDir,
+    child: std::process::Child,
+}
+
+impl SmtpCapture {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("no free port: {e}"));
+        Self::start_on(port, &[])
+    }
+
+    /// `extra`: more aiosmtpd options (e.g. `-s 2000` refuses bigger messages with 552).
+    fn start_on(port: u16, extra: &[&str]) -> Self {
+        let maildir = crate::helpers::TempDir::new();
+        let mut child = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.path.join("mail"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start aiosmtpd (scripts/test.sh installs it): {e}"));
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { port, maildir, child };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("aiosmtpd did not start on port {port}");
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message received so far, oldest first, as raw bytes.
+    fn messages(&self) -> Vec<Vec<u8>> {
+        let dir = self.maildir.path.join("mail").join("new");
+        let mut files: Vec<_> =
+            std::fs::read_dir(&dir).map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        files.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+    }
+}
+
+impl Drop for SmtpCapture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn outbox(app: &TestApp, smtp_url: &str) -> ferrodesk_mail::outbox::Outbox {
+    let smtp = ferrodesk_mail::outbox::Smtp::from_url(smtp_url).unwrap_or_else(|e| panic!("{e}"));
+    let ingest = ferrodesk_mail::ingest::Ingest::new(app.store.clone(), Default::default());
+    ferrodesk_mail::outbox::Outbox::new(app.store.clone(), ingest, smtp, "https://desk.example")
+}
+
+fn read(raw: &[u8]) -> ferrodesk_mail::InboundMail {
+    ferrodesk_mail::parse(raw, &Default::default())
+}
+
+fn header(raw: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    text.lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_owned()))
+}
+
+async fn replies_go_out_threaded_and_answers_come_back_to_the_ticket(b: Backend) {
+    let app = with_mailbox(b).await;
+    let smtp = SmtpCapture::start();
+    let out = outbox(&app, &smtp.url());
+    let opened = deliver_expecting(
+        &app,
+        &mail("Ann <ann@customer.example>", "Wi-Fi drops", "w1@customer.example", "", "Every hour."),
+        "opened",
+    )
+    .await;
+    let ticket = opened["ticket_id"].as_str().unwrap_or_default().to_owned();
+    let number =
+        app.get(&format!("/api/v1/tickets/{ticket}"), &app.admin).await.body["number"].as_i64().unwrap_or_default();
+    assert_eq!(out.run_due_once(app.clock.now()).await.unwrap_or_default(), 1);
+    let sent = smtp.messages();
+    assert_eq!(sent.len(), 1, "the acknowledgement");
+    let ack = read(&sent[0]);
+    assert_eq!(ack.subject, format!("[#{number}] Wi-Fi drops"));
+    assert_eq!(ack.to[0].address, "ann@customer.example");
+    assert_eq!(ack.in_reply_to, ["w1@customer.example"]);
+    assert_eq!(header(&sent[0], "Auto-Submitted").as_deref(), Some("auto-replied"));
+
+    // An agent answers in the desk (API); the requester gets it by mail, threaded.
+    let (_, agent) = app.user_with_token("agent@desk.example", Role::Agent).await;
+    let r = app
+        .post(&format!("/api/v1/tickets/{ticket}/comments"), &agent, json!({"body": "Please update the driver."}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // An internal note is never mailed.
+    app.post(
+        &format!("/api/v1/tickets/{ticket}/comments"),
+        &agent,
+        json!({"body": "driver 2.1 is broken", "internal": true}),
+    )
+    .await;
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let sent = smtp.messages();
+    assert_eq!(sent.len(), 2, "one reply, no note");
+    let reply = read(&sent[1]);
+    assert!(reply.text.contains("Please update the driver."), "{}", reply.text);
+    assert!(!String::from_utf8_lossy(&sent[1]).contains("driver 2.1"));
+    assert_eq!(header(&sent[1], "Auto-Submitted"), None, "a person's answer is not automatic");
+    assert_eq!(reply.references.first().map(String::as_str), Some("w1@customer.example"));
+    let ours = reply.message_id.clone().unwrap_or_default();
+    assert!(ours.starts_with(&format!("fd.{number}.")), "{ours}");
+
+    // Ann answers from her mail program, quoting our message, without the ticket number.
+    let answer = format!(
+        "From: Ann <ann@customer.example>\r\nTo: {SUPPORT}\r\nSubject: Re: Wi-Fi\r\nMessage-ID: <w2@customer.example>\r\n\
+         In-Reply-To: <{ours}>\r\nReferences: <w1@customer.example> <{ours}>\r\n\r\nDone, it works now. Thanks!\r\n\r\n\
+         On Mon, 23 Nov 2026, Service desk <{SUPPORT}> wrote:\r\n> {}\r\n> Please update the driver.\r\n",
+        ferrodesk_mail::reply::REPLY_ABOVE_MARKER
+    );
+    assert_eq!(deliver_expecting(&app, &answer, "commented").await["ticket_id"], ticket.as_str());
+    let list = comments(&app, &ticket).await;
+    assert_eq!(list.last().map(|c| c["body"].clone()), Some(json!("Done, it works now. Thanks!")));
+    // Her answer is no cause for mail to herself.
+    assert_eq!(out.run_due_once(app.clock.now()).await.unwrap_or_default(), 0);
+}
+
+async fn acknowledgements_are_rate_limited_and_never_sent_to_machines_case_j69(b: Backend) {
+    let app = with_mailbox(b).await;
+    let smtp = SmtpCapture::start();
+    let out = outbox(&app, &smtp.url());
+    for i in 0..5 {
+        let m = mail("spoofed@victim.example", &format!("Request {i}"), &format!("s{i}@victim.example"), "", "hello");
+        deliver_expecting(&app, &m, "opened").await;
+    }
+    let bulk = mail("news@vendor.example", "Newsletter", "n1@vendor.example", "Precedence: bulk\r\n", "Buy now");
+    deliver_expecting(&app, &bulk, "opened").await;
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let sent = smtp.messages();
+    assert_eq!(sent.len(), 1, "one acknowledgement per sender per hour, none to bulk mail");
+    assert_eq!(read(&sent[0]).to[0].address, "spoofed@victim.example");
+    // An hour later the sender may get one again.
+    app.clock.advance(std::time::Duration::from_secs(3601));
+    deliver_expecting(&app, &mail("spoofed@victim.example", "Later", "s9@victim.example", "", "again"), "opened").await;
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(smtp.messages().len(), 2);
+}
+
+async fn a_relay_down_for_hours_gets_each_mail_once_and_refusals_show_on_the_ticket_case_k78(b: Backend) {
+    let app = with_mailbox(b).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = outbox(&app, &format!("smtp://127.0.0.1:{port}"));
+    let opened = deliver_expecting(
+        &app,
+        &mail("ann@customer.example", "Disk full", "d1@customer.example", "", "C: is full"),
+        "opened",
+    )
+    .await;
+    let ticket: String = opened["ticket_id"].as_str().unwrap_or_default().to_owned();
+    // The relay is down: the job stays queued with the reason, retried later.
+    let mut now = app.clock.now();
+    assert_eq!(out.run_due_once(now).await.unwrap_or_default(), 1);
+    let jobs = app.store.ticket_jobs(ticket.parse().unwrap_or_else(|e| panic!("{e}"))).await.unwrap_or_default();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].state, ferrodesk_core::jobs::JobState::Queued);
+    assert!(jobs[0].last_error.as_deref().unwrap_or_default().contains("not reachable"), "{:?}", jobs[0].last_error);
+    assert_eq!(out.run_due_once(now).await.unwrap_or_default(), 0, "not due again before its backoff");
+    // Two hours of retries with the relay down.
+    for _ in 0..12 {
+        now = now.checked_add(jiff::SignedDuration::from_mins(10)).unwrap_or(now);
+        out.run_due_once(now).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    // The relay is back: the mail goes out once, and only once.
+    let smtp = SmtpCapture::start_on(port, &[]);
+    now = now.checked_add(jiff::SignedDuration::from_hours(1)).unwrap_or(now);
+    assert_eq!(out.run_due_once(now).await.unwrap_or_default(), 1);
+    now = now.checked_add(jiff::SignedDuration::from_hours(3)).unwrap_or(now);
+    assert_eq!(out.run_due_once(now).await.unwrap_or_default(), 0);
+    assert_eq!(smtp.messages().len(), 1);
+    drop(smtp);
+
+    // A relay that refuses the message for good (552: too big): given up at once, and the
+    // agents see it on the ticket.
+    let strict = SmtpCapture::start_on(port, &["-s", "300"]);
+    let (_, agent) = app.user_with_token("agent@desk.example", Role::Agent).await;
+    app.post(&format!("/api/v1/tickets/{ticket}/comments"), &agent, json!({"body": "Cleaned up the temp folder."}))
+        .await;
+    assert_eq!(out.run_due_once(now).await.unwrap_or_default(), 1);
+    assert_eq!(strict.messages().len(), 0);
+    let jobs = app.store.ticket_jobs(ticket.parse().unwrap_or_else(|e| panic!("{e}"))).await.unwrap_or_default();
+    assert_eq!(jobs.last().map(|j| j.state), Some(ferrodesk_core::jobs::JobState::Dead));
+    let notes = comments(&app, &ticket).await;
+    let note = notes.iter().find(|c| c["internal"] == true).cloned().unwrap_or_default();
+    assert!(note["body"].as_str().unwrap_or_default().contains("could not be delivered"), "{notes:?}");
+}
+
+async fn two_desks_acknowledging_each_other_do_not_loop_case_j70(b: Backend) {
+    // Desk A's support address is a requester at desk B and vice versa (a misconfiguration
+    // that real helpdesks turn into endless mail).
+    let a = with_mailbox(b).await;
+    let b_app = TestApp::spawn(b).await;
+    let r = b_app
+        .post("/api/v1/mailboxes", &b_app.admin, json!({"name": "support", "address": "desk@other.example"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let smtp = SmtpCapture::start();
+    let (out_a, out_b) = (outbox(&a, &smtp.url()), outbox(&b_app, &smtp.url()));
+    // Someone at B's address (a person) writes to A.
+    let first = mail("desk@other.example", "Hello from the other desk", "x1@other.example", "", "Can you help?");
+    deliver_expecting(&a, &first, "opened").await;
+    // Shuttle whatever each desk sends to the other, until quiet (bounded).
+    let mut delivered = 0;
+    for _ in 0..10 {
+        out_a.run_due_once(a.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+        out_b.run_due_once(b_app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+        let all = smtp.messages();
+        if all.len() == delivered {
+            break;
+        }
+        for raw in &all[delivered..] {
+            let to = read(raw).to.first().map(|t| t.address.clone()).unwrap_or_default();
+            let target = if to == SUPPORT { &a } else { &b_app };
+            let text = String::from_utf8_lossy(raw).into_owned();
+            deliver(target, &text).await;
+        }
+        delivered = all.len();
+    }
+    assert_eq!(delivered, 1, "A acknowledges once; B sees an automatic reply and stays quiet");
+    assert_eq!(ticket_count(&a).await, 1);
+    assert_eq!(ticket_count(&b_app).await, 0);
 }

@@ -301,7 +301,7 @@ async fn add_comment(
     }
     let text = usecases::comment_text(&body.body)?;
     let comment = usecases::new_comment(&actor, &ticket, text, body.internal, state.now())?;
-    match usecases::save_comment(&state, &actor, comment.clone(), key.clone()).await {
+    match usecases::save_comment(&state, &actor, &ticket, comment.clone(), key.clone()).await {
         Ok(_) => Ok((StatusCode::CREATED, Json(CommentView::from(comment))).into_response()),
         Err(StoreError::Duplicate { what }) if what == "idempotency key" => {
             let k = key.ok_or_else(|| ApiError::internal("idempotency race without a key"))?;

@@ -1,0 +1,242 @@
+//! Mail we send. Notifications are queued as jobs in the same transaction as what caused them
+//! (the outbox) and rendered when they are sent, from the ticket as it is then. Every message
+//! carries our signed Message-ID and the ticket's thread in `In-Reply-To`/`References`, so
+//! replies thread onto the ticket in any mail program; automatic ones carry `Auto-Submitted`
+//! (RFC 3834) so that well-behaved responders never answer them.
+
+use ferrodesk_core::ids::{CommentId, TicketId, UserId};
+use ferrodesk_store::{Comment, Mailbox, NewJob};
+use jiff::Timestamp;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Mailbox as Address, MultiPart, SinglePart};
+use serde::{Deserialize, Serialize};
+
+use crate::reply::REPLY_ABOVE_MARKER;
+use crate::thread::subject_with_token;
+
+/// The job kind of outgoing mail.
+pub const SEND_MAIL: &str = "send_mail";
+
+/// Attempts before a notification is given up (with the hourly backoff: about a day).
+pub const MAX_ATTEMPTS: i64 = 30;
+
+/// Which notification a job sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notification {
+    /// To the sender of a new ticket by mail: we have it, here is its number.
+    Received,
+    /// To the requester: an agent's public reply.
+    AgentReply,
+}
+
+/// The payload of a `send_mail` job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailJob {
+    pub notification: Notification,
+    pub ticket: TicketId,
+    pub comment: Option<CommentId>,
+    /// The recipient (looked up when sending, so a changed address is honoured).
+    pub to: UserId,
+}
+
+impl MailJob {
+    /// The job, due now. `topic` names what rate limits count (e.g. `ack:ADDRESS`).
+    pub fn into_job(self, topic: Option<String>, now: Timestamp) -> NewJob {
+        NewJob {
+            id: uuid::Uuid::now_v7(),
+            kind: SEND_MAIL.into(),
+            ticket_id: Some(self.ticket),
+            payload: serde_json::to_value(&self).unwrap_or_default(),
+            topic,
+            run_at: now,
+            max_attempts: MAX_ATTEMPTS,
+        }
+    }
+}
+
+/// The notification an agent's or requester's comment causes, if any: a public answer by
+/// staff goes to the requester. Internal notes never leave the desk.
+pub fn for_comment(comment: &Comment, author_is_staff: bool, requester: UserId) -> Option<MailJob> {
+    (author_is_staff && !comment.internal && comment.author_id != Some(requester)).then_some(MailJob {
+        notification: Notification::AgentReply,
+        ticket: comment.ticket_id,
+        comment: Some(comment.id),
+        to: requester,
+    })
+}
+
+/// Everything a notification needs, read from the store when it is sent.
+pub struct Context<'a> {
+    pub number: i64,
+    pub subject: &'a str,
+    pub requester_name: &'a str,
+    pub recipient_name: &'a str,
+    pub recipient: &'a str,
+    pub comment: Option<&'a Comment>,
+    pub author_name: Option<&'a str>,
+    pub mailbox: &'a Mailbox,
+    /// Where people open the ticket in the portal.
+    pub ticket_url: String,
+    pub message_id: String,
+    /// The ticket's known Message-IDs, oldest first.
+    pub thread: &'a [String],
+}
+
+/// A rendered message, ready to send.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub message: lettre::Message,
+    pub recipient: String,
+}
+
+/// Renders a notification. Fails only on an address lettre cannot use.
+pub fn render(kind: Notification, ctx: &Context<'_>) -> Result<Rendered, String> {
+    let subject = subject_with_token(ferrodesk_core::ids::TicketNumber(ctx.number), ctx.subject);
+    let (text, auto) = match kind {
+        Notification::Received => (
+            format!(
+                "Hello {name},\n\nwe have received your request and opened ticket #{number}: {subject}\n\n\
+                 We will answer as soon as we can. To add something, reply to this e-mail (keep [#{number}] in the subject).\n\
+                 You can also follow the ticket at {url}\n\n-- \n{desk}\n",
+                name = ctx.requester_name,
+                number = ctx.number,
+                subject = ctx.subject,
+                url = ctx.ticket_url,
+                desk = ctx.mailbox.address,
+            ),
+            Some("auto-replied"),
+        ),
+        Notification::AgentReply => (
+            format!(
+                "{REPLY_ABOVE_MARKER}\n\n{body}\n\n{author}\n\n-- \nTicket #{number}: {subject}\n{url}\n",
+                body = ctx.comment.map(|c| c.body.as_str()).unwrap_or_default(),
+                author = ctx.author_name.unwrap_or("Service desk"),
+                number = ctx.number,
+                subject = ctx.subject,
+                url = ctx.ticket_url,
+            ),
+            None,
+        ),
+    };
+    let html = format!(
+        "<!doctype html><html><body><div style=\"white-space:pre-wrap;font-family:sans-serif\">{}</div></body></html>",
+        escape_html(&text)
+    );
+    let from = Address::new(Some("Service desk".into()), parse_address(ctx.mailbox.address.as_str())?);
+    let to = Address::new(Some(ctx.recipient_name.to_owned()), parse_address(ctx.recipient)?);
+    let mut builder = lettre::Message::builder()
+        .from(from.clone())
+        .reply_to(from)
+        .to(to)
+        .subject(subject)
+        .message_id(Some(format!("<{}>", ctx.message_id)));
+    if let Some(parent) = ctx.thread.last() {
+        builder = builder.in_reply_to(format!("<{parent}>"));
+        let refs = ctx.thread.iter().map(|id| format!("<{id}>")).collect::<Vec<_>>().join(" ");
+        builder = builder.references(refs);
+    }
+    let mut message = builder
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text))
+                .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html)),
+        )
+        .map_err(|e| e.to_string())?;
+    if let Some(value) = auto {
+        let headers = message.headers_mut();
+        headers.insert_raw(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), value.into()));
+        // Outlook and Exchange: do not answer this with an out-of-office.
+        headers.insert_raw(HeaderValue::new(HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"), "All".into()));
+    }
+    Ok(Rendered { message, recipient: ctx.recipient.to_owned() })
+}
+
+fn parse_address(a: &str) -> Result<lettre::Address, String> {
+    a.parse::<lettre::Address>().map_err(|e| format!("unusable address {a:?}: {e}"))
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{ParseLimits, parse};
+    use ferrodesk_core::user::EmailAddress;
+
+    fn mailbox() -> Mailbox {
+        Mailbox {
+            id: uuid::Uuid::nil(),
+            name: "support".into(),
+            address: EmailAddress::parse("help@desk.example").unwrap_or_else(|e| panic!("{e}")),
+            default_group_id: None,
+            default_category_id: None,
+            default_type: ferrodesk_core::ticket::TicketType::Incident,
+            active: true,
+            created_at: Timestamp::UNIX_EPOCH,
+            updated_at: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn notifications_thread_and_say_they_are_automatic() {
+        let mb = mailbox();
+        let thread = vec!["m1@customer.example".to_owned()];
+        let ctx = Context {
+            number: 1042,
+            subject: "Printer <jammed>",
+            requester_name: "Ann",
+            recipient_name: "Ann \"the boss\" Example",
+            recipient: "ann@customer.example",
+            comment: None,
+            author_name: None,
+            mailbox: &mb,
+            ticket_url: "https://desk.example/portal/tickets/1042".into(),
+            message_id: "fd.1042.abc.0011@desk.example".into(),
+            thread: &thread,
+        };
+        let raw = render(Notification::Received, &ctx).unwrap_or_else(|e| panic!("{e}")).message.formatted();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.contains("Auto-Submitted: auto-replied"), "{text}");
+        // Read back with our own parser: what a mail program sees.
+        let read = parse(&raw, &ParseLimits::default());
+        assert_eq!(read.subject, "[#1042] Printer <jammed>");
+        assert_eq!(read.message_id.as_deref(), Some("fd.1042.abc.0011@desk.example"));
+        assert_eq!(read.in_reply_to, ["m1@customer.example"]);
+        assert_eq!(read.from.map(|f| f.address).as_deref(), Some("help@desk.example"));
+        assert_eq!(read.to[0].address, "ann@customer.example");
+        assert!(read.text.contains("ticket #1042"), "{}", read.text);
+        assert!(read.html.unwrap_or_default().contains("Printer &lt;jammed&gt;"));
+        assert!(read.automation.is_automatic(), "our own acknowledgement must look automatic to us too");
+    }
+
+    #[test]
+    fn only_public_staff_answers_are_mailed_to_the_requester() {
+        let requester = UserId::generate();
+        let comment = |internal, author| Comment {
+            id: CommentId::generate(),
+            ticket_id: TicketId::generate(),
+            author_id: author,
+            body: "x".into(),
+            internal,
+            created_at: Timestamp::UNIX_EPOCH,
+        };
+        let agent = Some(UserId::generate());
+        assert!(for_comment(&comment(false, agent), true, requester).is_some());
+        assert!(for_comment(&comment(true, agent), true, requester).is_none());
+        assert!(for_comment(&comment(false, Some(requester)), false, requester).is_none());
+    }
+}

@@ -1,0 +1,225 @@
+//! The outbox worker: sends queued mail over SMTP (lettre), retrying with backoff across
+//! restarts; a permanent refusal (5xx) or running out of attempts is written on the ticket as
+//! an internal note, so agents see it. Any number of processes may run it: jobs are leased.
+
+use std::sync::Arc;
+
+use ferrodesk_core::ids::{CommentId, TicketNumber};
+use ferrodesk_core::jobs::backoff_seconds;
+use ferrodesk_store::{Comment, Job, JobOutcome, Store, StoreError};
+use jiff::{SignedDuration, Timestamp};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use crate::ingest::Ingest;
+use crate::outbound::{Context, MailJob, SEND_MAIL, render};
+
+/// How long a worker may hold a job before another may take it over.
+const LEASE: SignedDuration = SignedDuration::from_mins(5);
+
+/// Where outgoing mail goes, checked once at start-up.
+#[derive(Clone)]
+pub struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+}
+
+impl Smtp {
+    /// `smtps://user:pass@host:465` (TLS), `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS), or `smtp://localhost:25` (plain: only to this machine, where nothing crosses
+    /// a network).
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        let plain = url.starts_with("smtp://") && !url.contains("tls=required") && !url.contains("tls=opportunistic");
+        if plain {
+            let host = url
+                .trim_start_matches("smtp://")
+                .rsplit('@')
+                .next()
+                .unwrap_or_default()
+                .split(['/', '?'])
+                .next()
+                .unwrap_or_default();
+            let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+                return Err("unencrypted SMTP is only allowed to this machine (localhost); use smtps:// or \
+                            smtp://…?tls=required"
+                    .into());
+            }
+        }
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("the SMTP address is not usable: {e}"))?
+            .timeout(Some(std::time::Duration::from_secs(30)))
+            .build();
+        Ok(Self { transport })
+    }
+}
+
+/// Sends due mail jobs.
+#[derive(Clone)]
+pub struct Outbox {
+    store: Arc<dyn Store>,
+    ingest: Ingest,
+    smtp: Smtp,
+    base_url: String,
+}
+
+impl Outbox {
+    pub fn new(store: Arc<dyn Store>, ingest: Ingest, smtp: Smtp, base_url: &str) -> Self {
+        Self { store, ingest, smtp, base_url: base_url.trim_end_matches('/').to_owned() }
+    }
+
+    /// Claims and runs the jobs due now; returns how many it ran. Tests call this directly;
+    /// `serve` calls it every few seconds.
+    pub async fn run_due_once(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let jobs = self.store.claim_jobs(now, LEASE, 20).await?;
+        for job in &jobs {
+            let outcome = if job.kind == SEND_MAIL {
+                self.send(job, now).await
+            } else {
+                JobOutcome::Dead { error: format!("unknown job kind {:?}", job.kind) }
+            };
+            if let JobOutcome::Dead { error } = &outcome {
+                tracing::warn!(job = %job.id, %error, "job given up");
+            }
+            self.store.finish_job(job.id, outcome, now).await?;
+        }
+        Ok(jobs.len())
+    }
+
+    async fn send(&self, job: &Job, now: Timestamp) -> JobOutcome {
+        match self.try_send(job).await {
+            Ok(()) => JobOutcome::Done,
+            Err(Failure::Permanent(error)) => {
+                self.note_failure(job, &error, now).await;
+                JobOutcome::Dead { error }
+            }
+            Err(Failure::Temporary(error)) if job.attempts >= job.max_attempts => {
+                let error = format!("gave up after {} attempts: {error}", job.attempts);
+                self.note_failure(job, &error, now).await;
+                JobOutcome::Dead { error }
+            }
+            Err(Failure::Temporary(error)) => {
+                let at = now.checked_add(SignedDuration::from_secs(backoff_seconds(job.attempts))).unwrap_or(now);
+                tracing::info!(job = %job.id, %error, retry_at = %at, "mail not sent yet");
+                JobOutcome::Retry { at, error }
+            }
+        }
+    }
+
+    async fn try_send(&self, job: &Job) -> Result<(), Failure> {
+        let mail: MailJob = serde_json::from_value(job.payload.clone())
+            .map_err(|e| Failure::Permanent(format!("unreadable job: {e}")))?;
+        let ticket =
+            self.store.ticket(mail.ticket).await?.ok_or_else(|| Failure::Permanent("the ticket is gone".into()))?;
+        let recipient = match self.store.user(mail.to).await? {
+            Some(u) if u.active => u,
+            _ => return Err(Failure::Permanent("the recipient is gone or deactivated".into())),
+        };
+        let comment = match mail.comment {
+            Some(id) => Some(self.comment(&ticket.id, id).await?),
+            None => None,
+        };
+        // Defence in depth: a note never goes to a requester, whatever queued it.
+        if comment.as_ref().is_some_and(|c| c.internal) && !recipient.role.is_staff() {
+            return Err(Failure::Permanent("internal notes are never mailed to requesters".into()));
+        }
+        let author_name = match comment.as_ref().and_then(|c| c.author_id) {
+            Some(id) => self.store.user(id).await?.map(|u| u.name),
+            None => None,
+        };
+        let requester_name = match self.store.user(ticket.requester_id).await? {
+            Some(u) => u.name,
+            None => recipient.name.clone(),
+        };
+        let mailbox = match self.store.ticket_mailbox(ticket.id).await? {
+            Some(m) => m,
+            None => self
+                .store
+                .mailboxes()
+                .await?
+                .into_iter()
+                .find(|m| m.active)
+                .ok_or_else(|| Failure::Permanent("there is no mailbox to send from".into()))?,
+        };
+        let thread = self.store.thread_ids(ticket.id).await?;
+        let signer = self.ingest.signer().await?;
+        let domain = mailbox.address.as_str().rsplit('@').next().unwrap_or("localhost").to_owned();
+        let message_id = signer.message_id(TicketNumber(ticket.number.0), &job.id.simple().to_string(), &domain);
+        let rendered = render(
+            mail.notification,
+            &Context {
+                number: ticket.number.0,
+                subject: &ticket.subject,
+                requester_name: &requester_name,
+                recipient_name: &recipient.name,
+                recipient: recipient.email.as_str(),
+                comment: comment.as_ref(),
+                author_name: author_name.as_deref(),
+                mailbox: &mailbox,
+                ticket_url: format!("{}/portal/tickets/{}", self.base_url, ticket.number.0),
+                message_id: message_id.clone(),
+                thread: &thread,
+            },
+        )
+        .map_err(Failure::Permanent)?;
+        match self.smtp.transport.send(rendered.message).await {
+            Ok(_) => {
+                self.store.remember_thread_id(&message_id, ticket.id, Timestamp::now()).await?;
+                Ok(())
+            }
+            Err(e) if e.is_permanent() => Err(Failure::Permanent(format!("the mail server refused it: {e}"))),
+            Err(e) => Err(Failure::Temporary(format!("the mail server is not reachable or deferred it: {e}"))),
+        }
+    }
+
+    async fn comment(&self, ticket: &ferrodesk_core::ids::TicketId, id: CommentId) -> Result<Comment, Failure> {
+        self.store
+            .comments(*ticket, true)
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| Failure::Permanent("the comment is gone".into()))
+    }
+
+    /// Tells the ticket's agents that a mail could not be delivered.
+    async fn note_failure(&self, job: &Job, error: &str, now: Timestamp) {
+        let Some(ticket) = job.ticket_id else { return };
+        let note = Comment {
+            id: CommentId::generate(),
+            ticket_id: ticket,
+            author_id: None,
+            body: format!("An e-mail about this ticket could not be delivered: {error}"),
+            internal: true,
+            created_at: ferrodesk_core::time::to_storage_precision(now),
+        };
+        if let Err(e) = self.store.add_comment(note, false, None, vec![]).await {
+            tracing::warn!(%ticket, error = %e, "cannot note a failed delivery on the ticket");
+        }
+    }
+}
+
+enum Failure {
+    /// Will not succeed by trying again.
+    Permanent(String),
+    /// May succeed later (network, 4xx, our database).
+    Temporary(String),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Temporary(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Smtp;
+
+    #[tokio::test]
+    async fn unencrypted_smtp_only_to_this_machine() {
+        assert!(Smtp::from_url("smtp://localhost:25").is_ok());
+        assert!(Smtp::from_url("smtp://user:pw@127.0.0.1:2525").is_ok());
+        assert!(Smtp::from_url("smtp://relay.example.org:25").is_err());
+        assert!(Smtp::from_url("smtp://user:pw@relay.example.org:587?tls=required").is_ok());
+        assert!(Smtp::from_url("smtps://user:pw@relay.example.org").is_ok());
+        assert!(Smtp::from_url("http://relay.example.org").is_err());
+    }
+}
