@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine: installs what it needs (PostgreSQL from
-# Debian's packages, Chromium for the browser tests, aiosmtpd from PyPI for mail), starts a throwaway PostgreSQL cluster owned
+# Debian's packages, Chromium for the browser tests, Dovecot from Debian and aiosmtpd from PyPI for mail), starts a throwaway PostgreSQL cluster owned
 # by this run on 127.0.0.1, and runs every test — unit, property, store conformance and HTTP
 # black-box against SQLite and PostgreSQL, then the end-to-end browser tests. If PostgreSQL or
 # Chromium cannot start, it fails; it never skips.
@@ -20,6 +20,14 @@ if [ -z "$(pg_bin)" ] || [ ! -x "$(pg_bin)/initdb" ]; then
 fi
 PGBIN=$(pg_bin)
 [ -x "$PGBIN/initdb" ] || { echo "PostgreSQL's initdb was not found after installing" >&2; exit 1; }
+
+# The mail tests read mail from a real IMAP server: Dovecot from Debian's packages, one
+# instance per test on 127.0.0.1 (the package's own service is not used).
+if [ ! -x /usr/sbin/dovecot ]; then
+    log "installing Dovecot (IMAP) from Debian's packages"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
+fi
 
 # The browser tests drive Debian's Chromium through Playwright (playwright-core from npm).
 if [ ! -x /usr/bin/chromium ]; then

@@ -63,3 +63,75 @@ mod tests {
         assert!(!InboundStatus::Processed.can_retry() && !InboundStatus::Duplicate.can_discard());
     }
 }
+
+text_enum!(/// How to reach an IMAP server.
+    ImapSecurity { Tls = "tls", Starttls = "starttls", Plain = "plain" });
+
+text_enum!(/// What to do with a message in the IMAP folder once it is safely stored.
+    AfterProcessing { Seen = "seen", Move = "move" });
+
+/// Where and how a mailbox is read over IMAP. The password is kept sealed (see the mail
+/// crate's `secret`), never here in the clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: ImapSecurity,
+    pub username: String,
+    /// The sealed password (`v1:…`), if one is set.
+    pub password_sealed: Option<String>,
+    pub folder: String,
+    pub poll_seconds: i64,
+    pub after: AfterProcessing,
+    pub move_to: Option<String>,
+}
+
+impl ImapSettings {
+    /// Checks the settings; unencrypted IMAP only to this machine (nothing crosses a network).
+    pub fn validate(&self) -> Result<(), DomainError> {
+        let host = self.host.trim();
+        if host.is_empty()
+            || host.len() > 253
+            || host.chars().any(|c| c.is_whitespace() || c.is_control() || "/@?#".contains(c))
+        {
+            return Err(DomainError::invalid("imap.host", "a host name or address"));
+        }
+        if self.port == 0 {
+            return Err(DomainError::invalid("imap.port", "1 to 65535"));
+        }
+        if self.security == ImapSecurity::Plain && !matches!(host, "localhost" | "127.0.0.1" | "::1") {
+            return Err(DomainError::invalid(
+                "imap.security",
+                "unencrypted IMAP is only allowed to localhost; use tls or starttls",
+            ));
+        }
+        if self.username.trim().is_empty() || self.username.len() > 320 || self.username.chars().any(char::is_control) {
+            return Err(DomainError::invalid("imap.username", "must not be empty"));
+        }
+        let folder_ok =
+            |f: &str| !f.trim().is_empty() && f.len() <= 200 && !f.chars().any(|c| c.is_control() || c == '"');
+        if !folder_ok(&self.folder) {
+            return Err(DomainError::invalid("imap.folder", "a folder name without quotes or control characters"));
+        }
+        if !(10..=86_400).contains(&self.poll_seconds) {
+            return Err(DomainError::invalid("imap.poll_seconds", "10 to 86400"));
+        }
+        match (&self.after, &self.move_to) {
+            (AfterProcessing::Move, Some(f)) if folder_ok(f) && f != &self.folder => Ok(()),
+            (AfterProcessing::Move, _) => {
+                Err(DomainError::invalid("imap.move_to", "moving needs a folder other than the one read"))
+            }
+            (AfterProcessing::Seen, _) => Ok(()),
+        }
+    }
+}
+
+/// What the poller remembers about a mailbox's IMAP folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImapState {
+    pub uidvalidity: Option<i64>,
+    /// The highest UID already stored.
+    pub last_uid: Option<i64>,
+    pub last_poll_at: Option<jiff::Timestamp>,
+    pub last_error: Option<String>,
+}

@@ -13,6 +13,10 @@ pub struct GlobalArgs {
     /// `postgres://user:pass@host/db` to use PostgreSQL; default: SQLite in the data folder.
     #[arg(long, global = true, env = "FERRODESK_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Key that seals stored secrets such as mailbox passwords: 32 random bytes, base64
+    /// (`openssl rand -base64 32`). Keep it safe: without it stored passwords cannot be opened.
+    #[arg(long, global = true, env = "FERRODESK_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
     /// Log format: `text` or `json`.
     #[arg(long, global = true, env = "FERRODESK_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -21,6 +25,7 @@ pub struct GlobalArgs {
 pub struct Config {
     pub database_url: String,
     pub log_json: bool,
+    pub secrets: Option<ferrodesk_mail::secret::SecretBox>,
 }
 
 impl Config {
@@ -29,7 +34,14 @@ impl Config {
             Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
             _ => format!("sqlite://{}", args.data_dir.join("ferrodesk.db").display()),
         };
-        Ok(Self { database_url, log_json: args.log_format == "json" })
+        let secrets = match args.secret_key.as_deref().map(str::trim) {
+            Some(key) if !key.is_empty() => Some(
+                ferrodesk_mail::secret::SecretBox::from_base64(key)
+                    .map_err(|e| anyhow::anyhow!("FERRODESK_SECRET_KEY: {e}"))?,
+            ),
+            _ => None,
+        };
+        Ok(Self { database_url, log_json: args.log_format == "json", secrets })
     }
 
     /// The database URL without any password, for logs and messages.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use ferrodesk_core::mail::{InboundSource, validate_mailbox_name};
+use ferrodesk_core::mail::{AfterProcessing, ImapSecurity, ImapSettings, InboundSource, validate_mailbox_name};
 use ferrodesk_core::ticket::TicketType;
 use ferrodesk_core::user::EmailAddress;
 use ferrodesk_mail::ingest::{Ingest, Ingested};
@@ -31,6 +31,8 @@ impl std::error::Error for Exit {}
 
 pub const EX_TEMPFAIL: u8 = 75;
 
+// Parsed once per run: the size of the biggest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum MailboxCommand {
     /// Add a mailbox: an address people write to.
@@ -46,6 +48,27 @@ pub enum MailboxCommand {
         /// The type of new tickets.
         #[arg(long, default_value = "incident", value_parser = ["incident", "service_request", "problem", "change"])]
         r#type: String,
+        /// Read the mailbox from this IMAP server.
+        #[arg(long)]
+        imap_host: Option<String>,
+        /// Default: 993 for tls, 143 otherwise.
+        #[arg(long)]
+        imap_port: Option<u16>,
+        #[arg(long, default_value = "tls", value_parser = ["tls", "starttls", "plain"])]
+        imap_security: String,
+        #[arg(long)]
+        imap_user: Option<String>,
+        /// Read the IMAP password from standard input (first line); stored sealed with
+        /// FERRODESK_SECRET_KEY.
+        #[arg(long)]
+        imap_password_stdin: bool,
+        #[arg(long, default_value = "INBOX")]
+        imap_folder: String,
+        #[arg(long, default_value_t = 60)]
+        poll_seconds: i64,
+        /// Move processed mail to this folder (instead of marking it seen).
+        #[arg(long)]
+        move_to: Option<String>,
     },
     /// List mailboxes.
     List,
@@ -61,9 +84,51 @@ pub enum MailCommand {
     },
 }
 
-pub async fn mailbox(store: Arc<dyn Store>, command: MailboxCommand) -> Result<()> {
+pub async fn mailbox(store: Arc<dyn Store>, config: &crate::config::Config, command: MailboxCommand) -> Result<()> {
     match command {
-        MailboxCommand::Add { name, address, group, r#type } => {
+        MailboxCommand::Add {
+            name,
+            address,
+            group,
+            r#type,
+            imap_host,
+            imap_port,
+            imap_security,
+            imap_user,
+            imap_password_stdin,
+            imap_folder,
+            poll_seconds,
+            move_to,
+        } => {
+            let imap = match imap_host {
+                None => None,
+                Some(host) => {
+                    let security = ImapSecurity::parse(&imap_security, "imap-security")?;
+                    let password_sealed = if imap_password_stdin {
+                        let secrets = config.secrets.as_ref().context(
+                            "set FERRODESK_SECRET_KEY (e.g. `openssl rand -base64 32`) to store mailbox passwords",
+                        )?;
+                        let mut input = String::new();
+                        std::io::stdin().read_to_string(&mut input).context("cannot read the password")?;
+                        Some(secrets.seal(input.lines().next().unwrap_or_default(), rand::random()))
+                    } else {
+                        None
+                    };
+                    let settings = ImapSettings {
+                        host,
+                        port: imap_port.unwrap_or(if security == ImapSecurity::Tls { 993 } else { 143 }),
+                        security,
+                        username: imap_user.context("--imap-user is needed with --imap-host")?,
+                        password_sealed,
+                        folder: imap_folder,
+                        poll_seconds,
+                        after: if move_to.is_some() { AfterProcessing::Move } else { AfterProcessing::Seen },
+                        move_to,
+                    };
+                    settings.validate()?;
+                    Some(settings)
+                }
+            };
             let group_id = match group {
                 Some(g) => Some(
                     store
@@ -85,6 +150,8 @@ pub async fn mailbox(store: Arc<dyn Store>, command: MailboxCommand) -> Result<(
                 default_category_id: None,
                 default_type: TicketType::parse(&r#type, "type")?,
                 active: true,
+                imap,
+                imap_state: Default::default(),
                 created_at: now,
                 updated_at: now,
             };

@@ -226,7 +226,7 @@ async fn run(command: Command, config: Config) -> Result<()> {
             let store = open_store(&config).await?;
             demo::fill(store.as_ref()).await
         }
-        Command::Mailbox { command } => mail::mailbox(open_store(&config).await?, command).await,
+        Command::Mailbox { command } => mail::mailbox(open_store(&config).await?, &config, command).await,
         Command::Mail { command } => {
             // A database that cannot be opened is a temporary failure for the MTA.
             let store = open_store(&config)
@@ -250,7 +250,8 @@ async fn serve(config: &Config, listen: &str, with_demo: bool, smtp_url: Option<
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %config.database_display(), "ferrodesk is listening");
     println!("ferrodesk listening on http://{addr}");
-    let state = AppState::new(store.clone());
+    let mut state = AppState::new(store.clone());
+    state.secrets = config.secrets.clone();
     // Mail stored just before an earlier stop but not yet processed.
     let ingest = state.ingest.clone();
     tokio::spawn(async move {
@@ -276,6 +277,16 @@ async fn serve(config: &Config, listen: &str, with_demo: bool, smtp_url: Option<
             });
         }
         None => tracing::info!("outgoing mail is off (set FERRODESK_SMTP_URL); notifications wait in the queue"),
+    }
+    // Mailboxes read over IMAP, each at its own interval.
+    {
+        let (store, ingest, secrets) = (store.clone(), state.ingest.clone(), state.secrets.clone());
+        tokio::spawn(async move {
+            loop {
+                ferrodesk_mail::imap::poll_due(&store, &ingest, secrets.as_ref(), jiff::Timestamp::now()).await;
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        });
     }
     // Live updates reach viewers connected to other server processes on the same database.
     state.events.connect(store).await.context("cannot listen for other servers' ticket changes")?;

@@ -5,11 +5,13 @@
 
 pub mod classify;
 pub mod html;
+pub mod imap;
 pub mod ingest;
 pub mod outbound;
 pub mod outbox;
 pub mod parse;
 pub mod reply;
+pub mod secret;
 pub mod thread;
 
 pub use classify::Automation;

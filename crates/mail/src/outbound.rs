@@ -186,6 +186,8 @@ mod tests {
             default_category_id: None,
             default_type: ferrodesk_core::ticket::TicketType::Incident,
             active: true,
+            imap: None,
+            imap_state: Default::default(),
             created_at: Timestamp::UNIX_EPOCH,
             updated_at: Timestamp::UNIX_EPOCH,
         }

@@ -244,6 +244,8 @@ pub trait Store: Send + Sync + 'static {
     /// Saves a changed mailbox; `NotFound` when it does not exist.
     async fn update_mailbox(&self, mailbox: &Mailbox) -> StoreResult<()>;
     async fn mailboxes(&self) -> StoreResult<Vec<Mailbox>>;
+    /// Records how the IMAP poller left a mailbox (UIDVALIDITY, last UID stored, last poll).
+    async fn set_imap_state(&self, mailbox: uuid::Uuid, state: &ferrodesk_core::mail::ImapState) -> StoreResult<()>;
     /// Stores a raw message before anything else happens. The first copy of a message (by
     /// `dedup_key`) is stored `pending`; later copies are stored as `duplicate` of it.
     async fn receive_inbound(&self, message: NewInbound) -> StoreResult<Received>;

@@ -13,24 +13,28 @@ use crate::row::{INBOUND_COLUMNS, MAILBOX_COLUMNS};
 
 pub(crate) fn insert_mailbox(m: &Mailbox) -> Stmt {
     Stmt::new(
-        format!(
-            "INSERT INTO mailboxes ({MAILBOX_COLUMNS}, imap_security, imap_folder, poll_seconds, after_processing) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'tls', 'INBOX', 60, 'seen')"
-        ),
-        mailbox_params(m),
+        "INSERT INTO mailboxes (id, name, address, default_group_id, default_category_id, default_type, active, \
+         imap_host, imap_port, imap_security, imap_username, imap_password, imap_folder, poll_seconds, \
+         after_processing, move_to, updated_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        mailbox_params(m, Some(m.created_at)),
     )
 }
 
+/// Saves the settings (not the poller's state).
 pub(crate) fn update_mailbox(m: &Mailbox) -> Stmt {
     Stmt::new(
         "UPDATE mailboxes SET name = $2, address = $3, default_group_id = $4, default_category_id = $5, \
-         default_type = $6, active = $7, updated_at = $8 WHERE id = $1",
-        mailbox_params(m).into_iter().enumerate().filter(|(i, _)| *i != 7).map(|(_, p)| p).collect(),
+         default_type = $6, active = $7, imap_host = $8, imap_port = $9, imap_security = $10, imap_username = $11, \
+         imap_password = $12, imap_folder = $13, poll_seconds = $14, after_processing = $15, move_to = $16, \
+         updated_at = $17 WHERE id = $1",
+        mailbox_params(m, None),
     )
 }
 
-fn mailbox_params(m: &Mailbox) -> Vec<Param> {
-    vec![
+fn mailbox_params(m: &Mailbox, created_at: Option<Timestamp>) -> Vec<Param> {
+    let imap = m.imap.as_ref();
+    let mut params = vec![
         Param::Uuid(m.id),
         Param::Text(m.name.clone()),
         Param::Text(m.address.to_string()),
@@ -38,9 +42,34 @@ fn mailbox_params(m: &Mailbox) -> Vec<Param> {
         Param::opt_uuid(m.default_category_id.map(|c| c.0)),
         Param::Text(m.default_type.to_string()),
         Param::Bool(m.active),
-        Param::Int(micros(m.created_at)),
+        Param::opt_text(imap.map(|i| i.host.clone())),
+        Param::opt_int(imap.map(|i| i64::from(i.port))),
+        Param::Text(imap.map_or("tls", |i| i.security.as_str()).to_owned()),
+        Param::opt_text(imap.map(|i| i.username.clone())),
+        Param::opt_text(imap.and_then(|i| i.password_sealed.clone())),
+        Param::Text(imap.map_or("INBOX", |i| i.folder.as_str()).to_owned()),
+        Param::Int(imap.map_or(60, |i| i.poll_seconds)),
+        Param::Text(imap.map_or("seen", |i| i.after.as_str()).to_owned()),
+        Param::opt_text(imap.and_then(|i| i.move_to.clone())),
         Param::Int(micros(m.updated_at)),
-    ]
+    ];
+    if let Some(c) = created_at {
+        params.push(Param::Int(micros(c)));
+    }
+    params
+}
+
+pub(crate) fn set_imap_state(id: Uuid, s: &ferrodesk_core::mail::ImapState) -> Stmt {
+    Stmt::new(
+        "UPDATE mailboxes SET imap_uidvalidity = $2, imap_last_uid = $3, last_poll_at = $4, last_error = $5 WHERE id = $1",
+        vec![
+            Param::Uuid(id),
+            Param::opt_int(s.uidvalidity),
+            Param::opt_int(s.last_uid),
+            Param::opt_int(s.last_poll_at.map(micros)),
+            Param::opt_text(s.last_error.clone()),
+        ],
+    )
 }
 
 pub(crate) fn list_mailboxes() -> Stmt {

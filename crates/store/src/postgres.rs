@@ -920,6 +920,10 @@ impl Store for PgStore {
         }
     }
 
+    async fn set_imap_state(&self, mailbox: Uuid, state: &ferrodesk_core::mail::ImapState) -> StoreResult<()> {
+        exec(&self.client().await?, &crate::mail::set_imap_state(mailbox, state)).await.map(drop)
+    }
+
     async fn mailboxes(&self) -> StoreResult<Vec<Mailbox>> {
         rows(&self.client().await?, &crate::mail::list_mailboxes(), row::mailbox).await
     }

@@ -317,6 +317,9 @@ pub struct Mailbox {
     pub default_category_id: Option<CategoryId>,
     pub default_type: TicketType,
     pub active: bool,
+    /// Read over IMAP, when set (else mail arrives by relay or pipe).
+    pub imap: Option<ferrodesk_core::mail::ImapSettings>,
+    pub imap_state: ferrodesk_core::mail::ImapState,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

@@ -249,8 +249,9 @@ pub(crate) fn link(row: &impl RowAccess) -> StoreResult<(Uuid, Uuid, String)> {
     Ok((row.uuid("ticket_id")?, row.uuid("linked_id")?, row.text("kind")?))
 }
 
-pub(crate) const MAILBOX_COLUMNS: &str =
-    "id, name, address, default_group_id, default_category_id, default_type, active, created_at, updated_at";
+pub(crate) const MAILBOX_COLUMNS: &str = "id, name, address, default_group_id, default_category_id, default_type, \
+    active, created_at, updated_at, imap_host, imap_port, imap_security, imap_username, imap_password, imap_folder, \
+    poll_seconds, after_processing, move_to, imap_uidvalidity, imap_last_uid, last_poll_at, last_error";
 
 pub(crate) fn mailbox(row: &impl RowAccess) -> StoreResult<Mailbox> {
     Ok(Mailbox {
@@ -261,6 +262,26 @@ pub(crate) fn mailbox(row: &impl RowAccess) -> StoreResult<Mailbox> {
         default_category_id: row.opt_uuid("default_category_id")?.map(CategoryId),
         default_type: parse_enum(row, "default_type", TicketType::parse)?,
         active: row.boolean("active")?,
+        imap: match row.opt_text("imap_host")? {
+            Some(host) => Some(ferrodesk_core::mail::ImapSettings {
+                host,
+                port: u16::try_from(row.opt_int("imap_port")?.unwrap_or(993)).map_err(|e| corrupt("imap_port", e))?,
+                security: parse_enum(row, "imap_security", ferrodesk_core::mail::ImapSecurity::parse)?,
+                username: row.opt_text("imap_username")?.unwrap_or_default(),
+                password_sealed: row.opt_text("imap_password")?,
+                folder: row.text("imap_folder")?,
+                poll_seconds: row.int("poll_seconds")?,
+                after: parse_enum(row, "after_processing", ferrodesk_core::mail::AfterProcessing::parse)?,
+                move_to: row.opt_text("move_to")?,
+            }),
+            None => None,
+        },
+        imap_state: ferrodesk_core::mail::ImapState {
+            uidvalidity: row.opt_int("imap_uidvalidity")?,
+            last_uid: row.opt_int("imap_last_uid")?,
+            last_poll_at: opt_instant(row, "last_poll_at")?,
+            last_error: row.opt_text("last_error")?,
+        },
         created_at: instant(row, "created_at")?,
         updated_at: instant(row, "updated_at")?,
     })

@@ -1021,6 +1021,11 @@ impl Store for SqliteStore {
         self.write(move |c| if exec(c, &s)? == 0 { Err(StoreError::NotFound) } else { Ok(()) }).await
     }
 
+    async fn set_imap_state(&self, mailbox: Uuid, state: &ferrodesk_core::mail::ImapState) -> StoreResult<()> {
+        let s = crate::mail::set_imap_state(mailbox, state);
+        self.write(move |c| exec(c, &s).map(drop)).await
+    }
+
     async fn mailboxes(&self) -> StoreResult<Vec<Mailbox>> {
         self.read(|c| rows(c, &crate::mail::list_mailboxes(), |r| row::mailbox(r))).await
     }

@@ -36,6 +36,8 @@ pub struct AppState {
     pub events: events::Events,
     /// The inbound e-mail pipeline (shared by the API, the CLI and the IMAP poller).
     pub ingest: ferrodesk_mail::ingest::Ingest,
+    /// Seals stored secrets (mailbox passwords); `None` when no key is configured.
+    pub secrets: Option<ferrodesk_mail::secret::SecretBox>,
     clock: Clock,
 }
 
@@ -84,6 +86,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             ingest: ferrodesk_mail::ingest::Ingest::new(store.clone(), Default::default()),
+            secrets: None,
             store,
             limits: Limits::default(),
             metrics: Arc::default(),

@@ -155,6 +155,13 @@ impl Drop for TempDir {
     }
 }
 
+/// The secret key test servers seal mailbox passwords with (as `FERRODESK_SECRET_KEY`).
+pub const TEST_SECRET_KEY: &str = "q83vEjRWeJq8bN7wEjRWeJq8bN7wEjRWeJq8bN7wEjQ=";
+
+pub fn test_secrets() -> ferrodesk_mail::secret::SecretBox {
+    ferrodesk_mail::secret::SecretBox::from_base64(TEST_SECRET_KEY).unwrap_or_else(|e| panic!("{e}"))
+}
+
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
@@ -195,6 +202,7 @@ impl TestApp {
         store.migrate().await.unwrap_or_else(|e| panic!("migrate: {e}"));
         let mut state = AppState::new(store.clone());
         state.limits = limits;
+        state.secrets = Some(test_secrets());
         let clock = state.clock().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));

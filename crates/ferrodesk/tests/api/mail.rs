@@ -426,14 +426,14 @@ async fn the_mta_pipe_stores_or_asks_to_retry(b: Backend) {
 
 /// A real SMTP server (aiosmtpd, from PyPI) on 127.0.0.1 that stores what it receives in a
 /// Maildir, started and stopped by the test.
-struct SmtpCapture {
+pub struct SmtpCapture {
     port: u16,
     maildir: crate::helpers::TempDir,
     child: std::process::Child,
 }
 
 impl SmtpCapture {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -442,7 +442,7 @@ impl SmtpCapture {
     }
 
     /// `extra`: more aiosmtpd options (e.g. `-s 2000` refuses bigger messages with 552).
-    fn start_on(port: u16, extra: &[&str]) -> Self {
+    pub fn start_on(port: u16, extra: &[&str]) -> Self {
         let maildir = crate::helpers::TempDir::new();
         let mut child = std::process::Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
@@ -464,12 +464,12 @@ impl SmtpCapture {
         panic!("aiosmtpd did not start on port {port}");
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
     /// Every message received so far, oldest first, as raw bytes.
-    fn messages(&self) -> Vec<Vec<u8>> {
+    pub fn messages(&self) -> Vec<Vec<u8>> {
         let dir = self.maildir.path.join("mail").join("new");
         let mut files: Vec<_> =
             std::fs::read_dir(&dir).map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
@@ -485,13 +485,13 @@ impl Drop for SmtpCapture {
     }
 }
 
-fn outbox(app: &TestApp, smtp_url: &str) -> ferrodesk_mail::outbox::Outbox {
+pub fn outbox(app: &TestApp, smtp_url: &str) -> ferrodesk_mail::outbox::Outbox {
     let smtp = ferrodesk_mail::outbox::Smtp::from_url(smtp_url).unwrap_or_else(|e| panic!("{e}"));
     let ingest = ferrodesk_mail::ingest::Ingest::new(app.store.clone(), Default::default());
     ferrodesk_mail::outbox::Outbox::new(app.store.clone(), ingest, smtp, "https://desk.example")
 }
 
-fn read(raw: &[u8]) -> ferrodesk_mail::InboundMail {
+pub fn read(raw: &[u8]) -> ferrodesk_mail::InboundMail {
     ferrodesk_mail::parse(raw, &Default::default())
 }
 

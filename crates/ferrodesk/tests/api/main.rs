@@ -8,6 +8,7 @@ mod cli;
 mod directory;
 mod faults;
 mod helpers;
+mod imap;
 mod mail;
 mod scale_out;
 mod sessions;

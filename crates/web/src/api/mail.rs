@@ -8,7 +8,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferrodesk_core::access::{Action, Resource};
 use ferrodesk_core::ids::{CategoryId, GroupId, TicketId};
-use ferrodesk_core::mail::{InboundSource, InboundStatus, validate_mailbox_name};
+use ferrodesk_core::mail::{
+    AfterProcessing, ImapSecurity, ImapSettings, InboundSource, InboundStatus, validate_mailbox_name,
+};
 use ferrodesk_core::ticket::TicketType;
 use ferrodesk_core::user::EmailAddress;
 use ferrodesk_mail::ingest::Ingested;
@@ -47,10 +49,30 @@ pub struct MailboxView {
     default_category_id: Option<CategoryId>,
     default_type: TicketType,
     active: bool,
+    /// IMAP settings and the poller's state; `null` when mail arrives by relay or pipe only.
+    imap: Option<ImapView>,
+}
+
+/// IMAP settings as shown: the password never leaves the server.
+#[derive(Serialize, ToSchema)]
+pub struct ImapView {
+    host: String,
+    port: u16,
+    security: ImapSecurity,
+    username: String,
+    has_password: bool,
+    folder: String,
+    poll_seconds: i64,
+    after_processing: AfterProcessing,
+    move_to: Option<String>,
+    last_poll_at: Option<String>,
+    /// Why the last poll failed, if it did.
+    last_error: Option<String>,
 }
 
 impl From<Mailbox> for MailboxView {
     fn from(m: Mailbox) -> Self {
+        let state = m.imap_state;
         Self {
             id: m.id,
             name: m.name,
@@ -59,8 +81,69 @@ impl From<Mailbox> for MailboxView {
             default_category_id: m.default_category_id,
             default_type: m.default_type,
             active: m.active,
+            imap: m.imap.map(|i| ImapView {
+                host: i.host,
+                port: i.port,
+                security: i.security,
+                username: i.username,
+                has_password: i.password_sealed.is_some(),
+                folder: i.folder,
+                poll_seconds: i.poll_seconds,
+                after_processing: i.after,
+                move_to: i.move_to,
+                last_poll_at: state.last_poll_at.map(|t| t.to_string()),
+                last_error: state.last_error,
+            }),
         }
     }
+}
+
+/// IMAP settings as given. Omitted fields take their defaults (port from the security, folder
+/// INBOX, every 60 s, mark seen); an omitted password keeps the stored one.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImapInput {
+    host: String,
+    port: Option<u16>,
+    security: Option<ImapSecurity>,
+    username: String,
+    /// Stored sealed with the server's `FERRODESK_SECRET_KEY`; never shown again.
+    password: Option<String>,
+    folder: Option<String>,
+    poll_seconds: Option<i64>,
+    after_processing: Option<AfterProcessing>,
+    move_to: Option<String>,
+}
+
+/// Turns the input into settings, sealing the password (or keeping `previous`'s).
+fn imap_settings(
+    state: &AppState,
+    input: ImapInput,
+    previous: Option<&ImapSettings>,
+) -> Result<ImapSettings, ApiError> {
+    let security = input.security.unwrap_or(ImapSecurity::Tls);
+    let password_sealed = match input.password {
+        Some(p) => {
+            let secrets = state.secrets.as_ref().ok_or_else(|| {
+                ApiError::invalid("imap.password", "the server has no FERRODESK_SECRET_KEY to store passwords with")
+            })?;
+            Some(secrets.seal(&p, rand::random()))
+        }
+        None => previous.and_then(|p| p.password_sealed.clone()),
+    };
+    let settings = ImapSettings {
+        host: input.host.trim().to_owned(),
+        port: input.port.unwrap_or(if security == ImapSecurity::Tls { 993 } else { 143 }),
+        security,
+        username: input.username,
+        password_sealed,
+        folder: input.folder.unwrap_or_else(|| "INBOX".into()),
+        poll_seconds: input.poll_seconds.unwrap_or(60),
+        after: input.after_processing.unwrap_or(AfterProcessing::Seen),
+        move_to: input.move_to,
+    };
+    settings.validate()?;
+    Ok(settings)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -73,6 +156,8 @@ pub struct CreateMailbox {
     default_group_id: Option<GroupId>,
     default_category_id: Option<CategoryId>,
     default_type: Option<TicketType>,
+    /// Read this mailbox over IMAP.
+    imap: Option<ImapInput>,
 }
 
 /// Add a mailbox. Admins only.
@@ -85,7 +170,10 @@ async fn create_mailbox(
 ) -> Result<(StatusCode, Json<MailboxView>), ApiError> {
     authorise(&actor, Resource::Mail, Action::Create)?;
     let now = state.now();
+    let imap = body.imap.map(|i| imap_settings(&state, i, None)).transpose()?;
     let mailbox = Mailbox {
+        imap,
+        imap_state: Default::default(),
         id: uuid::Uuid::now_v7(),
         name: validate_mailbox_name(&body.name)?,
         address: EmailAddress::parse(&body.address).map_err(|e| ApiError::invalid("address", e.to_string()))?,
@@ -119,8 +207,12 @@ pub struct UpdateMailbox {
     #[schema(value_type = Option<CategoryId>)]
     default_category_id: Option<Option<CategoryId>>,
     default_type: Option<TicketType>,
-    /// An inactive mailbox refuses new mail (relays are told to retry later).
+    /// An inactive mailbox refuses new mail (relays are told to retry later) and is not polled.
     active: Option<bool>,
+    /// New IMAP settings; `null` stops reading the mailbox over IMAP.
+    #[serde(default, deserialize_with = "crate::json::double_option")]
+    #[schema(value_type = Option<ImapInput>)]
+    imap: Option<Option<ImapInput>>,
 }
 
 /// Change a mailbox. Admins only.
@@ -153,6 +245,9 @@ async fn update_mailbox(
     }
     if let Some(a) = body.active {
         mailbox.active = a;
+    }
+    if let Some(imap) = body.imap {
+        mailbox.imap = imap.map(|i| imap_settings(&state, i, mailbox.imap.as_ref())).transpose()?;
     }
     mailbox.updated_at = state.now();
     state.store.update_mailbox(&mailbox).await?;

@@ -1,0 +1,262 @@
+//! The IMAP adapter: reads a mailbox's folder, hands each message to the ingest, and marks it
+//! seen (or moves it) only after it is safely stored. Progress (UIDVALIDITY and the highest UID
+//! stored) is saved after every message, so a restart resumes where it stopped and a first sync
+//! of a large folder goes in bounded batches. When the server recreated the folder (a new
+//! UIDVALIDITY), old UIDs mean nothing: the poller starts over from what is unread (or, when
+//! moving, from what is still there), and the ingest's de-duplication keeps re-seen messages
+//! from becoming tickets again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_imap::Client;
+use ferrodesk_core::mail::{AfterProcessing, ImapSecurity, ImapSettings, ImapState, InboundSource};
+use ferrodesk_store::{Mailbox, Store};
+use futures_util::TryStreamExt;
+use jiff::Timestamp;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::ingest::Ingest;
+use crate::secret::SecretBox;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What one poll did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollReport {
+    /// Messages handed to the ingest (and then marked or moved).
+    pub stored: usize,
+    /// The folder's UIDVALIDITY differed from the one remembered.
+    pub uidvalidity_changed: bool,
+    /// More messages were waiting than one poll takes.
+    pub more: bool,
+}
+
+/// Polls every active IMAP mailbox whose interval has passed; a mailbox with more waiting than
+/// one batch is polled again at once (a first sync of a big folder goes batch by batch).
+pub async fn poll_due(store: &Arc<dyn Store>, ingest: &Ingest, secrets: Option<&SecretBox>, now: Timestamp) -> usize {
+    let Ok(mailboxes) = store.mailboxes().await else { return 0 };
+    let mut polled = 0;
+    for m in mailboxes.iter().filter(|m| m.active) {
+        let Some(settings) = &m.imap else { continue };
+        let due = m
+            .imap_state
+            .last_poll_at
+            .and_then(|t| t.checked_add(jiff::SignedDuration::from_secs(settings.poll_seconds)).ok())
+            .is_none_or(|next| next <= now);
+        if !due {
+            continue;
+        }
+        let mut mailbox = m.clone();
+        // At most 20 batches in a row, so one huge folder cannot starve the others.
+        for _ in 0..20 {
+            polled += 1;
+            match poll(store, ingest, secrets, &mailbox, now, BATCH).await {
+                Ok(report) if report.more => match store.mailboxes().await {
+                    Ok(all) => match all.into_iter().find(|x| x.id == mailbox.id) {
+                        Some(fresh) => mailbox = fresh,
+                        None => break,
+                    },
+                    Err(_) => break,
+                },
+                _ => break,
+            }
+        }
+    }
+    polled
+}
+
+/// Messages taken per poll: memory stays flat however big the folder.
+pub const BATCH: usize = 50;
+
+/// Polls one mailbox once, taking at most `max_messages`. The outcome (and any error) is
+/// recorded on the mailbox.
+pub async fn poll(
+    store: &Arc<dyn Store>,
+    ingest: &Ingest,
+    secrets: Option<&SecretBox>,
+    mailbox: &Mailbox,
+    now: Timestamp,
+    max_messages: usize,
+) -> Result<PollReport, String> {
+    let Some(settings) = &mailbox.imap else { return Ok(PollReport::default()) };
+    let mut state = mailbox.imap_state.clone();
+    let result = poll_settings(store, ingest, secrets, mailbox, settings, &mut state, now, max_messages).await;
+    state.last_poll_at = Some(now);
+    state.last_error = result.as_ref().err().map(|e| e.chars().take(500).collect());
+    if let Err(e) = store.set_imap_state(mailbox.id, &state).await {
+        tracing::warn!(mailbox = %mailbox.name, error = %e, "cannot record the poll");
+    }
+    if let Err(e) = &result {
+        tracing::warn!(mailbox = %mailbox.name, error = %e, "IMAP poll failed");
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn poll_settings(
+    store: &Arc<dyn Store>,
+    ingest: &Ingest,
+    secrets: Option<&SecretBox>,
+    mailbox: &Mailbox,
+    settings: &ImapSettings,
+    state: &mut ImapState,
+    now: Timestamp,
+    max_messages: usize,
+) -> Result<PollReport, String> {
+    let password = match &settings.password_sealed {
+        Some(sealed) => {
+            secrets.ok_or("no FERRODESK_SECRET_KEY is configured to open the stored password")?.open(sealed)?
+        }
+        None => return Err("no IMAP password is set".into()),
+    };
+    let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect((settings.host.as_str(), settings.port)))
+        .await
+        .map_err(|_| format!("connecting to {}:{} timed out", settings.host, settings.port))?
+        .map_err(|e| format!("cannot connect to {}:{}: {e}", settings.host, settings.port))?;
+    let job = Job { store, ingest, mailbox, settings, password: &password, now, max_messages };
+    match settings.security {
+        ImapSecurity::Plain => {
+            let mut client = Client::new(tcp);
+            greeting(&mut client).await?;
+            job.run(client, state).await
+        }
+        ImapSecurity::Tls => {
+            let tls = tls_connect(&settings.host, tcp).await?;
+            let mut client = Client::new(tls);
+            greeting(&mut client).await?;
+            job.run(client, state).await
+        }
+        ImapSecurity::Starttls => {
+            let mut client = Client::new(tcp);
+            greeting(&mut client).await?;
+            client.run_command_and_check_ok("STARTTLS", None).await.map_err(|e| format!("STARTTLS refused: {e}"))?;
+            let tls = tls_connect(&settings.host, client.into_inner()).await?;
+            job.run(Client::new(tls), state).await
+        }
+    }
+}
+
+async fn greeting<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(
+    client: &mut Client<T>,
+) -> Result<(), String> {
+    match tokio::time::timeout(TIMEOUT, client.read_response()).await {
+        Ok(Ok(Some(_))) => Ok(()),
+        _ => Err("the IMAP server did not greet".into()),
+    }
+}
+
+async fn tls_connect(host: &str, tcp: TcpStream) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name =
+        rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|_| format!("{host} is not a server name"))?;
+    tokio::time::timeout(TIMEOUT, tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp))
+        .await
+        .map_err(|_| "the TLS handshake timed out".to_owned())?
+        .map_err(|e| format!("TLS with {host} failed: {e}"))
+}
+
+struct Job<'a> {
+    store: &'a Arc<dyn Store>,
+    ingest: &'a Ingest,
+    mailbox: &'a Mailbox,
+    settings: &'a ImapSettings,
+    password: &'a str,
+    now: Timestamp,
+    max_messages: usize,
+}
+
+impl Job<'_> {
+    async fn run<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug>(
+        &self,
+        client: Client<T>,
+        state: &mut ImapState,
+    ) -> Result<PollReport, String> {
+        let mut session = client
+            .login(&self.settings.username, self.password)
+            .await
+            .map_err(|(e, _)| format!("the IMAP server refused the login: {e}"))?;
+        let folder = session
+            .select(&self.settings.folder)
+            .await
+            .map_err(|e| format!("cannot open {}: {e}", self.settings.folder))?;
+        let validity = folder.uid_validity.map(i64::from);
+        let mut report = PollReport::default();
+        let resume_from = match (state.uidvalidity, validity, state.last_uid) {
+            (Some(old), Some(new), _) if old != new => {
+                report.uidvalidity_changed = true;
+                tracing::warn!(mailbox = %self.mailbox.name, old, new, "the IMAP folder was recreated (UIDVALIDITY changed)");
+                None
+            }
+            (_, _, last) => last,
+        };
+        let query = match (resume_from, self.settings.after) {
+            (Some(last), _) => format!("UID {}:*", last + 1),
+            // First sync, or a recreated folder: what is unread (when marking) or still there.
+            (None, AfterProcessing::Seen) => "UNSEEN".to_owned(),
+            (None, AfterProcessing::Move) => "ALL".to_owned(),
+        };
+        if report.uidvalidity_changed || state.uidvalidity.is_none() {
+            state.uidvalidity = validity;
+            state.last_uid = None;
+        }
+        let mut uids: Vec<u32> = session
+            .uid_search(&query)
+            .await
+            .map_err(|e| format!("search failed: {e}"))?
+            .into_iter()
+            // `n:*` always includes the highest UID, even below n.
+            .filter(|uid| resume_from.is_none_or(|last| i64::from(*uid) > last))
+            .collect();
+        uids.sort_unstable();
+        report.more = uids.len() > self.max_messages;
+        for uid in uids.into_iter().take(self.max_messages) {
+            let raw = {
+                let fetches: Vec<_> = session
+                    .uid_fetch(uid.to_string(), "BODY.PEEK[]")
+                    .await
+                    .map_err(|e| format!("fetch failed: {e}"))?
+                    .try_collect()
+                    .await
+                    .map_err(|e| format!("fetch failed: {e}"))?;
+                fetches.iter().find_map(|f| f.body().map(<[u8]>::to_vec))
+            };
+            let Some(raw) = raw else { continue };
+            // Stored (whatever became of it) before it is marked or moved; if it could not be
+            // stored, stop here and leave it for the next poll.
+            self.ingest
+                .receive(raw, Some(self.mailbox), InboundSource::Imap, self.now)
+                .await
+                .map_err(|e| format!("a message could not be stored, it stays on the server: {e}"))?;
+            match (&self.settings.after, &self.settings.move_to) {
+                (AfterProcessing::Move, Some(target)) => {
+                    session
+                        .uid_mv(uid.to_string(), target)
+                        .await
+                        .map_err(|e| format!("cannot move to {target}: {e}"))?;
+                }
+                _ => {
+                    let _: Vec<_> = session
+                        .uid_store(uid.to_string(), "+FLAGS (\\Seen)")
+                        .await
+                        .map_err(|e| format!("cannot mark seen: {e}"))?
+                        .try_collect()
+                        .await
+                        .map_err(|e| format!("cannot mark seen: {e}"))?;
+                }
+            }
+            state.last_uid = Some(i64::from(uid));
+            report.stored += 1;
+            // Saved per message: a restart resumes after the last one stored.
+            self.store.set_imap_state(self.mailbox.id, state).await.map_err(|e| e.to_string())?;
+        }
+        let _ = session.logout().await;
+        Ok(report)
+    }
+}
