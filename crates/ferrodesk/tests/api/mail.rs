@@ -24,7 +24,9 @@ dual!(
     replies_go_out_threaded_and_answers_come_back_to_the_ticket,
     acknowledgements_are_rate_limited_and_never_sent_to_machines_case_j69,
     a_relay_down_for_hours_gets_each_mail_once_and_refusals_show_on_the_ticket_case_k78,
-    two_desks_acknowledging_each_other_do_not_loop_case_j70
+    two_desks_acknowledging_each_other_do_not_loop_case_j70,
+    hostile_html_and_names_stay_text_case_a9_a11,
+    the_date_header_is_not_trusted_case_a16
 );
 
 const SUPPORT: &str = "help@desk.example";
@@ -668,4 +670,68 @@ async fn two_desks_acknowledging_each_other_do_not_loop_case_j70(b: Backend) {
     assert_eq!(delivered, 1, "A acknowledges once; B sees an automatic reply and stays quiet");
     assert_eq!(ticket_count(&a).await, 1);
     assert_eq!(ticket_count(&b_app).await, 0);
+}
+
+async fn hostile_html_and_names_stay_text_case_a9_a11(b: Backend) {
+    let app = with_mailbox(b).await;
+    let subject = "'> <script>alert(1)</script>";
+    let raw = format!(
+        "From: \"\\\"><img src=x onerror=alert(1)>\" <evil@x.example>\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\n\
+         Message-ID: <xss@x.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n\
+         --XX\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p onclick=\"x()\">Hello <b>desk</b></p><script>alert(2)</script>\
+         <iframe src=\" javascript:alert(3)\"></iframe><img src=\"http://10.0.0.5/admin\"><form action=\"http://evil\"><input></form>\r\n\
+         --XX\r\nContent-Type: application/pdf; name=\"\\\"><svg onload=alert(1)>.pdf\"\r\n\
+         Content-Disposition: attachment; filename=\"\\\"><svg onload=alert(1)>.pdf\"\r\n\r\n%PDF-1.4\r\n--XX--\r\n"
+    );
+    let opened = deliver_expecting(&app, &raw, "opened").await;
+    let ticket = opened["ticket_id"].as_str().unwrap_or_default().to_owned();
+    let t = app.get(&format!("/api/v1/tickets/{ticket}"), &app.admin).await.body;
+    // The HTML-only body became text: the words stay, the active parts are gone.
+    let description = t["description"].as_str().unwrap_or_default();
+    assert!(description.contains("Hello desk"), "{description}");
+    for bad in ["<script", "alert(2)", "javascript:", "onclick", "<iframe", "<form"] {
+        assert!(!description.contains(bad), "{bad} in {description}");
+    }
+    // The API returns the subject as the text it is (JSON escapes it).
+    assert_eq!(t["subject"], subject);
+    // The desk shows subject, sender name and file name as text, never as markup.
+    let (admin, _) = app.user_with_token("desk-admin@desk.example", Role::Admin).await;
+    app.set_password(admin, "a long enough password").await;
+    let (cookie, _) = app.login("desk-admin@desk.example", "a long enough password").await;
+    let number = t["number"].as_i64().unwrap_or_default();
+    for page in [format!("/desk/tickets/{number}"), "/desk?view=open".to_owned()] {
+        let html = app
+            .http
+            .get(format!("{}{page}", app.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text()
+            .await
+            .unwrap_or_default();
+        assert!(html.contains("alert(1)"), "{page} shows the subject");
+        for live in ["<script>alert(1)", "<img src=x onerror", "<svg onload"] {
+            assert!(!html.contains(live), "{live} is live markup on {page}");
+        }
+    }
+}
+
+async fn the_date_header_is_not_trusted_case_a16(b: Backend) {
+    let app = with_mailbox(b).await;
+    let before = app.clock.now();
+    for (i, date) in ["Date: Sun, 1 Jan 2050 00:00:00 +0000\r\n", "", "Date: yesterday-ish\r\n"].iter().enumerate() {
+        let raw = format!(
+            "From: ann@customer.example\r\nTo: {SUPPORT}\r\nSubject: Dated {i}\r\nMessage-ID: <date{i}@customer.example>\r\n{date}\r\nBody\r\n"
+        );
+        let opened = deliver_expecting(&app, &raw, "opened").await;
+        let t = app
+            .get(&format!("/api/v1/tickets/{}", opened["ticket_id"].as_str().unwrap_or_default()), &app.admin)
+            .await
+            .body;
+        let created: jiff::Timestamp =
+            t["created_at"].as_str().unwrap_or_default().parse().unwrap_or_else(|e| panic!("{e}"));
+        // Sorted and timed by when we received it, not by what the sender claims.
+        assert!(created >= before && created.as_second() - before.as_second() < 60, "{date}: {created}");
+    }
 }
