@@ -263,7 +263,13 @@ async fn serve(config: &Config, listen: &str, with_demo: bool, smtp_url: Option<
     });
     match smtp {
         Some(smtp) => {
-            let outbox = ferrodesk_mail::outbox::Outbox::new(store.clone(), state.ingest.clone(), smtp, base_url);
+            let outbox = ferrodesk_mail::outbox::Outbox::new(
+                store.clone(),
+                state.ingest.clone(),
+                smtp,
+                base_url,
+                state.secrets.clone(),
+            );
             tokio::spawn(async move {
                 loop {
                     match outbox.run_due_once(jiff::Timestamp::now()).await {

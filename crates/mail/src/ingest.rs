@@ -350,7 +350,13 @@ impl Ingest {
             tracing::info!(ticket = %ticket, "no acknowledgement: the sender had one within the hour");
             return Ok(vec![]);
         }
-        let job = MailJob { notification: Notification::Received, ticket, comment: None, to: requester.id };
+        let job = MailJob {
+            notification: Notification::Received,
+            ticket: Some(ticket),
+            comment: None,
+            reset: None,
+            to: requester.id,
+        };
         Ok(vec![job.into_job(Some(topic), now)])
     }
 

@@ -11,6 +11,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod parse;
 pub mod reply;
+pub mod reset;
 pub mod secret;
 pub mod thread;
 

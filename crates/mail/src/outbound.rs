@@ -28,14 +28,19 @@ pub enum Notification {
     Received,
     /// To the requester: an agent's public reply.
     AgentReply,
+    /// To someone who asked: a link to choose a new password.
+    PasswordReset,
 }
 
 /// The payload of a `send_mail` job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MailJob {
     pub notification: Notification,
-    pub ticket: TicketId,
+    pub ticket: Option<TicketId>,
     pub comment: Option<CommentId>,
+    /// The password reset a `PasswordReset` mail is for.
+    #[serde(default)]
+    pub reset: Option<uuid::Uuid>,
     /// The recipient (looked up when sending, so a changed address is honoured).
     pub to: UserId,
 }
@@ -46,7 +51,7 @@ impl MailJob {
         NewJob {
             id: uuid::Uuid::now_v7(),
             kind: SEND_MAIL.into(),
-            ticket_id: Some(self.ticket),
+            ticket_id: self.ticket,
             payload: serde_json::to_value(&self).unwrap_or_default(),
             topic,
             run_at: now,
@@ -60,15 +65,17 @@ impl MailJob {
 pub fn for_comment(comment: &Comment, author_is_staff: bool, requester: UserId) -> Option<MailJob> {
     (author_is_staff && !comment.internal && comment.author_id != Some(requester)).then_some(MailJob {
         notification: Notification::AgentReply,
-        ticket: comment.ticket_id,
+        ticket: Some(comment.ticket_id),
         comment: Some(comment.id),
+        reset: None,
         to: requester,
     })
 }
 
 /// Everything a notification needs, read from the store when it is sent.
 pub struct Context<'a> {
-    pub number: i64,
+    /// The ticket's number (none for mail about no ticket, e.g. a password reset).
+    pub number: Option<i64>,
     pub subject: &'a str,
     pub requester_name: &'a str,
     pub recipient_name: &'a str,
@@ -81,6 +88,8 @@ pub struct Context<'a> {
     pub message_id: String,
     /// The ticket's known Message-IDs, oldest first.
     pub thread: &'a [String],
+    /// The password-reset link, for `PasswordReset`.
+    pub reset_link: Option<String>,
 }
 
 /// A rendered message, ready to send.
@@ -92,15 +101,29 @@ pub struct Rendered {
 
 /// Renders a notification. Fails only on an address lettre cannot use.
 pub fn render(kind: Notification, ctx: &Context<'_>) -> Result<Rendered, String> {
-    let subject = subject_with_token(ferrodesk_core::ids::TicketNumber(ctx.number), ctx.subject);
+    let number = ctx.number.unwrap_or_default();
+    let subject = match ctx.number {
+        Some(n) => subject_with_token(ferrodesk_core::ids::TicketNumber(n), ctx.subject),
+        None => ctx.subject.to_owned(),
+    };
     let (text, auto) = match kind {
+        Notification::PasswordReset => (
+            format!(
+                "Hello {name},\n\nsomeone (hopefully you) asked to reset the password of {address} at the service desk.\n                 To choose a new password, open this link within {minutes} minutes:\n\n{link}\n\n                 If you did not ask for this, ignore this e-mail: your password stays as it is.\n\n-- \n{desk}\n",
+                name = ctx.recipient_name,
+                address = ctx.recipient,
+                minutes = crate::reset::RESET_LIFETIME.as_mins(),
+                link = ctx.reset_link.as_deref().unwrap_or_default(),
+                desk = ctx.mailbox.address,
+            ),
+            Some("auto-generated"),
+        ),
         Notification::Received => (
             format!(
                 "Hello {name},\n\nwe have received your request and opened ticket #{number}: {subject}\n\n\
                  We will answer as soon as we can. To add something, reply to this e-mail (keep [#{number}] in the subject).\n\
                  You can also follow the ticket at {url}\n\n-- \n{desk}\n",
                 name = ctx.requester_name,
-                number = ctx.number,
                 subject = ctx.subject,
                 url = ctx.ticket_url,
                 desk = ctx.mailbox.address,
@@ -112,7 +135,6 @@ pub fn render(kind: Notification, ctx: &Context<'_>) -> Result<Rendered, String>
                 "{REPLY_ABOVE_MARKER}\n\n{body}\n\n{author}\n\n-- \nTicket #{number}: {subject}\n{url}\n",
                 body = ctx.comment.map(|c| c.body.as_str()).unwrap_or_default(),
                 author = ctx.author_name.unwrap_or("Service desk"),
-                number = ctx.number,
                 subject = ctx.subject,
                 url = ctx.ticket_url,
             ),
@@ -198,7 +220,7 @@ mod tests {
         let mb = mailbox();
         let thread = vec!["m1@customer.example".to_owned()];
         let ctx = Context {
-            number: 1042,
+            number: Some(1042),
             subject: "Printer <jammed>",
             requester_name: "Ann",
             recipient_name: "Ann \"the boss\" Example",
@@ -209,6 +231,7 @@ mod tests {
             ticket_url: "https://desk.example/portal/tickets/1042".into(),
             message_id: "fd.1042.abc.0011@desk.example".into(),
             thread: &thread,
+            reset_link: None,
         };
         let raw = render(Notification::Received, &ctx).unwrap_or_else(|e| panic!("{e}")).message.formatted();
         let text = String::from_utf8_lossy(&raw);

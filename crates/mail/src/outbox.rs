@@ -11,7 +11,8 @@ use jiff::{SignedDuration, Timestamp};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::ingest::Ingest;
-use crate::outbound::{Context, MailJob, SEND_MAIL, render};
+use crate::outbound::{Context, MailJob, Notification, SEND_MAIL, render};
+use crate::secret::SecretBox;
 
 /// How long a worker may hold a job before another may take it over.
 const LEASE: SignedDuration = SignedDuration::from_mins(5);
@@ -58,12 +59,14 @@ pub struct Outbox {
     store: Arc<dyn Store>,
     ingest: Ingest,
     smtp: Smtp,
+    /// Links in mail start with this (the configured address, never a request's Host).
     base_url: String,
+    secrets: Option<SecretBox>,
 }
 
 impl Outbox {
-    pub fn new(store: Arc<dyn Store>, ingest: Ingest, smtp: Smtp, base_url: &str) -> Self {
-        Self { store, ingest, smtp, base_url: base_url.trim_end_matches('/').to_owned() }
+    pub fn new(store: Arc<dyn Store>, ingest: Ingest, smtp: Smtp, base_url: &str, secrets: Option<SecretBox>) -> Self {
+        Self { store, ingest, smtp, base_url: base_url.trim_end_matches('/').to_owned(), secrets }
     }
 
     /// Claims and runs the jobs due now; returns how many it ran. Tests call this directly;
@@ -107,8 +110,12 @@ impl Outbox {
     async fn try_send(&self, job: &Job) -> Result<(), Failure> {
         let mail: MailJob = serde_json::from_value(job.payload.clone())
             .map_err(|e| Failure::Permanent(format!("unreadable job: {e}")))?;
+        if mail.notification == Notification::PasswordReset {
+            return self.send_reset(job, &mail).await;
+        }
+        let ticket_id = mail.ticket.ok_or_else(|| Failure::Permanent("the job names no ticket".into()))?;
         let ticket =
-            self.store.ticket(mail.ticket).await?.ok_or_else(|| Failure::Permanent("the ticket is gone".into()))?;
+            self.store.ticket(ticket_id).await?.ok_or_else(|| Failure::Permanent("the ticket is gone".into()))?;
         let recipient = match self.store.user(mail.to).await? {
             Some(u) if u.active => u,
             _ => return Err(Failure::Permanent("the recipient is gone or deactivated".into())),
@@ -131,13 +138,7 @@ impl Outbox {
         };
         let mailbox = match self.store.ticket_mailbox(ticket.id).await? {
             Some(m) => m,
-            None => self
-                .store
-                .mailboxes()
-                .await?
-                .into_iter()
-                .find(|m| m.active)
-                .ok_or_else(|| Failure::Permanent("there is no mailbox to send from".into()))?,
+            None => self.default_mailbox().await?,
         };
         let thread = self.store.thread_ids(ticket.id).await?;
         let signer = self.ingest.signer().await?;
@@ -146,7 +147,7 @@ impl Outbox {
         let rendered = render(
             mail.notification,
             &Context {
-                number: ticket.number.0,
+                number: Some(ticket.number.0),
                 subject: &ticket.subject,
                 requester_name: &requester_name,
                 recipient_name: &recipient.name,
@@ -157,14 +158,58 @@ impl Outbox {
                 ticket_url: format!("{}/portal/tickets/{}", self.base_url, ticket.number.0),
                 message_id: message_id.clone(),
                 thread: &thread,
+                reset_link: None,
             },
         )
         .map_err(Failure::Permanent)?;
-        match self.smtp.transport.send(rendered.message).await {
-            Ok(_) => {
-                self.store.remember_thread_id(&message_id, ticket.id, Timestamp::now()).await?;
-                Ok(())
-            }
+        self.deliver(rendered.message).await?;
+        self.store.remember_thread_id(&message_id, ticket.id, Timestamp::now()).await?;
+        Ok(())
+    }
+
+    /// The link to choose a new password, to the account's own address.
+    async fn send_reset(&self, job: &Job, mail: &MailJob) -> Result<(), Failure> {
+        let reset = mail.reset.ok_or_else(|| Failure::Permanent("the job names no reset".into()))?;
+        let recipient = match self.store.user(mail.to).await? {
+            Some(u) if u.active => u,
+            _ => return Err(Failure::Permanent("the account is gone or deactivated".into())),
+        };
+        let tokens = crate::reset::ResetTokens::load(&self.store, self.secrets.as_ref()).await?;
+        let mailbox = self.default_mailbox().await?;
+        let domain = mailbox.address.as_str().rsplit('@').next().unwrap_or("localhost").to_owned();
+        let rendered = render(
+            Notification::PasswordReset,
+            &Context {
+                number: None,
+                subject: "Reset your service desk password",
+                requester_name: &recipient.name,
+                recipient_name: &recipient.name,
+                recipient: recipient.email.as_str(),
+                comment: None,
+                author_name: None,
+                mailbox: &mailbox,
+                ticket_url: String::new(),
+                message_id: format!("fd-reset.{}@{domain}", job.id.simple()),
+                thread: &[],
+                reset_link: Some(format!("{}/reset-password?token={}", self.base_url, tokens.token(reset))),
+            },
+        )
+        .map_err(Failure::Permanent)?;
+        self.deliver(rendered.message).await
+    }
+
+    async fn default_mailbox(&self) -> Result<ferrodesk_store::Mailbox, Failure> {
+        self.store
+            .mailboxes()
+            .await?
+            .into_iter()
+            .find(|m| m.active)
+            .ok_or_else(|| Failure::Permanent("there is no mailbox to send from".into()))
+    }
+
+    async fn deliver(&self, message: lettre::Message) -> Result<(), Failure> {
+        match self.smtp.transport.send(message).await {
+            Ok(_) => Ok(()),
             Err(e) if e.is_permanent() => Err(Failure::Permanent(format!("the mail server refused it: {e}"))),
             Err(e) => Err(Failure::Temporary(format!("the mail server is not reachable or deferred it: {e}"))),
         }

@@ -11,6 +11,8 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
+    /// A key derived from the configured one, for MACs (never the encryption key itself).
+    mac_key: Vec<u8>,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -38,7 +40,13 @@ impl SecretBox {
             return Err("this key is not random; generate one with `openssl rand -base64 32`".into());
         }
         let cipher = XChaCha20Poly1305::new_from_slice(&key).map_err(|_| "the key must be 32 bytes".to_owned())?;
-        Ok(Self { cipher })
+        let mac_key = crate::reset::mac(&key, b"ferrodesk: derived MAC key");
+        Ok(Self { cipher, mac_key })
+    }
+
+    /// A 32-byte key for `label`, derived from the configured key.
+    pub fn derive(&self, label: &str) -> Vec<u8> {
+        crate::reset::mac(&self.mac_key, label.as_bytes())
     }
 
     /// Seals `plain`; `nonce` must be 24 fresh random bytes.

@@ -94,7 +94,18 @@ pub trait Store: Send + Sync + 'static {
     // People
     async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()>;
     async fn update_user(&self, user: &User) -> StoreResult<()>;
+    /// Sets a password; any outstanding e-mailed reset of the user becomes void.
     async fn set_password_hash(&self, id: UserId, hash: &str) -> StoreResult<()>;
+    /// Issues a reset (voiding the user's earlier ones) and queues its mail, atomically.
+    async fn create_password_reset(&self, reset: &PasswordReset, mail: NewJob) -> StoreResult<()>;
+    /// Uses a reset: when `token_hash` names a live one, sets the password, voids every other
+    /// reset of the user and ends all their sessions, atomically; returns the user.
+    async fn use_password_reset(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<UserId>>;
     async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
     /// The user and their password hash, for login.
     async fn user_by_email(&self, email: &EmailAddress) -> StoreResult<Option<(User, Option<String>)>>;

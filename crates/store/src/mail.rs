@@ -351,3 +351,45 @@ pub(crate) fn ticket_mailbox(ticket: TicketId) -> Stmt {
         vec![Param::Uuid(ticket.0)],
     )
 }
+
+/// Voids a user's outstanding resets (a newer one was issued, or the password changed).
+pub(crate) fn void_resets(user: ferrodesk_core::ids::UserId, now: Timestamp) -> Stmt {
+    Stmt::new(
+        "UPDATE password_resets SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
+        vec![Param::Uuid(user.0), Param::Int(micros(now))],
+    )
+}
+
+pub(crate) fn insert_reset(r: &PasswordReset) -> Stmt {
+    Stmt::new(
+        "INSERT INTO password_resets (id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        vec![
+            Param::Uuid(r.id),
+            Param::Uuid(r.user_id.0),
+            Param::Text(r.token_hash.clone()),
+            Param::Int(micros(r.created_at)),
+            Param::Int(micros(r.expires_at)),
+        ],
+    )
+}
+
+/// Claims a live reset by its token hash: marks it used, returns its user; no row when the
+/// token is unknown, used, voided or expired.
+pub(crate) fn claim_reset(token_hash: &str, now: Timestamp) -> Stmt {
+    Stmt::new(
+        "UPDATE password_resets SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+         RETURNING user_id",
+        vec![Param::Text(token_hash.to_owned()), Param::Int(micros(now))],
+    )
+}
+
+pub(crate) fn set_password(user: ferrodesk_core::ids::UserId, hash: &str) -> Stmt {
+    Stmt::new(
+        "UPDATE users SET password_hash = $1 WHERE id = $2 AND active",
+        vec![Param::Text(hash.to_owned()), Param::Uuid(user.0)],
+    )
+}
+
+pub(crate) fn end_sessions(user: ferrodesk_core::ids::UserId) -> Stmt {
+    Stmt::new("DELETE FROM sessions WHERE user_id = $1", vec![Param::Uuid(user.0)])
+}

@@ -448,7 +448,41 @@ impl Store for PgStore {
             "UPDATE users SET password_hash = $1 WHERE id = $2",
             vec![Param::Text(hash.into()), Param::Uuid(id.0)],
         );
-        exec(&self.client().await?, &s).await.map(drop)
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        exec(&tx, &s).await?;
+        exec(&tx, &crate::mail::void_resets(id, Timestamp::now())).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn create_password_reset(&self, reset: &PasswordReset, mail: NewJob) -> StoreResult<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        exec(&tx, &crate::mail::void_resets(reset.user_id, reset.created_at)).await?;
+        exec(&tx, &crate::mail::insert_reset(reset)).await?;
+        exec(&tx, &crate::mail::insert_job(&mail, reset.created_at)).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn use_password_reset(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<UserId>> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let Some(user) = one(&tx, &crate::mail::claim_reset(token_hash, now), |r| r.uuid("user_id")).await?.map(UserId)
+        else {
+            return Ok(None);
+        };
+        if exec(&tx, &crate::mail::set_password(user, password_hash)).await? == 0 {
+            return Ok(None);
+        }
+        exec(&tx, &crate::mail::void_resets(user, now)).await?;
+        exec(&tx, &crate::mail::end_sessions(user)).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Some(user))
     }
 
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {

@@ -445,3 +445,13 @@ pub enum JobOutcome {
         error: String,
     },
 }
+
+/// A password reset: the token itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordReset {
+    pub id: uuid::Uuid,
+    pub user_id: UserId,
+    pub token_hash: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}

@@ -545,7 +545,44 @@ impl Store for SqliteStore {
             "UPDATE users SET password_hash = $1 WHERE id = $2",
             vec![Param::Text(hash.into()), Param::Uuid(id.0)],
         );
-        self.write(move |c| exec(c, &s).map(drop)).await
+        let void = crate::mail::void_resets(id, Timestamp::now());
+        self.write(move |c| {
+            exec(c, &s)?;
+            exec(c, &void).map(drop)
+        })
+        .await
+    }
+
+    async fn create_password_reset(&self, reset: &PasswordReset, mail: NewJob) -> StoreResult<()> {
+        let (void, insert) =
+            (crate::mail::void_resets(reset.user_id, reset.created_at), crate::mail::insert_reset(reset));
+        let job = crate::mail::insert_job(&mail, reset.created_at);
+        self.write(move |c| {
+            exec(c, &void)?;
+            exec(c, &insert)?;
+            exec(c, &job).map(drop)
+        })
+        .await
+    }
+
+    async fn use_password_reset(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<UserId>> {
+        let claim = crate::mail::claim_reset(token_hash, now);
+        let password_hash = password_hash.to_owned();
+        self.write(move |c| {
+            let Some(user) = one(c, &claim, |r| r.uuid("user_id"))?.map(UserId) else { return Ok(None) };
+            if exec(c, &crate::mail::set_password(user, &password_hash))? == 0 {
+                return Ok(None);
+            }
+            exec(c, &crate::mail::void_resets(user, now))?;
+            exec(c, &crate::mail::end_sessions(user))?;
+            Ok(Some(user))
+        })
+        .await
     }
 
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {

@@ -25,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/", get(viewer::home))
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::logout))
+        .route("/forgot", get(login::forgot_page).post(login::forgot_submit))
+        .route("/reset-password", get(login::reset_page).post(login::reset_submit))
         .route("/portal", get(portal::requests))
         // Forms with files stream and check their own per-file limit (`forms::FormData`).
         .route("/portal/new", get(portal::new_form).post(portal::create).layer(DefaultBodyLimit::disable()))

@@ -43,7 +43,11 @@ fn login_page(status: StatusCode, next: &str, email: &str, error: Option<String>
         email: email.to_owned(),
         error,
     };
-    let mut resp = render(&page);
+    with_form_cookie(render(&page), status, &csrf)
+}
+
+/// Sets the double-submit cookie of a sign-in form (login, forgot, reset) and forbids caching.
+fn with_form_cookie(mut resp: Response, status: StatusCode, csrf: &str) -> Response {
     *resp.status_mut() = status;
     if let Ok(v) = HeaderValue::from_str(&format!(
         "{LOGIN_COOKIE}={csrf}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=3600"
@@ -52,6 +56,88 @@ fn login_page(status: StatusCode, next: &str, email: &str, error: Option<String>
     }
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
+}
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+struct ForgotPage {
+    css: String,
+    csrf: String,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+fn forgot(status: StatusCode, message: Option<String>, error: Option<String>) -> Response {
+    let csrf = random_secret("");
+    let page = ForgotPage { css: crate::assets::url("app.css"), csrf: csrf.clone(), message, error };
+    with_form_cookie(render(&page), status, &csrf)
+}
+
+pub async fn forgot_page() -> Response {
+    forgot(StatusCode::OK, None, None)
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    email: String,
+    csrf: String,
+}
+
+/// The same page and answer whatever the address (no account enumeration).
+pub async fn forgot_submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<ForgotForm>,
+) -> Response {
+    if !login_cookie(&headers).is_some_and(|c| constant_time_eq(&c, &form.csrf)) {
+        return forgot(StatusCode::FORBIDDEN, None, Some("The form expired. Please try again.".into()));
+    }
+    ferrodesk_web::api::password_reset::start_reset(&state, &form.email, peer);
+    forgot(StatusCode::OK, Some(ferrodesk_web::api::password_reset::REQUESTED.into()), None)
+}
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+struct ResetPage {
+    css: String,
+    csrf: String,
+    token: String,
+    error: Option<String>,
+}
+
+fn reset(status: StatusCode, token: &str, error: Option<String>) -> Response {
+    let csrf = random_secret("");
+    let page = ResetPage { css: crate::assets::url("app.css"), csrf: csrf.clone(), token: token.to_owned(), error };
+    with_form_cookie(render(&page), status, &csrf)
+}
+
+#[derive(Deserialize)]
+pub struct TokenParam {
+    #[serde(default)]
+    token: String,
+}
+
+pub async fn reset_page(Query(q): Query<TokenParam>) -> Response {
+    reset(StatusCode::OK, &q.token, None)
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    token: String,
+    password: String,
+    csrf: String,
+}
+
+pub async fn reset_submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<ResetForm>) -> Response {
+    if !login_cookie(&headers).is_some_and(|c| constant_time_eq(&c, &form.csrf)) {
+        return reset(StatusCode::FORBIDDEN, &form.token, Some("The form expired. Please try again.".into()));
+    }
+    match ferrodesk_web::api::password_reset::confirm(&state, &form.token, form.password).await {
+        Ok(()) => Redirect::to("/login?reset=done").into_response(),
+        Err(e) if e.status == StatusCode::INTERNAL_SERVER_ERROR => UiError::from(e).into_response(),
+        Err(e) => reset(e.status, &form.token, Some(e.detail)),
+    }
 }
 
 pub async fn page(Query(q): Query<NextParam>) -> Response {

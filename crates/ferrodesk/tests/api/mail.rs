@@ -490,7 +490,13 @@ impl Drop for SmtpCapture {
 pub fn outbox(app: &TestApp, smtp_url: &str) -> ferrodesk_mail::outbox::Outbox {
     let smtp = ferrodesk_mail::outbox::Smtp::from_url(smtp_url).unwrap_or_else(|e| panic!("{e}"));
     let ingest = ferrodesk_mail::ingest::Ingest::new(app.store.clone(), Default::default());
-    ferrodesk_mail::outbox::Outbox::new(app.store.clone(), ingest, smtp, "https://desk.example")
+    ferrodesk_mail::outbox::Outbox::new(
+        app.store.clone(),
+        ingest,
+        smtp,
+        "https://desk.example",
+        Some(crate::helpers::test_secrets()),
+    )
 }
 
 pub fn read(raw: &[u8]) -> ferrodesk_mail::InboundMail {

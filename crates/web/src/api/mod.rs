@@ -4,6 +4,7 @@
 mod attachments;
 mod directory;
 mod mail;
+pub mod password_reset;
 pub mod sessions;
 mod ticket_work;
 mod tickets;
@@ -51,7 +52,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(sessions::router())
         .merge(ticket_work::router())
         .merge(attachments::router())
-        .merge(mail::router());
+        .merge(mail::router())
+        .merge(password_reset::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 
