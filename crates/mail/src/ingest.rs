@@ -225,20 +225,26 @@ impl Ingest {
         mailbox: Option<&Mailbox>,
         now: Timestamp,
     ) -> Result<InboundOutcome, Plan> {
-        let Some(from) = &mail.from else {
-            return Err(Plan::Quarantine("the message has no usable sender address (From)".into()));
+        let machine_note = matches!(mail.automation, Automation::AutoReply { .. } | Automation::Bounce { .. });
+        // Machines' mail is useful without a sender (a bounce from a bare MAILER-DAEMON);
+        // people's mail needs one to become a requester.
+        let from = match &mail.from {
+            Some(f) => Some(f),
+            None if machine_note => None,
+            None => return Err(Plan::Quarantine("the message has no usable sender address (From)".into())),
         };
-        let mailboxes = self.store.mailboxes().await?;
-        if mailboxes.iter().any(|m| m.address.as_str() == from.address) {
-            tracing::warn!(inbound = %inbound_id, from = %from.address, "mail from our own address: a loop? not processed");
-            return Err(Plan::Ignore(format!("sent from our own address {}", from.address)));
+        if let Some(from) = from {
+            let mailboxes = self.store.mailboxes().await?;
+            if mailboxes.iter().any(|m| m.address.as_str() == from.address) {
+                tracing::warn!(inbound = %inbound_id, from = %from.address, "mail from our own address: a loop? not processed");
+                return Err(Plan::Ignore(format!("sent from our own address {}", from.address)));
+            }
         }
         let bounced = match &mail.automation {
             Automation::Bounce { recipients } => recipients.clone(),
             _ => vec![],
         };
-        let thread = self.find_thread(mail, &from.address).await?;
-        let machine_note = matches!(mail.automation, Automation::AutoReply { .. } | Automation::Bounce { .. });
+        let thread = self.find_thread(mail, from.map(|f| f.address.as_str())).await?;
         let thread_ids: Vec<String> = mail.message_id.iter().cloned().collect();
         let base = |status: InboundStatus, effect: InboundEffect, files: Vec<(Attachment, Vec<u8>)>| InboundOutcome {
             inbound_id,
@@ -255,11 +261,12 @@ impl Ingest {
         if let Some(ticket) = thread.filter(|t| t.status != Status::Closed) {
             // A reply. Machines' mail is kept as an internal note without an author and never
             // changes the ticket's state; people's replies are comments by them.
-            let (author, is_staff) = if machine_note {
-                (None, false)
-            } else {
-                let user = self.sender(from).await?;
-                (Some(user.id), user.role.is_staff())
+            let (author, is_staff) = match from {
+                Some(from) if !machine_note => {
+                    let user = self.sender(from).await?;
+                    (Some(user.id), user.role.is_staff())
+                }
+                _ => (None, false),
             };
             let mut body = visible_reply(&mail.text);
             let mut internal = machine_note;
@@ -287,15 +294,17 @@ impl Ingest {
             });
         }
 
-        if machine_note {
-            let why = match &mail.automation {
-                Automation::Bounce { .. } => "a delivery failure about no ticket of ours",
-                _ => "an automatic reply about no ticket of ours",
-            };
-            tracing::info!(inbound = %inbound_id, "{why}: stored, no ticket");
-            return Ok(base(InboundStatus::Ignored, InboundEffect::Nothing, vec![]));
-        }
-
+        let from = match (unthreaded(mail), from) {
+            (Unthreaded::Ticket, Some(from)) => from,
+            (Unthreaded::Ignore(why), _) => {
+                tracing::info!(inbound = %inbound_id, "{why}: stored, no ticket");
+                return Ok(base(InboundStatus::Ignored, InboundEffect::Nothing, vec![]));
+            }
+            (Unthreaded::Quarantine(why), _) => return Err(Plan::Quarantine(why.into())),
+            (Unthreaded::Ticket, None) => {
+                return Err(Plan::Quarantine("the message has no usable sender address".into()));
+            }
+        };
         let requester = self.sender(from).await?;
         let settings = self.store.settings().await?;
         let ticket_id = TicketId::generate();
@@ -363,7 +372,7 @@ impl Ingest {
     /// The ticket this message answers, in the order the issue sets: a Message-ID we know
     /// (ours verified by MAC, or any message already on a ticket), else the subject token
     /// when the sender takes part in that ticket.
-    async fn find_thread(&self, mail: &InboundMail, sender: &str) -> Result<Option<Ticket>, Plan> {
+    async fn find_thread(&self, mail: &InboundMail, sender: Option<&str>) -> Result<Option<Ticket>, Plan> {
         let mut foreign = Vec::new();
         let signer = self.signer().await?;
         for id in mail.ancestors() {
@@ -387,7 +396,7 @@ impl Ingest {
         let Some(number) = subject_ticket_number(&mail.subject) else { return Ok(None) };
         let Some(ticket) = self.store.ticket_by_number(number).await? else { return Ok(None) };
         let ticket = self.follow_merge(ticket).await?;
-        let Ok(address) = EmailAddress::parse(sender) else { return Ok(None) };
+        let Some(Ok(address)) = sender.map(EmailAddress::parse) else { return Ok(None) };
         let participant = match self.store.user_by_email(&address).await? {
             Some((user, _)) => {
                 user.active
@@ -442,6 +451,28 @@ impl Ingest {
             },
             Err(e) => Err(Plan::Store(e)),
         }
+    }
+}
+
+/// What a message that answers no ticket of ours becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unthreaded {
+    /// A new ticket.
+    Ticket,
+    /// Stored, nothing else (machines' mail), with why.
+    Ignore(&'static str),
+    /// Kept for an admin, with why.
+    Quarantine(&'static str),
+}
+
+/// The rule for mail that names no ticket of ours: machines' answers are kept and ignored,
+/// people's mail opens a ticket if it has a usable sender.
+pub fn unthreaded(mail: &InboundMail) -> Unthreaded {
+    match (&mail.automation, &mail.from) {
+        (Automation::Bounce { .. }, _) => Unthreaded::Ignore("a delivery failure about no ticket of ours"),
+        (Automation::AutoReply { .. }, _) => Unthreaded::Ignore("an automatic reply about no ticket of ours"),
+        (_, None) => Unthreaded::Quarantine("the message has no usable sender address (From)"),
+        (_, Some(_)) => Unthreaded::Ticket,
     }
 }
 

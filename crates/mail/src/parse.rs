@@ -83,6 +83,15 @@ pub struct InboundMail {
 /// Reads a raw message. Input that is not a message at all still yields an `InboundMail` (with
 /// no sender), so the caller decides what to do with it.
 pub fn parse(raw: &[u8], limits: &ParseLimits) -> InboundMail {
+    // Some programs put blank (or space-only) lines before the headers; skip them.
+    let mut raw = raw;
+    while let Some(end) = raw.iter().position(|b| *b == b'\n') {
+        if raw[..end].iter().all(|b| b.is_ascii_whitespace()) && end + 1 < raw.len() {
+            raw = &raw[end + 1..];
+        } else {
+            break;
+        }
+    }
     let parser = MessageParser::default();
     let Some(message) = parser.parse(raw) else {
         return InboundMail::empty(String::from_utf8_lossy(raw).into_owned());
@@ -237,11 +246,20 @@ fn files(message: &mail_parser::Message<'_>, limits: &ParseLimits) -> (Vec<MailF
             })
             .unwrap_or_else(|| "application/octet-stream".into())
             .to_lowercase();
+        // Unnamed parts get a name that opens with the right program.
+        let extension = match content_type.as_str() {
+            "text/calendar" | "application/ics" => ".ics",
+            "text/html" => ".html",
+            _ if content_type.starts_with("text/") || content_type == "message/delivery-status" => ".txt",
+            _ => "",
+        };
         let (data, default_name): (Cow<'_, [u8]>, String) = match &part.body {
             PartType::Binary(b) | PartType::InlineBinary(b) => {
-                (Cow::Borrowed(b.as_ref()), format!("attachment-{}", n + 1))
+                (Cow::Borrowed(b.as_ref()), format!("attachment-{}{extension}", n + 1))
             }
-            PartType::Text(t) | PartType::Html(t) => (Cow::Borrowed(t.as_bytes()), format!("attachment-{}.txt", n + 1)),
+            PartType::Text(t) | PartType::Html(t) => {
+                (Cow::Borrowed(t.as_bytes()), format!("attachment-{}{extension}", n + 1))
+            }
             // A forwarded message is kept as the .eml it was.
             PartType::Message(m) => (Cow::Borrowed(m.raw_message()), format!("message-{}.eml", n + 1)),
             PartType::Multipart(_) => continue,

@@ -1,0 +1,73 @@
+//! Golden results for every message of the corpus: what the ingest would make of it when it
+//! names no ticket of ours (a new ticket, or stored and ignored), who wrote it, the visible
+//! text a reply would show, and the files kept. Reviewed by hand once; any change in parsing,
+//! classification or quote stripping shows up here as a diff.
+//!
+//! `FERRODESK_UPDATE_GOLDEN=1 cargo test -p ferrodesk-mail --test golden` rewrites the file
+//! after a deliberate change; review the diff before committing it.
+
+use std::path::Path;
+
+use ferrodesk_mail::ingest::{Unthreaded, unthreaded};
+use ferrodesk_mail::{ParseLimits, parse, reply};
+use serde_json::{Value, json};
+
+fn summary(raw: &[u8]) -> Value {
+    let mail = parse(raw, &ParseLimits::default());
+    let effect = match unthreaded(&mail) {
+        Unthreaded::Ticket => "ticket",
+        Unthreaded::Ignore(_) => "ignored",
+        Unthreaded::Quarantine(_) => "quarantined",
+    };
+    let visible: String = reply::visible_reply(&mail.text).chars().take(240).collect();
+    json!({
+        "effect": effect,
+        "automation": mail.automation.label(),
+        "from": mail.from.map(|f| f.address),
+        "subject": mail.subject.chars().take(120).collect::<String>(),
+        "text_chars": mail.text.chars().count(),
+        "visible": visible,
+        "html": mail.html.is_some(),
+        "files": mail.files.iter().map(|f| json!([f.filename, f.content_type, f.data.len()])).collect::<Vec<_>>(),
+        "dropped": mail.dropped.len(),
+    })
+}
+
+#[test]
+fn every_corpus_message_matches_its_golden_result() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("corpus"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.retain(|n| n.ends_with(".eml"));
+    names.sort();
+    let mut produced = serde_json::Map::new();
+    for name in &names {
+        let raw = std::fs::read(dir.join("corpus").join(name)).unwrap_or_default();
+        produced.insert(name.clone(), summary(&raw));
+    }
+    let text = serde_json::to_string_pretty(&Value::Object(produced.clone())).unwrap_or_default() + "\n";
+    let golden_path = dir.join("golden").join("corpus.json");
+    if std::env::var("FERRODESK_UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+        std::fs::write(&golden_path, &text).unwrap_or_else(|e| panic!("{e}"));
+        return;
+    }
+    let golden: Value = serde_json::from_str(&std::fs::read_to_string(&golden_path).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{} is missing or broken ({e}); see this file's header", golden_path.display()));
+    let mut differing = Vec::new();
+    for name in &names {
+        if golden.get(name) != produced.get(name) {
+            differing.push(format!(
+                "{name}:\n  golden:   {}\n  produced: {}",
+                golden.get(name).map(Value::to_string).unwrap_or_default(),
+                produced.get(name).map(Value::to_string).unwrap_or_default()
+            ));
+        }
+    }
+    assert_eq!(
+        golden.as_object().map_or(0, |o| o.len()),
+        names.len(),
+        "messages added or removed: update the golden file"
+    );
+    assert!(differing.is_empty(), "{} of {} differ:\n{}", differing.len(), names.len(), differing.join("\n"));
+}
