@@ -60,7 +60,7 @@ for (const scheme of ['light', 'dark']) {
     const pages = [
       [rita, '/portal'], [rita, '/portal/new'], [rita, `/portal/tickets/${number}`],
       [admin, '/desk?view=open'], [admin, `/desk/tickets/${number}`], [admin, '/admin/users'],
-      [admin, '/admin/groups'], [admin, '/admin/directory'], [admin, '/admin/settings'], [admin, '/account/tokens'],
+      [admin, '/admin/groups'], [admin, '/admin/directory'], [admin, '/admin/settings'], [admin, '/admin/mail'], [admin, '/account/tokens'],
     ];
     const found = [];
     for (const [p, path] of pages) {
@@ -69,8 +69,10 @@ for (const scheme of ['light', 'dark']) {
     }
     const login = await browser.newContext({ bypassCSP: true, colorScheme: scheme });
     const lp = await login.newPage();
-    await lp.goto(server.base + '/login');
-    for (const v of await violations(lp)) found.push(`/login: ${v}`);
+    for (const path of ['/login', '/forgot', '/reset-password?token=x']) {
+      await lp.goto(server.base + path);
+      for (const v of await violations(lp)) found.push(`${path}: ${v}`);
+    }
     assert.deepEqual(found, []);
     await rita.context().close();
     await admin.context().close();

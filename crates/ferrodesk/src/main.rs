@@ -289,8 +289,9 @@ async fn serve(config: &Config, listen: &str, with_demo: bool, smtp_url: Option<
         let (store, ingest, secrets) = (store.clone(), state.ingest.clone(), state.secrets.clone());
         tokio::spawn(async move {
             loop {
-                ferrodesk_mail::imap::poll_due(&store, &ingest, secrets.as_ref(), jiff::Timestamp::now()).await;
-                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                if !ferrodesk_mail::imap::poll_due(&store, &ingest, secrets.as_ref(), jiff::Timestamp::now()).await {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                }
             }
         });
     }

@@ -35,9 +35,10 @@ pub struct PollReport {
 
 /// Polls every active IMAP mailbox whose interval has passed; a mailbox with more waiting than
 /// one batch is polled again at once (a first sync of a big folder goes batch by batch).
-pub async fn poll_due(store: &Arc<dyn Store>, ingest: &Ingest, secrets: Option<&SecretBox>, now: Timestamp) -> usize {
-    let Ok(mailboxes) = store.mailboxes().await else { return 0 };
-    let mut polled = 0;
+/// Returns true when a mailbox still has more waiting (call again without pausing).
+pub async fn poll_due(store: &Arc<dyn Store>, ingest: &Ingest, secrets: Option<&SecretBox>, now: Timestamp) -> bool {
+    let Ok(mailboxes) = store.mailboxes().await else { return false };
+    let mut pending = false;
     for m in mailboxes.iter().filter(|m| m.active) {
         let Some(settings) = &m.imap else { continue };
         let due = m
@@ -50,9 +51,9 @@ pub async fn poll_due(store: &Arc<dyn Store>, ingest: &Ingest, secrets: Option<&
         }
         let mut mailbox = m.clone();
         // At most 20 batches in a row, so one huge folder cannot starve the others.
-        for _ in 0..20 {
-            polled += 1;
+        for round in 0..20 {
             match poll(store, ingest, secrets, &mailbox, now, BATCH).await {
+                Ok(report) if report.more && round == 19 => pending = true,
                 Ok(report) if report.more => match store.mailboxes().await {
                     Ok(all) => match all.into_iter().find(|x| x.id == mailbox.id) {
                         Some(fresh) => mailbox = fresh,
@@ -64,11 +65,14 @@ pub async fn poll_due(store: &Arc<dyn Store>, ingest: &Ingest, secrets: Option<&
             }
         }
     }
-    polled
+    pending
 }
 
 /// Messages taken per poll: memory stays flat however big the folder.
 pub const BATCH: usize = 50;
+
+/// Messages fetched per IMAP command.
+const FETCH_CHUNK: usize = 10;
 
 /// Polls one mailbox once, taking at most `max_messages`. The outcome (and any error) is
 /// recorded on the mailbox.
@@ -83,7 +87,10 @@ pub async fn poll(
     let Some(settings) = &mailbox.imap else { return Ok(PollReport::default()) };
     let mut state = mailbox.imap_state.clone();
     let result = poll_settings(store, ingest, secrets, mailbox, settings, &mut state, now, max_messages).await;
-    state.last_poll_at = Some(now);
+    // A folder with more waiting stays due, so the next round goes on with it.
+    if !result.as_ref().is_ok_and(|r| r.more) {
+        state.last_poll_at = Some(now);
+    }
     state.last_error = result.as_ref().err().map(|e| e.chars().take(500).collect());
     if let Err(e) = store.set_imap_state(mailbox.id, &state).await {
         tracing::warn!(mailbox = %mailbox.name, error = %e, "cannot record the poll");
@@ -216,45 +223,58 @@ impl Job<'_> {
             .collect();
         uids.sort_unstable();
         report.more = uids.len() > self.max_messages;
-        for uid in uids.into_iter().take(self.max_messages) {
-            let raw = {
-                let fetches: Vec<_> = session
-                    .uid_fetch(uid.to_string(), "BODY.PEEK[]")
-                    .await
-                    .map_err(|e| format!("fetch failed: {e}"))?
-                    .try_collect()
-                    .await
-                    .map_err(|e| format!("fetch failed: {e}"))?;
-                fetches.iter().find_map(|f| f.body().map(<[u8]>::to_vec))
-            };
-            let Some(raw) = raw else { continue };
-            // Stored (whatever became of it) before it is marked or moved; if it could not be
-            // stored, stop here and leave it for the next poll.
-            self.ingest
-                .receive(raw, Some(self.mailbox), InboundSource::Imap, self.now)
+        let wanted: Vec<u32> = uids.into_iter().take(self.max_messages).collect();
+        // A few messages per round trip; memory stays bounded by the chunk, not the folder.
+        for chunk in wanted.chunks(FETCH_CHUNK) {
+            let set = chunk.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+            let mut fetched: Vec<(u32, Vec<u8>)> = session
+                .uid_fetch(&set, "BODY.PEEK[]")
                 .await
-                .map_err(|e| format!("a message could not be stored, it stays on the server: {e}"))?;
-            match (&self.settings.after, &self.settings.move_to) {
-                (AfterProcessing::Move, Some(target)) => {
-                    session
-                        .uid_mv(uid.to_string(), target)
-                        .await
-                        .map_err(|e| format!("cannot move to {target}: {e}"))?;
-                }
-                _ => {
-                    let _: Vec<_> = session
-                        .uid_store(uid.to_string(), "+FLAGS (\\Seen)")
-                        .await
-                        .map_err(|e| format!("cannot mark seen: {e}"))?
-                        .try_collect()
-                        .await
-                        .map_err(|e| format!("cannot mark seen: {e}"))?;
+                .map_err(|e| format!("fetch failed: {e}"))?
+                .try_filter_map(|f| async move { Ok(f.uid.zip(f.body().map(<[u8]>::to_vec))) })
+                .try_collect()
+                .await
+                .map_err(|e| format!("fetch failed: {e}"))?;
+            // In UID order: a reply arrives after what it answers, so it threads.
+            fetched.sort_by_key(|(uid, _)| *uid);
+            let mut stored = Vec::with_capacity(fetched.len());
+            let mut failure = None;
+            for (uid, raw) in fetched {
+                // Stored (whatever became of it) before it is marked or moved; if it could
+                // not be stored, stop here and leave it and the rest for the next poll.
+                match self.ingest.receive(raw, Some(self.mailbox), InboundSource::Imap, self.now).await {
+                    Ok(_) => stored.push(uid),
+                    Err(e) => {
+                        failure = Some(format!("a message could not be stored, it stays on the server: {e}"));
+                        break;
+                    }
                 }
             }
-            state.last_uid = Some(i64::from(uid));
-            report.stored += 1;
-            // Saved per message: a restart resumes after the last one stored.
-            self.store.set_imap_state(self.mailbox.id, state).await.map_err(|e| e.to_string())?;
+            if !stored.is_empty() {
+                let set = stored.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+                match (&self.settings.after, &self.settings.move_to) {
+                    (AfterProcessing::Move, Some(target)) => {
+                        session.uid_mv(&set, target).await.map_err(|e| format!("cannot move to {target}: {e}"))?;
+                    }
+                    _ => {
+                        let _: Vec<_> = session
+                            .uid_store(&set, "+FLAGS (\\Seen)")
+                            .await
+                            .map_err(|e| format!("cannot mark seen: {e}"))?
+                            .try_collect()
+                            .await
+                            .map_err(|e| format!("cannot mark seen: {e}"))?;
+                    }
+                }
+                state.last_uid = stored.iter().max().map(|u| i64::from(*u));
+                report.stored += stored.len();
+                // Saved per chunk: a restart resumes after the last chunk stored (a message
+                // stored but not yet marked is fetched again and recognised as a duplicate).
+                self.store.set_imap_state(self.mailbox.id, state).await.map_err(|e| e.to_string())?;
+            }
+            if let Some(e) = failure {
+                return Err(e);
+            }
         }
         let _ = session.logout().await;
         Ok(report)

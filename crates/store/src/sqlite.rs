@@ -40,9 +40,24 @@ pub struct SqliteStore {
     readers: Arc<Readers>,
 }
 
+/// Read connections, opened when first needed (a short command such as `ferrodesk mail
+/// ingest` then opens one, not five) and kept; the semaphore bounds how many exist.
 struct Readers {
+    path: std::path::PathBuf,
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
+}
+
+impl Readers {
+    fn open(&self) -> StoreResult<Connection> {
+        let c = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db)?;
+        configure(&c)?;
+        Ok(c)
+    }
 }
 
 impl rusqlite::ToSql for Param {
@@ -246,20 +261,22 @@ impl SqliteStore {
         if let Err(e) = writer_conn.execute_batch(REFRESH_STATISTICS) {
             tracing::warn!(error = %e, "refreshing the query planner's statistics failed");
         }
-        let mut idle = Vec::with_capacity(READERS);
-        for _ in 0..READERS {
-            let c =
-                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-                    .map_err(db)?;
-            configure(&c)?;
-            idle.push(c);
+        let readers = Readers {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::with_capacity(READERS)),
+            permits: Semaphore::new(READERS),
+        };
+        // One reader now, so that a database that cannot be read fails at open, not later.
+        let first = readers.open()?;
+        if let Ok(mut idle) = readers.idle.lock() {
+            idle.push(first);
         }
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run_writer(writer_conn, rx))
             .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { writer: tx, readers: Arc::new(Readers { idle: Mutex::new(idle), permits: Semaphore::new(READERS) }) })
+        Ok(Self { writer: tx, readers: Arc::new(readers) })
     }
 
     async fn write<T: Send + 'static>(
@@ -291,8 +308,10 @@ impl SqliteStore {
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
             let conn = readers.idle.lock().map_err(|_| StoreError::Database("reader pool poisoned".into()))?.pop();
-            let Some(conn) = conn else {
-                return Err(StoreError::Database("no idle reader".into()));
+            // The permit guarantees fewer than READERS are in use: open one more if none idles.
+            let conn = match conn {
+                Some(c) => c,
+                None => readers.open()?,
             };
             let result = f(&conn);
             if let Ok(mut idle) = readers.idle.lock() {

@@ -10,12 +10,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use ferrodesk_core::access::{Action, Resource};
 use ferrodesk_core::custom_field::{CustomFieldDef, FieldKind};
 use ferrodesk_core::ids::*;
+use ferrodesk_core::mail::{AfterProcessing, ImapSecurity, InboundStatus};
 use ferrodesk_core::priority::{Impact, Priority, PriorityMatrix, Urgency};
 use ferrodesk_core::ticket::{SupportLevel, TicketType};
 use ferrodesk_core::user::{EmailAddress, Role, User, validate_name, validate_password};
 use ferrodesk_store::{ApiToken, Category, Group, Organisation, Settings, UserQuery};
 use ferrodesk_web::AppState;
 use ferrodesk_web::api::authorise;
+use ferrodesk_web::api::mail as mail_api;
 use ferrodesk_web::auth::{generate_token, hash_password, hash_token};
 use ferrodesk_web::error::ApiError;
 use serde::Deserialize;
@@ -734,4 +736,200 @@ pub async fn edit_entry(
         _ => return Err(missing()),
     }
     Ok(back("/admin/directory?done=saved"))
+}
+
+pub struct MailboxRow {
+    pub id: String,
+    pub name: String,
+    pub address: String,
+    pub source: String,
+    pub last_poll: String,
+    pub last_error: Option<String>,
+    pub active: bool,
+}
+
+pub struct InboundRow {
+    pub id: String,
+    pub received: String,
+    pub from: String,
+    pub subject: String,
+    pub error: String,
+    pub outcome: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/mail.html")]
+struct MailPage {
+    css: String,
+    viewer_name: String,
+    csrf: String,
+    mailboxes: Vec<MailboxRow>,
+    quarantine: Vec<InboundRow>,
+    recent: Vec<InboundRow>,
+    done: Option<String>,
+}
+
+fn mail_admin(viewer: &Viewer) -> Result<(), UiError> {
+    authorise(&viewer.actor, Resource::Mail, Action::Update).map_err(UiError::from)
+}
+
+fn inbound_row(m: ferrodesk_store::InboundMessage) -> InboundRow {
+    let outcome = match (&m.automation, &m.error) {
+        (Some(a), _) if m.status == InboundStatus::Processed => format!("{} ({a})", m.status),
+        (_, Some(e)) => format!("{}: {e}", m.status),
+        _ => m.status.to_string(),
+    };
+    InboundRow {
+        id: m.id.to_string(),
+        received: when(m.received_at),
+        from: m.from_address.unwrap_or_else(|| "(none)".into()),
+        subject: m.subject,
+        error: m.error.unwrap_or_default(),
+        outcome,
+    }
+}
+
+/// Mailboxes, the quarantine and the latest messages (admins).
+pub async fn mail(State(state): State<AppState>, viewer: Viewer, Query(n): Query<Notice>) -> Result<Response, UiError> {
+    mail_admin(&viewer)?;
+    let mailboxes = state
+        .store
+        .mailboxes()
+        .await
+        .map_err(api)?
+        .into_iter()
+        .map(|m| MailboxRow {
+            id: m.id.to_string(),
+            name: m.name,
+            address: m.address.to_string(),
+            source: match &m.imap {
+                Some(i) => format!("IMAP {}:{} {}", i.host, i.port, i.folder),
+                None => "relay or pipe".into(),
+            },
+            last_poll: m.imap_state.last_poll_at.map(when).unwrap_or_default(),
+            last_error: m.imap_state.last_error,
+            active: m.active,
+        })
+        .collect();
+    let quarantine = state
+        .store
+        .list_inbound(Some(InboundStatus::Quarantined), None, 100)
+        .await
+        .map_err(api)?
+        .into_iter()
+        .map(inbound_row)
+        .collect();
+    let recent = state.store.list_inbound(None, None, 30).await.map_err(api)?.into_iter().map(inbound_row).collect();
+    let page = MailPage {
+        css: crate::assets::url("app.css"),
+        viewer_name: viewer.user.name.clone(),
+        csrf: viewer.session.csrf_token.clone(),
+        mailboxes,
+        quarantine,
+        recent,
+        done: n.done,
+    };
+    Ok(render(&page))
+}
+
+#[derive(Deserialize)]
+pub struct MailboxForm {
+    csrf: String,
+    name: String,
+    address: String,
+    #[serde(default)]
+    imap_host: String,
+    #[serde(default)]
+    imap_security: String,
+    #[serde(default)]
+    imap_port: String,
+    #[serde(default)]
+    imap_user: String,
+    #[serde(default)]
+    imap_password: String,
+    #[serde(default)]
+    imap_folder: String,
+    #[serde(default)]
+    move_to: String,
+}
+
+pub async fn add_mailbox(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(f): Form<MailboxForm>,
+) -> Result<Response, UiError> {
+    viewer.check_csrf(&f.csrf)?;
+    mail_admin(&viewer)?;
+    let imap = if f.imap_host.trim().is_empty() {
+        None
+    } else {
+        let port = match f.imap_port.trim() {
+            "" => None,
+            p => Some(p.parse::<u16>().map_err(|_| ApiError::invalid("imap.port", "1 to 65535"))?),
+        };
+        let move_to = Some(f.move_to.trim().to_owned()).filter(|m| !m.is_empty());
+        Some(mail_api::ImapInput {
+            host: f.imap_host,
+            port,
+            security: Some(ImapSecurity::parse(&f.imap_security, "imap.security")?),
+            username: f.imap_user,
+            password: Some(f.imap_password).filter(|p| !p.is_empty()),
+            folder: Some(f.imap_folder).filter(|p| !p.trim().is_empty()),
+            poll_seconds: None,
+            after_processing: Some(if move_to.is_some() { AfterProcessing::Move } else { AfterProcessing::Seen }),
+            move_to,
+        })
+    };
+    let body = mail_api::CreateMailbox {
+        name: f.name,
+        address: f.address,
+        default_group_id: None,
+        default_category_id: None,
+        default_type: None,
+        imap,
+    };
+    mail_api::add_mailbox(&state, body).await?;
+    Ok(back("/admin/mail?done=mailbox+added"))
+}
+
+pub async fn toggle_mailbox(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<crate::login::CsrfForm>,
+) -> Result<Response, UiError> {
+    viewer.check_csrf(&f.csrf)?;
+    mail_admin(&viewer)?;
+    let id: uuid::Uuid = id.parse().map_err(|_| ApiError::not_found())?;
+    let mut mailbox =
+        state.store.mailboxes().await.map_err(api)?.into_iter().find(|m| m.id == id).ok_or_else(ApiError::not_found)?;
+    mailbox.active = !mailbox.active;
+    mailbox.updated_at = state.now();
+    state.store.update_mailbox(&mailbox).await.map_err(api)?;
+    Ok(back(if mailbox.active { "/admin/mail?done=switched+on" } else { "/admin/mail?done=switched+off" }))
+}
+
+/// retry / discard a quarantined message.
+pub async fn inbound_action(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): Form<crate::login::CsrfForm>,
+) -> Result<Response, UiError> {
+    viewer.check_csrf(&f.csrf)?;
+    mail_admin(&viewer)?;
+    match action.as_str() {
+        "retry" => {
+            let outcome = mail_api::retry(&state, &id).await?;
+            Ok(back(match outcome {
+                ferrodesk_mail::ingest::Ingested::Quarantined { .. } => "/admin/mail?done=retried+(still+quarantined)",
+                _ => "/admin/mail?done=retried+and+processed",
+            }))
+        }
+        "discard" => {
+            mail_api::discard(&state, &id).await?;
+            Ok(back("/admin/mail?done=discarded"))
+        }
+        _ => Err(ApiError::not_found().into()),
+    }
 }

@@ -206,7 +206,7 @@ pub async fn submit(
 
 #[derive(Deserialize)]
 pub struct CsrfForm {
-    csrf: String,
+    pub csrf: String,
 }
 
 pub async fn logout(

@@ -76,6 +76,11 @@ fn read_source(path: &Path) -> Result<Source> {
     Ok(Source { by_category })
 }
 
+/// Every usable text of the source, in order (for the mail benchmark).
+pub fn all_texts(path: &Path) -> Result<Vec<String>> {
+    Ok(read_source(path)?.by_category.into_iter().flat_map(|(_, texts)| texts).take(20_000).collect())
+}
+
 /// A text of at most `max_words` words: the start of one source text, sometimes followed by a
 /// piece of another of the same category, so a million tickets are not 20 copies of 48k.
 fn recombine(rng: &mut StdRng, texts: &[String], max_words: usize) -> String {

@@ -6,6 +6,7 @@
 
 mod generate;
 mod load;
+mod mail_bench;
 mod report;
 mod server;
 
@@ -31,6 +32,9 @@ struct Cli {
 enum Command {
     /// Run the benchmark suite and write target/bench/report-BACKEND.{md,json}.
     Bench(BenchArgs),
+    /// Measure the inbound mail pipeline (pipe, relay endpoint, IMAP) on SQLite and write
+    /// target/bench/report-mail.md.
+    BenchMail(mail_bench::MailBenchArgs),
     /// Write N generated tickets as JSON Lines (the input of `ferrodesk import`).
     Generate {
         #[arg(long, default_value_t = 10_000)]
@@ -88,6 +92,11 @@ fn main() -> ExitCode {
             .build()
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(bench(args))),
+        Command::BenchMail(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+            .and_then(|rt| rt.block_on(bench_mail(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,6 +115,35 @@ fn source_texts() -> PathBuf {
     std::env::var_os("FERRODESK_TICKET_TEXTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("../shared/data/tickets/it-service-tickets.csv.gz"))
+}
+
+async fn bench_mail(args: mail_bench::MailBenchArgs) -> Result<()> {
+    let root = workspace_root();
+    let work = root.join("target/bench");
+    std::fs::create_dir_all(&work)?;
+    build_release()?;
+    let texts = mail_bench::texts(&source_texts())?;
+    let table = mail_bench::run(&root.join("target/release/ferrodesk"), &work, &texts, &args).await?;
+    let report = format!(
+        "# Inbound mail on SQLite\n\n{table}\nMachine: {} cores. 30% of the messages are replies threaded by In-Reply-To.\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    std::fs::write(work.join("report-mail.md"), &report)?;
+    println!("{report}");
+    Ok(())
+}
+
+fn build_release() -> Result<()> {
+    eprintln!("== building ferrodesk (release)");
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--quiet", "--release", "--locked", "-p", "ferrodesk"])
+        .current_dir(workspace_root())
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("the release build failed");
+    }
+    Ok(())
 }
 
 async fn bench(args: BenchArgs) -> Result<()> {

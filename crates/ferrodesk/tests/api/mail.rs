@@ -26,7 +26,8 @@ dual!(
     a_relay_down_for_hours_gets_each_mail_once_and_refusals_show_on_the_ticket_case_k78,
     two_desks_acknowledging_each_other_do_not_loop_case_j70,
     hostile_html_and_names_stay_text_case_a9_a11,
-    the_date_header_is_not_trusted_case_a16
+    the_date_header_is_not_trusted_case_a16,
+    admins_manage_mailboxes_and_the_quarantine_in_the_ui
 );
 
 const SUPPORT: &str = "help@desk.example";
@@ -740,4 +741,100 @@ async fn the_date_header_is_not_trusted_case_a16(b: Backend) {
         // Sorted and timed by when we received it, not by what the sender claims.
         assert!(created >= before && created.as_second() - before.as_second() < 60, "{date}: {created}");
     }
+}
+
+async fn admins_manage_mailboxes_and_the_quarantine_in_the_ui(b: Backend) {
+    let app = with_mailbox(b).await;
+    let held = deliver_expecting(
+        &app,
+        &format!("To: {SUPPORT}\r\nSubject: Nobody\r\nMessage-ID: <q1@x.example>\r\n\r\nwho?\r\n"),
+        "quarantined",
+    )
+    .await;
+    let held = held["id"].as_str().unwrap_or_default().to_owned();
+    let (admin, _) = app.user_with_token("mail-admin@desk.example", Role::Admin).await;
+    app.set_password(admin, "a long enough password").await;
+    let (cookie, csrf) = app.login("mail-admin@desk.example", "a long enough password").await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let page = |path: &'static str| {
+        let (client, cookie, base) = (client.clone(), cookie.clone(), app.base.clone());
+        async move {
+            client
+                .get(format!("{base}{path}"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .text()
+                .await
+                .unwrap_or_default()
+        }
+    };
+    let html = page("/admin/mail").await;
+    assert!(html.contains(SUPPORT) && html.contains("relay or pipe"), "{html}");
+    assert!(html.contains("Nobody") && html.contains("no usable sender"), "the quarantine is listed");
+    let post = |path: String, form: Vec<(&'static str, String)>| {
+        let (client, cookie, base) = (client.clone(), cookie.clone(), app.base.clone());
+        async move {
+            client
+                .post(format!("{base}{path}"))
+                .header("cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    // Add a mailbox; a bad name is refused with the reason.
+    let r = post(
+        "/admin/mail/mailboxes".into(),
+        vec![("csrf", csrf.clone()), ("name", "sales".into()), ("address", "sales@desk.example".into())],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let bad = post(
+        "/admin/mail/mailboxes".into(),
+        vec![("csrf", csrf.clone()), ("name", "Sales Team".into()), ("address", "x@desk.example".into())],
+    )
+    .await;
+    assert!(bad.status().is_client_error());
+    // An IMAP password without a server key would be refused; the test server has one.
+    let r = post(
+        "/admin/mail/mailboxes".into(),
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "imap".into()),
+            ("address", "imap@desk.example".into()),
+            ("imap_host", "imap.example.org".into()),
+            ("imap_security", "tls".into()),
+            ("imap_user", "u".into()),
+            ("imap_password", "p4ss".into()),
+            ("imap_folder", "INBOX".into()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let html = page("/admin/mail").await;
+    assert!(html.contains("sales@desk.example") && html.contains("IMAP imap.example.org:993 INBOX"), "{html}");
+    assert!(!html.contains("p4ss"));
+    // Discard the quarantined message; without the CSRF token nothing happens.
+    let forged = post(format!("/admin/mail/inbound/{held}/discard"), vec![("csrf", "nope".into())]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let r = post(format!("/admin/mail/inbound/{held}/discard"), vec![("csrf", csrf.clone())]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.get(&format!("/api/v1/mail/inbound/{held}"), &app.admin).await.body["status"], "discarded");
+    // Agents may not see the page.
+    let (agent, _) = app.user_with_token("agent@desk.example", Role::Agent).await;
+    app.set_password(agent, "a long enough password").await;
+    let (agent_cookie, _) = app.login("agent@desk.example", "a long enough password").await;
+    let r = client
+        .get(format!("{}/admin/mail", app.base))
+        .header("cookie", agent_cookie)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }

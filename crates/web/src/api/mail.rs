@@ -100,23 +100,23 @@ impl From<Mailbox> for MailboxView {
 
 /// IMAP settings as given. Omitted fields take their defaults (port from the security, folder
 /// INBOX, every 60 s, mark seen); an omitted password keeps the stored one.
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ImapInput {
-    host: String,
-    port: Option<u16>,
-    security: Option<ImapSecurity>,
-    username: String,
+    pub host: String,
+    pub port: Option<u16>,
+    pub security: Option<ImapSecurity>,
+    pub username: String,
     /// Stored sealed with the server's `FERRODESK_SECRET_KEY`; never shown again.
-    password: Option<String>,
-    folder: Option<String>,
-    poll_seconds: Option<i64>,
-    after_processing: Option<AfterProcessing>,
-    move_to: Option<String>,
+    pub password: Option<String>,
+    pub folder: Option<String>,
+    pub poll_seconds: Option<i64>,
+    pub after_processing: Option<AfterProcessing>,
+    pub move_to: Option<String>,
 }
 
 /// Turns the input into settings, sealing the password (or keeping `previous`'s).
-fn imap_settings(
+pub fn imap_settings(
     state: &AppState,
     input: ImapInput,
     previous: Option<&ImapSettings>,
@@ -150,14 +150,14 @@ fn imap_settings(
 #[serde(deny_unknown_fields)]
 pub struct CreateMailbox {
     /// Short name for the command line, e.g. `support`.
-    name: String,
+    pub name: String,
     /// The address people write to.
-    address: String,
-    default_group_id: Option<GroupId>,
-    default_category_id: Option<CategoryId>,
-    default_type: Option<TicketType>,
+    pub address: String,
+    pub default_group_id: Option<GroupId>,
+    pub default_category_id: Option<CategoryId>,
+    pub default_type: Option<TicketType>,
     /// Read this mailbox over IMAP.
-    imap: Option<ImapInput>,
+    pub imap: Option<ImapInput>,
 }
 
 /// Add a mailbox. Admins only.
@@ -169,22 +169,7 @@ async fn create_mailbox(
     ApiJson(body): ApiJson<CreateMailbox>,
 ) -> Result<(StatusCode, Json<MailboxView>), ApiError> {
     authorise(&actor, Resource::Mail, Action::Create)?;
-    let now = state.now();
-    let imap = body.imap.map(|i| imap_settings(&state, i, None)).transpose()?;
-    let mailbox = Mailbox {
-        imap,
-        imap_state: Default::default(),
-        id: uuid::Uuid::now_v7(),
-        name: validate_mailbox_name(&body.name)?,
-        address: EmailAddress::parse(&body.address).map_err(|e| ApiError::invalid("address", e.to_string()))?,
-        default_group_id: body.default_group_id,
-        default_category_id: body.default_category_id,
-        default_type: body.default_type.unwrap_or(TicketType::Incident),
-        active: true,
-        created_at: now,
-        updated_at: now,
-    };
-    state.store.create_mailbox(&mailbox).await?;
+    let mailbox = add_mailbox(&state, body).await?;
     Ok((StatusCode::CREATED, Json(mailbox.into())))
 }
 
@@ -464,18 +449,7 @@ async fn retry_inbound(
     Path(id): Path<String>,
 ) -> Result<Json<DeliveryView>, ApiError> {
     authorise(&actor, Resource::Mail, Action::Update)?;
-    let message = find(&state, &id).await?;
-    if !message.status.can_retry() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_quarantined",
-            format!("the message is {}", message.status),
-        ));
-    }
-    let ingested = state.ingest.process(message.id, state.now()).await?;
-    if let Some(ticket) = ingested.ticket() {
-        crate::usecases::announce_change(&state, ticket).await;
-    }
+    let ingested = retry(&state, &id).await?;
     let message = find(&state, &id).await?;
     Ok(Json(DeliveryView { outcome: outcome_name(&ingested), message: message.into() }))
 }
@@ -489,7 +463,30 @@ async fn discard_inbound(
     Path(id): Path<String>,
 ) -> Result<Json<InboundView>, ApiError> {
     authorise(&actor, Resource::Mail, Action::Update)?;
-    let message = find(&state, &id).await?;
+    discard(&state, &id).await?;
+    Ok(Json(find(&state, &id).await?.into()))
+}
+
+/// Processes a quarantined (or stuck pending) message again; shared with the admin page.
+pub async fn retry(state: &AppState, id: &str) -> Result<Ingested, ApiError> {
+    let message = find(state, id).await?;
+    if !message.status.can_retry() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_quarantined",
+            format!("the message is {}", message.status),
+        ));
+    }
+    let ingested = state.ingest.process(message.id, state.now()).await?;
+    if let Some(ticket) = ingested.ticket() {
+        crate::usecases::announce_change(state, ticket).await;
+    }
+    Ok(ingested)
+}
+
+/// Gives up on a quarantined message (kept, marked discarded); shared with the admin page.
+pub async fn discard(state: &AppState, id: &str) -> Result<(), ApiError> {
+    let message = find(state, id).await?;
     let discarded = state
         .store
         .set_inbound_status(message.id, InboundStatus::Discarded, message.error.clone(), &[InboundStatus::Quarantined])
@@ -501,5 +498,26 @@ async fn discard_inbound(
             format!("the message is {}", message.status),
         ));
     }
-    Ok(Json(find(&state, &id).await?.into()))
+    Ok(())
+}
+
+/// Checks and stores a new mailbox; shared with the admin page.
+pub async fn add_mailbox(state: &AppState, body: CreateMailbox) -> Result<Mailbox, ApiError> {
+    let now = state.now();
+    let imap = body.imap.map(|i| imap_settings(state, i, None)).transpose()?;
+    let mailbox = Mailbox {
+        imap,
+        imap_state: Default::default(),
+        id: uuid::Uuid::now_v7(),
+        name: validate_mailbox_name(&body.name)?,
+        address: EmailAddress::parse(&body.address).map_err(|e| ApiError::invalid("address", e.to_string()))?,
+        default_group_id: body.default_group_id,
+        default_category_id: body.default_category_id,
+        default_type: body.default_type.unwrap_or(TicketType::Incident),
+        active: true,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.create_mailbox(&mailbox).await?;
+    Ok(mailbox)
 }

@@ -3,7 +3,7 @@
 
 mod attachments;
 mod directory;
-mod mail;
+pub mod mail;
 pub mod password_reset;
 pub mod sessions;
 mod ticket_work;
