@@ -252,13 +252,17 @@ async fn serve(config: &Config, listen: &str, with_demo: bool, smtp_url: Option<
     println!("ferrodesk listening on http://{addr}");
     let mut state = AppState::new(store.clone());
     state.secrets = config.secrets.clone();
-    // Mail stored just before an earlier stop but not yet processed.
+    // Mail stored but not processed (a stop or a database failure in between): at start-up,
+    // then every half minute.
     let ingest = state.ingest.clone();
     tokio::spawn(async move {
-        match ingest.process_pending(jiff::Timestamp::now()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(messages = n, "processed mail left pending"),
-            Err(e) => tracing::warn!(error = %e, "cannot read pending mail"),
+        loop {
+            match ingest.process_pending(jiff::Timestamp::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(messages = n, "processed mail left pending"),
+                Err(e) => tracing::warn!(error = %e, "cannot read pending mail"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
         }
     });
     match smtp {

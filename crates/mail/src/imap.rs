@@ -237,16 +237,24 @@ impl Job<'_> {
                 .map_err(|e| format!("fetch failed: {e}"))?;
             // In UID order: a reply arrives after what it answers, so it threads.
             fetched.sort_by_key(|(uid, _)| *uid);
-            let mut stored = Vec::with_capacity(fetched.len());
+            let (uids, raws): (Vec<u32>, Vec<Vec<u8>>) = fetched.into_iter().unzip();
+            // Stored (whatever became of each) before anything is marked or moved; if the chunk
+            // could not be stored, it stays on the server for the next poll.
+            let results = self
+                .ingest
+                .receive_batch(raws, Some(self.mailbox), InboundSource::Imap, self.now)
+                .await
+                .map_err(|e| format!("messages could not be stored, they stay on the server: {e}"))?;
+            let mut stored = Vec::with_capacity(uids.len());
             let mut failure = None;
-            for (uid, raw) in fetched {
-                // Stored (whatever became of it) before it is marked or moved; if it could
-                // not be stored, stop here and leave it and the rest for the next poll.
-                match self.ingest.receive(raw, Some(self.mailbox), InboundSource::Imap, self.now).await {
+            for (uid, result) in uids.into_iter().zip(results) {
+                match result {
                     Ok(_) => stored.push(uid),
+                    // Stored but not processed (the database failed meanwhile): it is marked
+                    // like the others and processed again at the next start (left pending).
                     Err(e) => {
-                        failure = Some(format!("a message could not be stored, it stays on the server: {e}"));
-                        break;
+                        stored.push(uid);
+                        failure = Some(format!("a stored message could not be processed yet: {e}"));
                     }
                 }
             }

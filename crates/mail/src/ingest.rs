@@ -108,14 +108,48 @@ impl Ingest {
         source: InboundSource,
         now: Timestamp,
     ) -> Result<Ingested, StoreError> {
+        let (record, mail) = self.record(raw, mailbox, source, now);
+        let id = record.id;
+        let received = self.store.receive_inbound(record).await?;
+        self.after_storing(id, received, mail, mailbox, now).await
+    }
+
+    /// Several messages from one source, in order: all stored first in one transaction (one
+    /// disk flush instead of one each), then processed one by one (so a reply that follows its
+    /// original in the batch threads onto it). `Err` when the batch could not be stored.
+    pub async fn receive_batch(
+        &self,
+        raws: Vec<Vec<u8>>,
+        mailbox: Option<&Mailbox>,
+        source: InboundSource,
+        now: Timestamp,
+    ) -> Result<Vec<Result<Ingested, StoreError>>, StoreError> {
+        let (records, mails): (Vec<NewInbound>, Vec<Option<InboundMail>>) =
+            raws.into_iter().map(|raw| self.record(raw, mailbox, source, now)).unzip();
+        let ids: Vec<uuid::Uuid> = records.iter().map(|r| r.id).collect();
+        let received = self.store.receive_inbound_batch(records).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for ((id, received), mail) in ids.into_iter().zip(received).zip(mails) {
+            out.push(self.after_storing(id, received, mail, mailbox, now).await);
+        }
+        Ok(out)
+    }
+
+    /// Reads a raw message and builds what is stored of it.
+    fn record(
+        &self,
+        raw: Vec<u8>,
+        mailbox: Option<&Mailbox>,
+        source: InboundSource,
+        now: Timestamp,
+    ) -> (NewInbound, Option<InboundMail>) {
         let mail = parse_guarded(&raw, &self.config.limits);
-        let id = uuid::Uuid::now_v7();
-        let dedup_key = match (&mail, mailbox) {
-            (Some(m), _) if m.message_id.is_some() => format!("mid:{}", m.message_id.as_deref().unwrap_or_default()),
+        let dedup_key = match &mail {
+            Some(m) if m.message_id.is_some() => format!("mid:{}", m.message_id.as_deref().unwrap_or_default()),
             _ => format!("sha256:{}", hex::encode(Sha256::digest(&raw))),
         };
         let record = NewInbound {
-            id,
+            id: uuid::Uuid::now_v7(),
             mailbox_id: mailbox.map(|m| m.id),
             source,
             received_at: now,
@@ -125,7 +159,18 @@ impl Ingest {
             subject: mail.as_ref().map(|m| m.subject.chars().take(SUBJECT_MAX_CHARS).collect()).unwrap_or_default(),
             raw,
         };
-        match self.store.receive_inbound(record).await? {
+        (record, mail)
+    }
+
+    async fn after_storing(
+        &self,
+        id: uuid::Uuid,
+        received: Received,
+        mail: Option<InboundMail>,
+        mailbox: Option<&Mailbox>,
+        now: Timestamp,
+    ) -> Result<Ingested, StoreError> {
+        match received {
             Received::Duplicate { of, status } => {
                 tracing::info!(inbound = %id, duplicate_of = %of, "mail received again; not processed twice");
                 if status == InboundStatus::Pending {
@@ -159,10 +204,12 @@ impl Ingest {
         }
     }
 
-    /// Processes messages left pending (stored, then the process stopped before processing
-    /// them); returns how many were looked at. Called at start-up.
+    /// Processes messages left pending for a minute or more (stored, then the process stopped
+    /// or the database failed before processing them); returns how many were looked at.
+    /// `serve` calls it at start-up and then every half minute.
     pub async fn process_pending(&self, now: Timestamp) -> Result<usize, StoreError> {
-        let pending = self.store.pending_inbound(1000).await?;
+        let minute_ago = now.checked_sub(jiff::SignedDuration::from_mins(1)).unwrap_or(now);
+        let pending = self.store.pending_inbound(100, minute_ago).await?;
         for message in &pending {
             if let Err(e) = self.process(message.id, now).await {
                 tracing::warn!(inbound = %message.id, error = %e, "a pending message could not be processed yet");

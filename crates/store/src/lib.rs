@@ -260,6 +260,8 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a raw message before anything else happens. The first copy of a message (by
     /// `dedup_key`) is stored `pending`; later copies are stored as `duplicate` of it.
     async fn receive_inbound(&self, message: NewInbound) -> StoreResult<Received>;
+    /// `receive_inbound` for several messages in one transaction (in order).
+    async fn receive_inbound_batch(&self, messages: Vec<NewInbound>) -> StoreResult<Vec<Received>>;
     async fn inbound(&self, id: uuid::Uuid) -> StoreResult<Option<InboundMessage>>;
     async fn inbound_raw(&self, id: uuid::Uuid) -> StoreResult<Option<Vec<u8>>>;
     /// Newest first; `before` pages by receipt time.
@@ -269,8 +271,9 @@ pub trait Store: Send + Sync + 'static {
         before: Option<Timestamp>,
         limit: u32,
     ) -> StoreResult<Vec<InboundMessage>>;
-    /// Messages stored but never processed (a crash in between), oldest first.
-    async fn pending_inbound(&self, limit: u32) -> StoreResult<Vec<InboundMessage>>;
+    /// Messages stored before `received_before` but never processed (a crash or a database
+    /// failure in between), oldest first.
+    async fn pending_inbound(&self, limit: u32, received_before: Timestamp) -> StoreResult<Vec<InboundMessage>>;
     /// Applies a processed message in one transaction (ticket or comment, files, thread ids,
     /// bounces, the message's new state); returns the ticket it touched. `Refused` when the
     /// message is no longer pending or quarantined.

@@ -256,12 +256,13 @@ pub(crate) fn bounces(address: &str) -> Stmt {
 }
 
 /// Messages still waiting (e.g. after a crash between storing and processing), oldest first.
-pub(crate) fn pending_inbound(limit: u32) -> Stmt {
+pub(crate) fn pending_inbound(limit: u32, received_before: Timestamp) -> Stmt {
     Stmt::new(
         format!(
-            "SELECT {INBOUND_COLUMNS} FROM inbound_messages WHERE status = 'pending' ORDER BY received_at LIMIT $1"
+            "SELECT {INBOUND_COLUMNS} FROM inbound_messages WHERE status = 'pending' AND received_at < $2 \
+             ORDER BY received_at LIMIT $1"
         ),
-        vec![Param::Int(i64::from(limit))],
+        vec![Param::Int(i64::from(limit)), Param::Int(micros(received_before))],
     )
 }
 

@@ -963,23 +963,34 @@ impl Store for PgStore {
     }
 
     async fn receive_inbound(&self, message: NewInbound) -> StoreResult<Received> {
+        self.receive_inbound_batch(vec![message])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Database("the message was not stored".into()))
+    }
+
+    async fn receive_inbound_batch(&self, messages: Vec<NewInbound>) -> StoreResult<Vec<Received>> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
-        exec(&tx, &crate::mail::insert_inbound(&message, InboundStatus::Pending, None)).await?;
-        // A concurrent copy's claim makes this one wait for it to commit, then do nothing.
-        let received = if exec(&tx, &crate::mail::claim_key(&message)).await? == 1 {
-            Received::Stored
-        } else {
+        let mut out = Vec::with_capacity(messages.len());
+        for message in &messages {
+            exec(&tx, &crate::mail::insert_inbound(message, InboundStatus::Pending, None)).await?;
+            // A concurrent copy's claim makes this one wait for it to commit, then do nothing.
+            if exec(&tx, &crate::mail::claim_key(message)).await? == 1 {
+                out.push(Received::Stored);
+                continue;
+            }
             let (of, status) =
                 one(&tx, &crate::mail::key_holder(&message.dedup_key), |r| Ok((r.uuid("id")?, r.text("status")?)))
                     .await?
                     .ok_or_else(|| StoreError::Database("a de-duplication key without its message".into()))?;
             exec(&tx, &crate::mail::mark_duplicate(message.id, of)).await?;
             let status = InboundStatus::parse(&status, "status").map_err(|e| StoreError::Database(e.to_string()))?;
-            Received::Duplicate { of, status }
-        };
+            out.push(Received::Duplicate { of, status });
+        }
         tx.commit().await.map_err(db)?;
-        Ok(received)
+        Ok(out)
     }
 
     async fn inbound(&self, id: Uuid) -> StoreResult<Option<InboundMessage>> {
@@ -999,8 +1010,8 @@ impl Store for PgStore {
         rows(&self.client().await?, &crate::mail::list_inbound(status, before, limit), row::inbound).await
     }
 
-    async fn pending_inbound(&self, limit: u32) -> StoreResult<Vec<InboundMessage>> {
-        rows(&self.client().await?, &crate::mail::pending_inbound(limit), row::inbound).await
+    async fn pending_inbound(&self, limit: u32, received_before: Timestamp) -> StoreResult<Vec<InboundMessage>> {
+        rows(&self.client().await?, &crate::mail::pending_inbound(limit, received_before), row::inbound).await
     }
 
     async fn settle_inbound(&self, o: InboundOutcome) -> StoreResult<Option<Ticket>> {

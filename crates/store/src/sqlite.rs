@@ -412,6 +412,21 @@ fn current_ticket(id: TicketId) -> Stmt {
     Stmt::new(format!("SELECT {} FROM tickets t WHERE t.id = $1", row::TICKET_COLUMNS), by_id(id.0))
 }
 
+/// Stores a raw message inside the caller's transaction: `pending`, or `duplicate` of the copy
+/// that holds its key.
+fn receive_in(c: &Connection, message: &NewInbound) -> StoreResult<Received> {
+    exec(c, &crate::mail::insert_inbound(message, InboundStatus::Pending, None))?;
+    if exec(c, &crate::mail::claim_key(message))? == 1 {
+        return Ok(Received::Stored);
+    }
+    let (of, status) =
+        one(c, &crate::mail::key_holder(&message.dedup_key), |r| Ok((r.uuid("id")?, r.text("status")?)))?
+            .ok_or_else(|| StoreError::Database("a de-duplication key without its message".into()))?;
+    exec(c, &crate::mail::mark_duplicate(message.id, of))?;
+    let status = InboundStatus::parse(&status, "status").map_err(|e| StoreError::Database(e.to_string()))?;
+    Ok(Received::Duplicate { of, status })
+}
+
 /// Applies a processed inbound message inside the caller's transaction.
 fn settle_in(c: &Connection, o: InboundOutcome) -> StoreResult<Option<Ticket>> {
     let (ticket, comment_id) = match o.effect.clone() {
@@ -1087,19 +1102,11 @@ impl Store for SqliteStore {
     }
 
     async fn receive_inbound(&self, message: NewInbound) -> StoreResult<Received> {
-        self.write(move |c| {
-            exec(c, &crate::mail::insert_inbound(&message, InboundStatus::Pending, None))?;
-            if exec(c, &crate::mail::claim_key(&message))? == 1 {
-                return Ok(Received::Stored);
-            }
-            let (of, status) =
-                one(c, &crate::mail::key_holder(&message.dedup_key), |r| Ok((r.uuid("id")?, r.text("status")?)))?
-                    .ok_or_else(|| StoreError::Database("a de-duplication key without its message".into()))?;
-            exec(c, &crate::mail::mark_duplicate(message.id, of))?;
-            let status = InboundStatus::parse(&status, "status").map_err(|e| StoreError::Database(e.to_string()))?;
-            Ok(Received::Duplicate { of, status })
-        })
-        .await
+        self.write(move |c| receive_in(c, &message)).await
+    }
+
+    async fn receive_inbound_batch(&self, messages: Vec<NewInbound>) -> StoreResult<Vec<Received>> {
+        self.write(move |c| messages.iter().map(|m| receive_in(c, m)).collect()).await
     }
 
     async fn inbound(&self, id: Uuid) -> StoreResult<Option<InboundMessage>> {
@@ -1120,8 +1127,8 @@ impl Store for SqliteStore {
         self.read(move |c| rows(c, &s, |r| row::inbound(r))).await
     }
 
-    async fn pending_inbound(&self, limit: u32) -> StoreResult<Vec<InboundMessage>> {
-        self.read(move |c| rows(c, &crate::mail::pending_inbound(limit), |r| row::inbound(r))).await
+    async fn pending_inbound(&self, limit: u32, received_before: Timestamp) -> StoreResult<Vec<InboundMessage>> {
+        self.read(move |c| rows(c, &crate::mail::pending_inbound(limit, received_before), |r| row::inbound(r))).await
     }
 
     async fn settle_inbound(&self, outcome: InboundOutcome) -> StoreResult<Option<Ticket>> {

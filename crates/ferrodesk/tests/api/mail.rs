@@ -27,7 +27,8 @@ dual!(
     two_desks_acknowledging_each_other_do_not_loop_case_j70,
     hostile_html_and_names_stay_text_case_a9_a11,
     the_date_header_is_not_trusted_case_a16,
-    admins_manage_mailboxes_and_the_quarantine_in_the_ui
+    admins_manage_mailboxes_and_the_quarantine_in_the_ui,
+    mail_stored_before_a_crash_is_processed_after_it
 );
 
 const SUPPORT: &str = "help@desk.example";
@@ -837,4 +838,36 @@ async fn admins_manage_mailboxes_and_the_quarantine_in_the_ui(b: Backend) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+async fn mail_stored_before_a_crash_is_processed_after_it(b: Backend) {
+    let app = with_mailbox(b).await;
+    // A message stored, then the process died before processing it: it is `pending`.
+    let raw = mail("ann@customer.example", "Stored then crashed", "crash1@customer.example", "", "Still here?");
+    let mailbox = app.store.mailboxes().await.unwrap_or_default().remove(0);
+    let record = ferrodesk_store::NewInbound {
+        id: uuid::Uuid::now_v7(),
+        mailbox_id: Some(mailbox.id),
+        source: InboundSource::Pipe,
+        received_at: app.clock.now(),
+        raw: raw.clone().into_bytes(),
+        message_id: Some("crash1@customer.example".into()),
+        dedup_key: "mid:crash1@customer.example".into(),
+        from_address: Some("ann@customer.example".into()),
+        subject: "Stored then crashed".into(),
+    };
+    let id = record.id;
+    app.store.receive_inbound(record).await.unwrap_or_else(|e| panic!("{e}"));
+    let ingest = ferrodesk_mail::ingest::Ingest::new(app.store.clone(), Default::default());
+    // Fresh messages are left to the delivery that is processing them…
+    assert_eq!(ingest.process_pending(app.clock.now()).await.unwrap_or_default(), 0);
+    // …a minute later, the sweep takes them.
+    let later = app.clock.now().checked_add(jiff::SignedDuration::from_mins(2)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ingest.process_pending(later).await.unwrap_or_default(), 1);
+    let message = app.get(&format!("/api/v1/mail/inbound/{id}"), &app.admin).await.body;
+    assert_eq!(message["status"], "processed");
+    assert_eq!(ticket_count(&app).await, 1);
+    // The MTA's retry of the same message changes nothing.
+    deliver_expecting(&app, &raw, "duplicate").await;
+    assert_eq!(ticket_count(&app).await, 1);
 }
