@@ -47,6 +47,9 @@ pub enum StoreError {
     /// nothing was written and the request can be retried.
     #[error("the database is busy")]
     Busy,
+    /// The disk (or the database's space) is full; nothing was written.
+    #[error("the disk is full")]
+    Full,
     /// The user's upload quota would be exceeded.
     #[error("upload quota exceeded")]
     QuotaExceeded,

@@ -96,6 +96,9 @@ fn db(e: tokio_postgres::Error) -> StoreError {
         if code == "40P01" || code == "40001" {
             return StoreError::Busy;
         }
+        if code == "53100" {
+            return StoreError::Full;
+        }
         return StoreError::Database(format!("{}: {}", code, d.message()));
     }
     StoreError::Database(e.to_string())

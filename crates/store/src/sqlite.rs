@@ -120,6 +120,11 @@ fn db(e: rusqlite::Error) -> StoreError {
     {
         return StoreError::Busy;
     }
+    if let rusqlite::Error::SqliteFailure(f, _) = &e
+        && f.code == rusqlite::ErrorCode::DiskFull
+    {
+        return StoreError::Full;
+    }
     StoreError::Database(e.to_string())
 }
 

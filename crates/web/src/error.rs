@@ -110,6 +110,11 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_reference", format!("{what} does not exist"))
             }
             StoreError::NotFound => ApiError::not_found(),
+            StoreError::Full => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "the server's disk is full; nothing was saved, please try again later",
+            ),
             StoreError::Busy => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_busy",

@@ -871,3 +871,72 @@ async fn mail_stored_before_a_crash_is_processed_after_it(b: Backend) {
     deliver_expecting(&app, &raw, "duplicate").await;
     assert_eq!(ticket_count(&app).await, 1);
 }
+
+/// A small filesystem of its own (tmpfs), unmounted when dropped. Needs root, as the test
+/// command runs; it fails rather than skips otherwise.
+struct SmallDisk {
+    dir: crate::helpers::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> Self {
+        let dir = crate::helpers::TempDir::new();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(&dir.path)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run mount: {e}"));
+        assert!(status.success(), "mounting a tmpfs needs root (scripts/test.sh runs as root)");
+        Self { dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazy: a closing database connection may still hold a file for a moment.
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.dir.path).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_mail_and_loses_nothing_case_k76() {
+    let disk = SmallDisk::mount(8);
+    let url = format!("sqlite://{}", disk.dir.path.join("db/ferrodesk.db").display());
+    assert_eq!(ferrodesk(&url, &["migrate"], None).code, 0);
+    assert_eq!(ferrodesk(&url, &["mailbox", "add", "support", "--address", SUPPORT], None).code, 0);
+    // Fill the disk but for a little.
+    let filler = disk.dir.path.join("filler");
+    let free = || {
+        let out = std::process::Command::new("df").arg("--output=avail").arg("-B1").arg(&disk.dir.path).output();
+        out.ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().nth(1).and_then(|l| l.trim().parse::<u64>().ok()))
+            .unwrap_or(0)
+    };
+    let size = free().saturating_sub(200 * 1024);
+    std::fs::write(&filler, vec![0u8; size as usize]).unwrap_or_else(|e| panic!("{e}"));
+    // A message with a 1 MB attachment cannot be stored: the MTA is told to retry (75), with why.
+    let attachment = "QUFB".repeat(1024 * 1024 / 3);
+    let raw = format!(
+        "From: ann@customer.example\r\nTo: {SUPPORT}\r\nSubject: Big log\r\nMessage-ID: <full1@customer.example>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nSee log.\r\n\
+         --XX\r\nContent-Type: application/octet-stream; name=big.log\r\nContent-Transfer-Encoding: base64\r\n\r\n{attachment}\r\n--XX--\r\n"
+    );
+    let run = ferrodesk(&url, &["mail", "ingest", "--mailbox", "support"], Some(&raw));
+    assert_eq!(run.code, 75, "stdout {} stderr {}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("disk is full"), "{}", run.stderr);
+    // Nothing half-written: no inbound row, no ticket, no orphan attachment.
+    std::fs::remove_file(&filler).unwrap_or_else(|e| panic!("{e}"));
+    let store = ferrodesk_store::open(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(store.list_inbound(None, None, 10).await.unwrap_or_default().is_empty());
+    assert_eq!(store.ticket_counts().await.unwrap_or_default().iter().map(|(_, n)| n).sum::<i64>(), 0);
+    // Space is back: the MTA's retry goes through, whole.
+    let run = ferrodesk(&url, &["mail", "ingest", "--mailbox", "support"], Some(&raw));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("opened ticket"), "{}", run.stdout);
+    let stored = store.list_inbound(None, None, 10).await.unwrap_or_default();
+    assert_eq!(stored.len(), 1);
+    let ticket = stored[0].ticket_id.unwrap_or_else(|| panic!("no ticket"));
+    let files = store.attachments(ticket, true).await.unwrap_or_default();
+    assert_eq!(files.iter().map(|f| f.filename.as_str()).collect::<Vec<_>>(), ["big.log"]);
+    drop(store);
+}
