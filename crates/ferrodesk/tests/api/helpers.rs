@@ -403,3 +403,14 @@ impl TestApp {
         r.body
     }
 }
+
+/// Waits (up to 5 s) until something listens on 127.0.0.1:`port`; false if nothing came.
+pub fn wait_for_port(port: u16) -> bool {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    false
+}

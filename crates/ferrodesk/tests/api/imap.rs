@@ -79,11 +79,8 @@ impl Dovecot {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start dovecot (scripts/test.sh installs dovecot-imapd): {e}"));
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { port, dir, child };
-            }
-            std::thread::sleep(Duration::from_millis(25));
+        if crate::helpers::wait_for_port(port) {
+            return Self { port, dir, child };
         }
         let _ = child.kill();
         let _ = child.wait();

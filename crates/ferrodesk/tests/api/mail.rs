@@ -457,11 +457,8 @@ impl SmtpCapture {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start aiosmtpd (scripts/test.sh installs it): {e}"));
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { port, maildir, child };
-            }
-            std::thread::sleep(std::time::Duration::from_millis(25));
+        if crate::helpers::wait_for_port(port) {
+            return Self { port, maildir, child };
         }
         let _ = child.kill();
         let _ = child.wait();

@@ -471,11 +471,7 @@ async fn discard_inbound(
 pub async fn retry(state: &AppState, id: &str) -> Result<Ingested, ApiError> {
     let message = find(state, id).await?;
     if !message.status.can_retry() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_quarantined",
-            format!("the message is {}", message.status),
-        ));
+        return Err(not_quarantined(&message));
     }
     let ingested = state.ingest.process(message.id, state.now()).await?;
     if let Some(ticket) = ingested.ticket() {
@@ -492,11 +488,7 @@ pub async fn discard(state: &AppState, id: &str) -> Result<(), ApiError> {
         .set_inbound_status(message.id, InboundStatus::Discarded, message.error.clone(), &[InboundStatus::Quarantined])
         .await?;
     if !discarded {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_quarantined",
-            format!("the message is {}", message.status),
-        ));
+        return Err(not_quarantined(&message));
     }
     Ok(())
 }
@@ -520,4 +512,8 @@ pub async fn add_mailbox(state: &AppState, body: CreateMailbox) -> Result<Mailbo
     };
     state.store.create_mailbox(&mailbox).await?;
     Ok(mailbox)
+}
+
+fn not_quarantined(message: &InboundMessage) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "not_quarantined", format!("the message is {}", message.status))
 }
