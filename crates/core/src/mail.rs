@@ -135,3 +135,78 @@ pub struct ImapState {
     pub last_poll_at: Option<jiff::Timestamp>,
     pub last_error: Option<String>,
 }
+
+/// Which sender domains may open tickets by mail. Deny wins; a non-empty allow list admits only
+/// its domains. A domain also covers its subdomains (`example.org` covers `it.example.org`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SenderPolicy {
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+impl SenderPolicy {
+    /// Lower-cases, trims and checks the domains (at most 1,000 in each list).
+    pub fn validated(self) -> Result<Self, DomainError> {
+        let clean = |field: &str, list: Vec<String>| -> Result<Vec<String>, DomainError> {
+            if list.len() > 1000 {
+                return Err(DomainError::invalid(field, "at most 1000 domains"));
+            }
+            let mut out: Vec<String> = Vec::with_capacity(list.len());
+            for d in list {
+                let d = d.trim().trim_start_matches('@').trim_end_matches('.').to_lowercase();
+                if d.is_empty() {
+                    continue;
+                }
+                let ok = d.len() <= 253
+                    && d.contains('.')
+                    && d.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+                if !ok {
+                    return Err(DomainError::invalid(field, format!("{d:?} is not a domain like example.org")));
+                }
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+            Ok(out)
+        };
+        Ok(Self { allow: clean("mail_senders.allow", self.allow)?, deny: clean("mail_senders.deny", self.deny)? })
+    }
+
+    /// Whether mail from `address` may open tickets; `Err` says why not.
+    pub fn admits(&self, address: &str) -> Result<(), &'static str> {
+        let domain = address.rsplit('@').next().unwrap_or_default().to_lowercase();
+        let covers = |d: &String| domain == *d || domain.ends_with(&format!(".{d}"));
+        if self.deny.iter().any(covers) {
+            return Err("the sender's domain is on the deny list");
+        }
+        if !self.allow.is_empty() && !self.allow.iter().any(covers) {
+            return Err("the sender's domain is not on the allow list");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    #[test]
+    fn deny_wins_and_allow_covers_subdomains() {
+        let p = SenderPolicy { allow: vec!["customer.example".into()], deny: vec!["bad.customer.example".into()] }
+            .validated()
+            .unwrap_or_default();
+        assert!(p.admits("ann@customer.example").is_ok());
+        assert!(p.admits("bob@it.customer.example").is_ok());
+        assert!(p.admits("eve@bad.customer.example").is_err());
+        assert!(p.admits("x@notcustomer.example").is_err(), "a suffix is not a subdomain");
+        assert!(p.admits("x@other.example").is_err());
+        assert!(SenderPolicy::default().admits("anyone@anywhere.example").is_ok());
+        assert!(SenderPolicy { allow: vec!["not a domain".into()], deny: vec![] }.validated().is_err());
+        assert_eq!(
+            SenderPolicy { allow: vec![" @Example.ORG. ".into()], deny: vec![] }.validated().map(|p| p.allow),
+            Ok(vec!["example.org".to_owned()])
+        );
+    }
+}

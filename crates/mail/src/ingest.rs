@@ -23,6 +23,9 @@ use crate::parse::{InboundMail, ParseLimits, parse};
 use crate::reply::visible_reply;
 use crate::thread::{MessageIdSigner, OurId, subject_ticket_number};
 
+/// Acknowledgements to one domain per hour, at most.
+pub const ACKS_PER_DOMAIN_HOUR: i64 = 50;
+
 /// The secret our Message-IDs are signed with, in `instance_secrets`.
 pub const MESSAGE_ID_SECRET: &str = "mail-message-id";
 
@@ -32,11 +35,13 @@ pub struct IngestConfig {
     pub limits: ParseLimits,
     /// An agent's e-mailed reply that starts with this becomes an internal note.
     pub internal_marker: String,
+    /// New tickets one sender may open by mail per hour; more are quarantined.
+    pub new_tickets_per_sender_hour: i64,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        Self { limits: ParseLimits::default(), internal_marker: "#internal".into() }
+        Self { limits: ParseLimits::default(), internal_marker: "#internal".into(), new_tickets_per_sender_hour: 20 }
     }
 }
 
@@ -280,11 +285,18 @@ impl Ingest {
             None if machine_note => None,
             None => return Err(Plan::Quarantine("the message has no usable sender address (From)".into())),
         };
+        let settings = self.store.settings().await?;
         if let Some(from) = from {
             let mailboxes = self.store.mailboxes().await?;
             if mailboxes.iter().any(|m| m.address.as_str() == from.address) {
                 tracing::warn!(inbound = %inbound_id, from = %from.address, "mail from our own address: a loop? not processed");
                 return Err(Plan::Ignore(format!("sent from our own address {}", from.address)));
+            }
+            // Staff always get through (their domain need not be on a customers' allow list).
+            if let Err(why) = settings.mail_senders.admits(&from.address)
+                && !self.is_staff(&from.address).await?
+            {
+                return Err(Plan::Quarantine(why.into()));
             }
         }
         let bounced = match &mail.automation {
@@ -353,7 +365,21 @@ impl Ingest {
             }
         };
         let requester = self.sender(from).await?;
-        let settings = self.store.settings().await?;
+        // Forged or runaway senders cannot flood the queue: beyond this, mail waits for an admin.
+        let hour_ago = now.checked_sub(jiff::SignedDuration::from_hours(1)).unwrap_or(now);
+        let recent = ferrodesk_store::TicketQuery {
+            requester_id: Some(requester.id),
+            created_after: Some(hour_ago),
+            ..Default::default()
+        };
+        if self.store.count_tickets(&recent, &ferrodesk_core::access::TicketScope::All).await?
+            >= self.config.new_tickets_per_sender_hour
+        {
+            return Err(Plan::Quarantine(format!(
+                "more than {} new tickets from this sender within an hour",
+                self.config.new_tickets_per_sender_hour
+            )));
+        }
         let ticket_id = TicketId::generate();
         let subject = match mail.subject.trim() {
             "" => "(no subject)".to_owned(),
@@ -406,6 +432,13 @@ impl Ingest {
             tracing::info!(ticket = %ticket, "no acknowledgement: the sender had one within the hour");
             return Ok(vec![]);
         }
+        // And per domain: forged senders from one domain cannot make us mail it without end.
+        let domain = requester.email.as_str().rsplit('@').next().unwrap_or_default().to_owned();
+        let rule = ferrodesk_store::ThrottleRule { key: format!("ack-domain:{domain}"), limit: ACKS_PER_DOMAIN_HOUR };
+        if self.store.admit_login(&[rule], now, jiff::SignedDuration::from_hours(1)).await?.is_some() {
+            tracing::warn!(%domain, "acknowledgements to this domain paused: more than {ACKS_PER_DOMAIN_HOUR} within the hour");
+            return Ok(vec![]);
+        }
         let job = MailJob {
             notification: Notification::Received,
             ticket: Some(ticket),
@@ -455,6 +488,11 @@ impl Ingest {
             tracing::info!(ticket = number.0, "subject names a ticket the sender does not take part in: a new ticket");
         }
         Ok(participant.then_some(ticket))
+    }
+
+    async fn is_staff(&self, address: &str) -> Result<bool, Plan> {
+        let Ok(address) = EmailAddress::parse(address) else { return Ok(false) };
+        Ok(self.store.user_by_email(&address).await?.is_some_and(|(u, _)| u.active && u.role.is_staff()))
     }
 
     async fn follow_merge(&self, ticket: Ticket) -> Result<Ticket, Plan> {

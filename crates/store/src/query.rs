@@ -436,7 +436,11 @@ pub(crate) const UPSERT_SETTING: &str =
     "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
 pub(crate) fn settings_to_pairs(s: &Settings) -> Vec<(&'static str, String)> {
-    vec![("priority_matrix", json_text(&s.priority_matrix)), ("agents_see_all", s.agents_see_all.to_string())]
+    vec![
+        ("priority_matrix", json_text(&s.priority_matrix)),
+        ("agents_see_all", s.agents_see_all.to_string()),
+        ("mail_senders", json_text(&s.mail_senders)),
+    ]
 }
 
 pub(crate) fn settings_from_pairs(pairs: &[(String, String)]) -> Settings {
@@ -449,6 +453,11 @@ pub(crate) fn settings_from_pairs(pairs: &[(String, String)]) -> Settings {
                 }
             }
             "agents_see_all" => s.agents_see_all = v == "true",
+            "mail_senders" => {
+                if let Ok(p) = serde_json::from_str(v) {
+                    s.mail_senders = p;
+                }
+            }
             _ => {}
         }
     }

@@ -13,6 +13,8 @@ use serde_json::Value;
 pub struct Settings {
     pub priority_matrix: PriorityMatrix,
     pub agents_see_all: bool,
+    /// Which sender domains may open tickets by mail.
+    pub mail_senders: ferrodesk_core::mail::SenderPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

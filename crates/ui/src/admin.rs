@@ -479,6 +479,8 @@ struct SettingsPage {
     matrix: Vec<(&'static str, Vec<(&'static str, &'static str)>)>,
     priorities: Vec<&'static str>,
     agents_see_all: bool,
+    mail_allow: String,
+    mail_deny: String,
     done: Option<String>,
 }
 
@@ -502,6 +504,8 @@ pub async fn settings(
         matrix,
         priorities: Priority::ALL.iter().map(|p| p.as_str()).collect(),
         agents_see_all: s.agents_see_all,
+        mail_allow: s.mail_senders.allow.join("\n"),
+        mail_deny: s.mail_senders.deny.join("\n"),
         done: n.done,
     };
     Ok(render(&page))
@@ -521,9 +525,16 @@ pub async fn save_settings(
             matrix.cells[row][col] = Priority::parse(get(&format!("m_{i}_{u}")), "priority_matrix")?;
         }
     }
+    let lines = |k: &str| get(k).lines().map(str::to_owned).collect::<Vec<_>>();
+    let mail_senders =
+        ferrodesk_core::mail::SenderPolicy { allow: lines("mail_allow"), deny: lines("mail_deny") }.validated()?;
     state
         .store
-        .save_settings(&Settings { priority_matrix: matrix, agents_see_all: get("agents_see_all") == "on" })
+        .save_settings(&Settings {
+            priority_matrix: matrix,
+            agents_see_all: get("agents_see_all") == "on",
+            mail_senders,
+        })
         .await
         .map_err(api)?;
     Ok(back("/admin/settings?done=saved"))

@@ -28,7 +28,8 @@ dual!(
     hostile_html_and_names_stay_text_case_a9_a11,
     the_date_header_is_not_trusted_case_a16,
     admins_manage_mailboxes_and_the_quarantine_in_the_ui,
-    mail_stored_before_a_crash_is_processed_after_it
+    mail_stored_before_a_crash_is_processed_after_it,
+    sender_domains_and_floods_wait_for_an_admin
 );
 
 const SUPPORT: &str = "help@desk.example";
@@ -588,6 +589,15 @@ async fn acknowledgements_are_rate_limited_and_never_sent_to_machines_case_j69(b
     deliver_expecting(&app, &mail("spoofed@victim.example", "Later", "s9@victim.example", "", "again"), "opened").await;
     out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(smtp.messages().len(), 2);
+    // Many forged senders at one domain: at most 50 acknowledgements to it per hour.
+    let cap = ferrodesk_mail::ingest::ACKS_PER_DOMAIN_HOUR as usize;
+    for i in 0..cap + 5 {
+        let m = mail(&format!("forged{i}@mass.example"), "Hello", &format!("m{i}@mass.example"), "", "hi");
+        deliver_expecting(&app, &m, "opened").await;
+    }
+    while out.run_due_once(app.clock.now()).await.unwrap_or_default() > 0 {}
+    let to_domain = smtp.messages().iter().filter(|m| read(m).to[0].address.ends_with("@mass.example")).count();
+    assert_eq!(to_domain, cap);
 }
 
 async fn a_relay_down_for_hours_gets_each_mail_once_and_refusals_show_on_the_ticket_case_k78(b: Backend) {
@@ -936,4 +946,68 @@ async fn a_full_disk_refuses_mail_and_loses_nothing_case_k76() {
     let files = store.attachments(ticket, true).await.unwrap_or_default();
     assert_eq!(files.iter().map(|f| f.filename.as_str()).collect::<Vec<_>>(), ["big.log"]);
     drop(store);
+}
+
+async fn sender_domains_and_floods_wait_for_an_admin(b: Backend) {
+    let app = with_mailbox(b).await;
+    let mut settings = app.get("/api/v1/settings", &app.admin).await.body;
+    settings["mail_senders"] = json!({"allow": ["customer.example"], "deny": ["bad.customer.example"]});
+    let r = app.call(Method::PUT, "/api/v1/settings", &app.admin, Some(settings.clone()), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let mut wrong = settings.clone();
+    wrong["mail_senders"] = json!({"allow": ["not a domain"], "deny": []});
+    assert_eq!(
+        app.call(Method::PUT, "/api/v1/settings", &app.admin, Some(wrong), &[]).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    let denied = deliver_expecting(
+        &app,
+        &mail("eve@bad.customer.example", "Hi", "d1@bad.customer.example", "", "x"),
+        "quarantined",
+    )
+    .await;
+    assert!(denied["error"].as_str().unwrap_or_default().contains("deny list"), "{denied}");
+    let outside =
+        deliver_expecting(&app, &mail("someone@other.example", "Hi", "o1@other.example", "", "x"), "quarantined").await;
+    assert!(outside["error"].as_str().unwrap_or_default().contains("allow list"), "{outside}");
+    let opened = deliver_expecting(
+        &app,
+        &mail("ann@it.customer.example", "Laptop", "ok1@it.customer.example", "", "x"),
+        "opened",
+    )
+    .await;
+    // Staff answer by mail from a domain that is not on the customers' list.
+    app.user_with_token("agent@desk.example", Role::Agent).await;
+    let answer = mail(
+        "agent@desk.example",
+        "Re: Laptop",
+        "ok2@desk.example",
+        "In-Reply-To: <ok1@it.customer.example>\r\n",
+        "On it.",
+    );
+    assert_eq!(deliver_expecting(&app, &answer, "commented").await["ticket_id"], opened["ticket_id"]);
+
+    // One sender opening ticket after ticket: the 21st within the hour waits for an admin.
+    for i in 0..20 {
+        deliver_expecting(
+            &app,
+            &mail("flood@customer.example", &format!("Flood {i}"), &format!("f{i}@customer.example"), "", "x"),
+            "opened",
+        )
+        .await;
+    }
+    let held = deliver_expecting(
+        &app,
+        &mail("flood@customer.example", "Flood 20", "f20@customer.example", "", "x"),
+        "quarantined",
+    )
+    .await;
+    assert!(held["error"].as_str().unwrap_or_default().contains("within an hour"), "{held}");
+    // An hour later the admin's retry goes through.
+    app.clock.advance(std::time::Duration::from_secs(3700));
+    let retried = app
+        .post(&format!("/api/v1/mail/inbound/{}/retry", held["id"].as_str().unwrap_or_default()), &app.admin, json!({}))
+        .await;
+    assert_eq!(retried.body["outcome"], "opened", "{}", retried.body);
 }

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use ferrodesk_core::access::{Action, Resource};
 use ferrodesk_core::custom_field::{CustomFieldDef, FieldKind};
 use ferrodesk_core::ids::{CategoryId, CustomFieldId, GroupId, OrganisationId, UserId};
+use ferrodesk_core::mail::SenderPolicy;
 use ferrodesk_core::priority::PriorityMatrix;
 use ferrodesk_core::ticket::SupportLevel;
 use ferrodesk_core::ticket::TicketType;
@@ -215,6 +216,10 @@ pub struct SettingsView {
     priority_matrix: PriorityMatrix,
     /// Agents see every ticket, not only their groups'.
     agents_see_all: bool,
+    /// Which sender domains may open tickets by mail (deny wins; a non-empty allow list admits
+    /// only its domains and their subdomains). Omitted: unchanged.
+    #[serde(default)]
+    mail_senders: Option<SenderPolicy>,
 }
 
 /// Instance settings (staff only).
@@ -224,7 +229,11 @@ async fn get_settings(State(state): State<AppState>, Auth(actor): Auth) -> Resul
         return Err(ApiError::forbidden());
     }
     let s = state.store.settings().await?;
-    Ok(Json(SettingsView { priority_matrix: s.priority_matrix, agents_see_all: s.agents_see_all }))
+    Ok(Json(SettingsView {
+        priority_matrix: s.priority_matrix,
+        agents_see_all: s.agents_see_all,
+        mail_senders: Some(s.mail_senders),
+    }))
 }
 
 /// Replace instance settings. Admins only.
@@ -235,11 +244,19 @@ async fn put_settings(
     ApiJson(body): ApiJson<SettingsView>,
 ) -> Result<Json<SettingsView>, ApiError> {
     authorise(&actor, Resource::Config, Action::Update)?;
-    state
-        .store
-        .save_settings(&Settings { priority_matrix: body.priority_matrix.clone(), agents_see_all: body.agents_see_all })
-        .await?;
-    Ok(Json(body))
+    let current = state.store.settings().await?;
+    let mail_senders = match body.mail_senders {
+        Some(p) => p.validated()?,
+        None => current.mail_senders,
+    };
+    let settings =
+        Settings { priority_matrix: body.priority_matrix.clone(), agents_see_all: body.agents_see_all, mail_senders };
+    state.store.save_settings(&settings).await?;
+    Ok(Json(SettingsView {
+        priority_matrix: settings.priority_matrix,
+        agents_see_all: settings.agents_see_all,
+        mail_senders: Some(settings.mail_senders),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
