@@ -345,7 +345,8 @@ impl Ingest {
                 created_at: now,
             };
             let files = files_for(mail, ticket.id, Some(comment.id), internal, author, now);
-            let jobs = for_comment(&comment, is_staff, ticket.requester_id).map(|j| j.into_job(None, now));
+            let jobs =
+                for_comment(&comment, is_staff, ticket.requester_id, ticket.assignee_id).map(|j| j.into_job(None, now));
             let effect = InboundEffect::Comment { comment, author_is_staff: is_staff };
             return Ok(InboundOutcome {
                 jobs: jobs.into_iter().collect(),

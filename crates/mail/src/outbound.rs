@@ -30,6 +30,8 @@ pub enum Notification {
     AgentReply,
     /// To someone who asked: a link to choose a new password.
     PasswordReset,
+    /// To the assignee: the requester answered.
+    RequesterReply,
 }
 
 /// The payload of a `send_mail` job.
@@ -60,15 +62,26 @@ impl MailJob {
     }
 }
 
-/// The notification an agent's or requester's comment causes, if any: a public answer by
-/// staff goes to the requester. Internal notes never leave the desk.
-pub fn for_comment(comment: &Comment, author_is_staff: bool, requester: UserId) -> Option<MailJob> {
-    (author_is_staff && !comment.internal && comment.author_id != Some(requester)).then_some(MailJob {
-        notification: Notification::AgentReply,
+/// The notification a comment causes, if any: a public answer by staff goes to the requester;
+/// a requester's answer goes to the assignee. Internal notes never leave the desk, and nobody
+/// is mailed their own words.
+pub fn for_comment(
+    comment: &Comment,
+    author_is_staff: bool,
+    requester: UserId,
+    assignee: Option<UserId>,
+) -> Option<MailJob> {
+    if comment.internal {
+        return None;
+    }
+    let (notification, to) =
+        if author_is_staff { (Notification::AgentReply, requester) } else { (Notification::RequesterReply, assignee?) };
+    (comment.author_id != Some(to)).then_some(MailJob {
+        notification,
         ticket: Some(comment.ticket_id),
         comment: Some(comment.id),
         reset: None,
-        to: requester,
+        to,
     })
 }
 
@@ -129,6 +142,16 @@ pub fn render(kind: Notification, ctx: &Context<'_>) -> Result<Rendered, String>
                 desk = ctx.mailbox.address,
             ),
             Some("auto-replied"),
+        ),
+        Notification::RequesterReply => (
+            format!(
+                "{REPLY_ABOVE_MARKER}\n\n{author} answered on ticket #{number}: {subject}\n\n{body}\n\n-- \n{url}\n",
+                author = ctx.author_name.unwrap_or("The requester"),
+                subject = ctx.subject,
+                body = ctx.comment.map(|c| c.body.as_str()).unwrap_or_default(),
+                url = ctx.ticket_url,
+            ),
+            Some("auto-generated"),
         ),
         Notification::AgentReply => (
             format!(
@@ -259,9 +282,18 @@ mod tests {
             internal,
             created_at: Timestamp::UNIX_EPOCH,
         };
-        let agent = Some(UserId::generate());
-        assert!(for_comment(&comment(false, agent), true, requester).is_some());
-        assert!(for_comment(&comment(true, agent), true, requester).is_none());
-        assert!(for_comment(&comment(false, Some(requester)), false, requester).is_none());
+        let assignee = UserId::generate();
+        let agent = Some(assignee);
+        let to = |c: Option<MailJob>| c.map(|j| (j.notification, j.to));
+        assert_eq!(
+            to(for_comment(&comment(false, agent), true, requester, agent)),
+            Some((Notification::AgentReply, requester))
+        );
+        assert_eq!(to(for_comment(&comment(true, agent), true, requester, agent)), None);
+        assert_eq!(
+            to(for_comment(&comment(false, Some(requester)), false, requester, Some(assignee))),
+            Some((Notification::RequesterReply, assignee))
+        );
+        assert_eq!(to(for_comment(&comment(false, Some(requester)), false, requester, None)), None);
     }
 }

@@ -155,7 +155,12 @@ impl Outbox {
                 comment: comment.as_ref(),
                 author_name: author_name.as_deref(),
                 mailbox: &mailbox,
-                ticket_url: format!("{}/portal/tickets/{}", self.base_url, ticket.number.0),
+                ticket_url: format!(
+                    "{}/{}/tickets/{}",
+                    self.base_url,
+                    if recipient.role.is_staff() { "desk" } else { "portal" },
+                    ticket.number.0
+                ),
                 message_id: message_id.clone(),
                 thread: &thread,
                 reset_link: None,

@@ -269,7 +269,8 @@ pub async fn save_comment(
     idempotency: Option<ferrodesk_store::Idempotency>,
 ) -> Result<Ticket, ferrodesk_store::StoreError> {
     let mut jobs = Vec::new();
-    if let Some(job) = ferrodesk_mail::outbound::for_comment(&comment, actor.role.is_staff(), ticket.requester_id)
+    if let Some(job) =
+        ferrodesk_mail::outbound::for_comment(&comment, actor.role.is_staff(), ticket.requester_id, ticket.assignee_id)
         && state.store.mailboxes().await?.iter().any(|m| m.active)
     {
         jobs.push(job.into_job(None, comment.created_at));

@@ -29,7 +29,8 @@ dual!(
     the_date_header_is_not_trusted_case_a16,
     admins_manage_mailboxes_and_the_quarantine_in_the_ui,
     mail_stored_before_a_crash_is_processed_after_it,
-    sender_domains_and_floods_wait_for_an_admin
+    sender_domains_and_floods_wait_for_an_admin,
+    the_assignee_hears_of_requester_replies_and_can_answer_by_mail
 );
 
 const SUPPORT: &str = "help@desk.example";
@@ -1010,4 +1011,47 @@ async fn sender_domains_and_floods_wait_for_an_admin(b: Backend) {
         .post(&format!("/api/v1/mail/inbound/{}/retry", held["id"].as_str().unwrap_or_default()), &app.admin, json!({}))
         .await;
     assert_eq!(retried.body["outcome"], "opened", "{}", retried.body);
+}
+
+async fn the_assignee_hears_of_requester_replies_and_can_answer_by_mail(b: Backend) {
+    let app = with_mailbox(b).await;
+    let smtp = SmtpCapture::start();
+    let out = outbox(&app, &smtp.url());
+    let (agent, _) = app.user_with_token("agent@desk.example", Role::Agent).await;
+    let opened = deliver_expecting(&app, &mail("ann@customer.example", "Monitor dark", "md1@customer.example", "", "No picture."), "opened").await;
+    let ticket = opened["ticket_id"].as_str().unwrap_or_default().to_owned();
+    let r = app.patch(&format!("/api/v1/tickets/{ticket}"), &app.admin, json!({"assignee_id": agent})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let before = smtp.messages().len();
+    // Ann adds something by mail: the assignee is told, with a link into the desk.
+    let more = mail("ann@customer.example", "Re: Monitor dark", "md2@customer.example", "In-Reply-To: <md1@customer.example>\r\n", "The power light blinks orange.");
+    deliver_expecting(&app, &more, "commented").await;
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let sent = smtp.messages();
+    assert_eq!(sent.len(), before + 1);
+    let note = read(&sent[before]);
+    assert_eq!(note.to[0].address, "agent@desk.example");
+    assert!(note.text.contains("power light blinks orange") && note.text.contains("/desk/tickets/"), "{}", note.text);
+    assert!(note.automation.is_automatic(), "a notification says it is automatic");
+    // The agent answers that mail from their mail program: a public answer on the ticket,
+    // which goes on to Ann.
+    let answer = mail(
+        "agent@desk.example",
+        "Re: Monitor dark",
+        "md3@desk.example",
+        &format!("In-Reply-To: <{}>\r\n", note.message_id.clone().unwrap_or_default()),
+        "Swap the cable, please.\r\n\r\nOn Monday, Service desk wrote:\r\n> The power light blinks orange.",
+    );
+    deliver_expecting(&app, &answer, "commented").await;
+    let list = comments(&app, &ticket).await;
+    let last = list.last().cloned().unwrap_or_default();
+    assert_eq!(last["body"], "Swap the cable, please.");
+    assert_eq!(last["internal"], false);
+    assert_eq!(last["author_id"], json!(agent));
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let sent = smtp.messages();
+    let to_ann = read(&sent[sent.len() - 1]);
+    assert_eq!(to_ann.to[0].address, "ann@customer.example");
+    assert!(to_ann.text.contains("Swap the cable"), "{}", to_ann.text);
 }
