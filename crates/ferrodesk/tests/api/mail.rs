@@ -1018,14 +1018,25 @@ async fn the_assignee_hears_of_requester_replies_and_can_answer_by_mail(b: Backe
     let smtp = SmtpCapture::start();
     let out = outbox(&app, &smtp.url());
     let (agent, _) = app.user_with_token("agent@desk.example", Role::Agent).await;
-    let opened = deliver_expecting(&app, &mail("ann@customer.example", "Monitor dark", "md1@customer.example", "", "No picture."), "opened").await;
+    let opened = deliver_expecting(
+        &app,
+        &mail("ann@customer.example", "Monitor dark", "md1@customer.example", "", "No picture."),
+        "opened",
+    )
+    .await;
     let ticket = opened["ticket_id"].as_str().unwrap_or_default().to_owned();
     let r = app.patch(&format!("/api/v1/tickets/{ticket}"), &app.admin, json!({"assignee_id": agent})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
     let before = smtp.messages().len();
     // Ann adds something by mail: the assignee is told, with a link into the desk.
-    let more = mail("ann@customer.example", "Re: Monitor dark", "md2@customer.example", "In-Reply-To: <md1@customer.example>\r\n", "The power light blinks orange.");
+    let more = mail(
+        "ann@customer.example",
+        "Re: Monitor dark",
+        "md2@customer.example",
+        "In-Reply-To: <md1@customer.example>\r\n",
+        "The power light blinks orange.",
+    );
     deliver_expecting(&app, &more, "commented").await;
     out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
     let sent = smtp.messages();
