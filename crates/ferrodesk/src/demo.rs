@@ -234,6 +234,7 @@ pub async fn fill(store: &dyn Store) -> Result<()> {
                     comment,
                     at,
                     idempotency: None,
+                    jobs: vec![],
                 })
                 .await?;
         }

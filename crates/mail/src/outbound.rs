@@ -32,6 +32,10 @@ pub enum Notification {
     PasswordReset,
     /// To the assignee: the requester answered.
     RequesterReply,
+    /// To the requester: we wait for them.
+    PendingOnYou,
+    /// To the requester: resolved, with links to confirm or reopen.
+    Resolved,
 }
 
 /// The payload of a `send_mail` job.
@@ -85,6 +89,21 @@ pub fn for_comment(
     })
 }
 
+/// The notification a status change causes, if any: pending on the requester, or resolved.
+pub fn for_status(
+    ticket: &ferrodesk_core::ticket::Ticket,
+    changes: &[ferrodesk_core::ticket::FieldChange],
+) -> Option<MailJob> {
+    use ferrodesk_core::ticket::{PendingReason, Status};
+    let became = changes.iter().find(|c| c.field == "status").and_then(|c| c.new.as_deref())?;
+    let notification = match (became, ticket.status, ticket.pending_reason) {
+        ("resolved", Status::Resolved, _) => Notification::Resolved,
+        ("pending", Status::Pending, Some(PendingReason::Requester)) => Notification::PendingOnYou,
+        _ => return None,
+    };
+    Some(MailJob { notification, ticket: Some(ticket.id), comment: None, reset: None, to: ticket.requester_id })
+}
+
 /// Everything a notification needs, read from the store when it is sent.
 pub struct Context<'a> {
     /// The ticket's number (none for mail about no ticket, e.g. a password reset).
@@ -103,6 +122,9 @@ pub struct Context<'a> {
     pub thread: &'a [String],
     /// The password-reset link, for `PasswordReset`.
     pub reset_link: Option<String>,
+    /// For `Resolved`: the resolution note, and the confirm and reopen links.
+    pub resolution: Option<&'a str>,
+    pub action_links: Option<(String, String)>,
 }
 
 /// A rendered message, ready to send.
@@ -143,6 +165,28 @@ pub fn render(kind: Notification, ctx: &Context<'_>) -> Result<Rendered, String>
             ),
             Some("auto-replied"),
         ),
+        Notification::PendingOnYou => (
+            format!(
+                "{REPLY_ABOVE_MARKER}\n\nHello {name},\n\nto go on with your request #{number} ({subject}) we need something from you:\n                 please see the latest answer and reply to this e-mail.\n\n{url}\n",
+                name = ctx.recipient_name,
+                subject = ctx.subject,
+                url = ctx.ticket_url,
+            ),
+            Some("auto-generated"),
+        ),
+        Notification::Resolved => {
+            let (confirm, reopen) = ctx.action_links.clone().unwrap_or_default();
+            (
+                format!(
+                    "{REPLY_ABOVE_MARKER}\n\nHello {name},\n\nyour request #{number} ({subject}) is resolved.\n\n{note}\n\n                     Solved? Confirm it here: {confirm}\nNot solved? Reopen it here: {reopen}\n                     (These links work for {days} days; you can also reply to this e-mail.)\n",
+                    name = ctx.recipient_name,
+                    subject = ctx.subject,
+                    note = ctx.resolution.unwrap_or_default(),
+                    days = crate::links::LINK_LIFETIME.as_hours() / 24,
+                ),
+                Some("auto-generated"),
+            )
+        }
         Notification::RequesterReply => (
             format!(
                 "{REPLY_ABOVE_MARKER}\n\n{author} answered on ticket #{number}: {subject}\n\n{body}\n\n-- \n{url}\n",
@@ -255,6 +299,8 @@ mod tests {
             message_id: "fd.1042.abc.0011@desk.example".into(),
             thread: &thread,
             reset_link: None,
+            resolution: None,
+            action_links: None,
         };
         let raw = render(Notification::Received, &ctx).unwrap_or_else(|e| panic!("{e}")).message.formatted();
         let text = String::from_utf8_lossy(&raw);

@@ -141,6 +141,13 @@ impl Outbox {
             None => self.default_mailbox().await?,
         };
         let thread = self.store.thread_ids(ticket.id).await?;
+        let action_links = if mail.notification == Notification::Resolved {
+            let links = crate::links::TicketLinks::load(&self.store, self.secrets.as_ref()).await?;
+            let url = |a| format!("{}/portal/by-mail?{}", self.base_url, links.query(ticket.id, a, Timestamp::now()));
+            Some((url(crate::links::LinkAction::Confirm), url(crate::links::LinkAction::Reopen)))
+        } else {
+            None
+        };
         let signer = self.ingest.signer().await?;
         let domain = mailbox.address.as_str().rsplit('@').next().unwrap_or("localhost").to_owned();
         let message_id = signer.message_id(TicketNumber(ticket.number.0), &job.id.simple().to_string(), &domain);
@@ -164,6 +171,8 @@ impl Outbox {
                 message_id: message_id.clone(),
                 thread: &thread,
                 reset_link: None,
+                resolution: ticket.resolution_note.as_deref(),
+                action_links,
             },
         )
         .map_err(Failure::Permanent)?;
@@ -196,6 +205,8 @@ impl Outbox {
                 ticket_url: String::new(),
                 message_id: format!("fd-reset.{}@{domain}", job.id.simple()),
                 thread: &[],
+                resolution: None,
+                action_links: None,
                 reset_link: Some(format!("{}/reset-password?token={}", self.base_url, tokens.token(reset))),
             },
         )

@@ -25,6 +25,20 @@ pub(crate) fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
+/// The key named `name`: the instance's stored secret of that name (created the first time),
+/// mixed with the configured key when there is one.
+pub(crate) async fn instance_key(
+    store: &Arc<dyn Store>,
+    secrets: Option<&SecretBox>,
+    name: &str,
+) -> Result<Vec<u8>, StoreError> {
+    let stored = store.instance_secret(name, rand::random::<[u8; 32]>().to_vec()).await?;
+    Ok(match secrets {
+        Some(s) => mac(&s.derive(name), &stored),
+        None => stored,
+    })
+}
+
 /// Makes reset tokens.
 #[derive(Clone)]
 pub struct ResetTokens {
@@ -33,12 +47,7 @@ pub struct ResetTokens {
 
 impl ResetTokens {
     pub async fn load(store: &Arc<dyn Store>, secrets: Option<&SecretBox>) -> Result<Self, StoreError> {
-        let stored = store.instance_secret(RESET_SECRET, rand::random::<[u8; 32]>().to_vec()).await?;
-        let key = match secrets {
-            Some(s) => mac(&s.derive(RESET_SECRET), &stored),
-            None => stored,
-        };
-        Ok(Self { key })
+        Ok(Self { key: instance_key(store, secrets, RESET_SECRET).await? })
     }
 
     /// The token of reset `id` (URL-safe).

@@ -345,6 +345,7 @@ pub(crate) fn comment_change(
         at: comment.created_at,
         comment: Some(comment),
         idempotency,
+        jobs: vec![],
     })
 }
 

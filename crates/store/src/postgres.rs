@@ -223,6 +223,9 @@ async fn save_in(tx: &deadpool_postgres::Transaction<'_>, change: TicketChange) 
     if let (Some(key), Some(comment)) = (&change.idempotency, &change.comment) {
         record_idempotency(tx, key, comment.id.0, change.at).await?;
     }
+    for j in &change.jobs {
+        exec(tx, &crate::mail::insert_job(j, change.at)).await?;
+    }
     if query::needs_reindex(&change) {
         reindex(tx, &change.ticket).await?;
     }

@@ -175,6 +175,7 @@ pub(crate) fn created_change(ticket: &Ticket, actor: Option<UserId>, now: Timest
         comment: None,
         at: now,
         idempotency: None,
+        jobs: vec![],
     }
 }
 
@@ -761,6 +762,7 @@ pub(crate) fn import_statements(item: &ImportedTicket) -> Vec<Stmt> {
         comment: None,
         at: t.created_at,
         idempotency: None,
+        jobs: vec![],
     };
     out.extend(insert_history(&created));
     out

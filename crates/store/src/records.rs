@@ -88,6 +88,8 @@ pub struct TicketChange {
     pub at: Timestamp,
     /// Records the comment under this key in the same transaction.
     pub idempotency: Option<Idempotency>,
+    /// Jobs to queue with the change (mail it causes), in the same transaction.
+    pub jobs: Vec<NewJob>,
 }
 
 #[derive(Debug, Clone, Default)]

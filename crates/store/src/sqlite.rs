@@ -376,6 +376,9 @@ fn save_in(c: &Connection, change: TicketChange) -> StoreResult<Ticket> {
     if let (Some(key), Some(comment)) = (&change.idempotency, &change.comment) {
         record_idempotency(c, key, comment.id.0, change.at)?;
     }
+    for j in &change.jobs {
+        exec(c, &crate::mail::insert_job(j, change.at))?;
+    }
     if query::needs_reindex(&change) {
         reindex(c, &change.ticket)?;
     }

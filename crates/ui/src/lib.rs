@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         // Forms with files stream and check their own per-file limit (`forms::FormData`).
         .route("/portal/new", get(portal::new_form).post(portal::create).layer(DefaultBodyLimit::disable()))
         .route("/portal/tickets/{number}", get(portal::ticket))
+        .route("/portal/by-mail", get(portal::by_mail_page_get).post(portal::by_mail_post))
         .route("/portal/tickets/{number}/reply", post(portal::reply).layer(DefaultBodyLimit::disable()))
         .route("/portal/tickets/{number}/{action}", post(portal::act))
         .route("/desk", get(desk::queue))

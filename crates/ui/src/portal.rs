@@ -414,3 +414,140 @@ pub async fn act(
     .await?;
     Ok(Redirect::to(&format!("/portal/tickets/{}", t.number.0)).into_response())
 }
+
+#[derive(Template)]
+#[template(path = "by_mail.html")]
+struct ByMailPage {
+    css: String,
+    heading: String,
+    message: String,
+    show_form: bool,
+    button: &'static str,
+    t: String,
+    a: String,
+    e: String,
+    s: String,
+}
+
+/// The parts of a signed link from a "resolved" mail.
+#[derive(Deserialize)]
+pub struct ByMail {
+    #[serde(default)]
+    t: String,
+    #[serde(default)]
+    a: String,
+    #[serde(default)]
+    e: String,
+    #[serde(default)]
+    s: String,
+}
+
+fn by_mail_page(status: StatusCode, heading: &str, message: String, form: Option<(&'static str, &ByMail)>) -> Response {
+    let (button, link) = form.map_or(("", None), |(b, l)| (b, Some(l)));
+    let page = ByMailPage {
+        css: crate::assets::url("app.css"),
+        heading: heading.to_owned(),
+        message,
+        show_form: link.is_some(),
+        button,
+        t: link.map(|l| l.t.clone()).unwrap_or_default(),
+        a: link.map(|l| l.a.clone()).unwrap_or_default(),
+        e: link.map(|l| l.e.clone()).unwrap_or_default(),
+        s: link.map(|l| l.s.clone()).unwrap_or_default(),
+    };
+    let mut resp = render(&page);
+    *resp.status_mut() = status;
+    resp
+}
+
+/// Checks a link; returns the ticket and the action, or the page that says why not.
+async fn checked_link(
+    state: &AppState,
+    link: &ByMail,
+) -> Result<(ferrodesk_core::ticket::Ticket, ferrodesk_mail::links::LinkAction), Response> {
+    let invalid = || {
+        by_mail_page(
+            StatusCode::BAD_REQUEST,
+            "This link does not work any more",
+            "It is too old, or not complete. Open your request in the portal instead.".into(),
+            None,
+        )
+    };
+    let (Ok(ticket), Some(action), Ok(expires)) =
+        (link.t.parse::<uuid::Uuid>(), ferrodesk_mail::links::LinkAction::parse(&link.a), link.e.parse::<i64>())
+    else {
+        return Err(invalid());
+    };
+    let ticket = ferrodesk_core::ids::TicketId(ticket);
+    let links = ferrodesk_mail::links::TicketLinks::load(&state.store, state.secrets.as_ref())
+        .await
+        .map_err(|e| UiError::from(ApiError::from(e)).into_response())?;
+    if !links.verify(ticket, action, expires, &link.s, state.now()) {
+        return Err(invalid());
+    }
+    let ticket = state
+        .store
+        .ticket(ticket)
+        .await
+        .map_err(|e| UiError::from(ApiError::from(e)).into_response())?
+        .ok_or_else(invalid)?;
+    Ok((ticket, action))
+}
+
+/// A link from a "resolved" mail: shows what it will do; only the button (a POST) does it.
+pub async fn by_mail_page_get(State(state): State<AppState>, Query(link): Query<ByMail>) -> Response {
+    let (ticket, action) = match checked_link(&state, &link).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let (heading, button) = match action {
+        ferrodesk_mail::links::LinkAction::Confirm => ("Is your request solved?", "Yes, it is solved"),
+        ferrodesk_mail::links::LinkAction::Reopen => ("Is your request not solved?", "Reopen it"),
+    };
+    let message = format!("Request #{}: {}", ticket.number.0, ticket.subject);
+    by_mail_page(StatusCode::OK, heading, message, Some((button, &link)))
+}
+
+/// Does what a checked link says, as the ticket's requester.
+pub async fn by_mail_post(State(state): State<AppState>, Form(link): Form<ByMail>) -> Response {
+    let (ticket, action) = match checked_link(&state, &link).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let actor = match state.store.actor(ticket.requester_id).await {
+        Ok(Some(a)) => a,
+        _ => {
+            return by_mail_page(
+                StatusCode::FORBIDDEN,
+                "This link does not work any more",
+                "The account is not active.".into(),
+                None,
+            );
+        }
+    };
+    let version = ticket.version;
+    let number = ticket.number.0;
+    let result = usecases::change_ticket(&state, &actor, ticket, version, move |t, m, now| match action {
+        ferrodesk_mail::links::LinkAction::Reopen => t.reopen(Some("reopened from the e-mail link"), true, m, now),
+        ferrodesk_mail::links::LinkAction::Confirm if t.status != Status::Resolved => {
+            Err(ferrodesk_core::DomainError::invalid("status", "only a resolved request can be confirmed"))
+        }
+        ferrodesk_mail::links::LinkAction::Confirm => t.close(None, m, now),
+    })
+    .await;
+    match result {
+        Ok(_) => {
+            let done = match action {
+                ferrodesk_mail::links::LinkAction::Confirm => "Thank you: the request is closed.",
+                ferrodesk_mail::links::LinkAction::Reopen => "The request is open again; the desk will be back to you.",
+            };
+            by_mail_page(StatusCode::OK, &format!("Request #{number}"), done.into(), None)
+        }
+        Err(e) => by_mail_page(
+            StatusCode::CONFLICT,
+            &format!("Request #{number}"),
+            format!("Nothing was changed: {}", e.detail),
+            None,
+        ),
+    }
+}

@@ -48,9 +48,32 @@ pub async fn commit(
     let at = ticket.updated_at;
     Ok(save(
         state,
-        TicketChange { ticket, expected_version, actor: Some(actor.user_id), changes, comment, at, idempotency: None },
+        TicketChange {
+            jobs: status_mail(state, &ticket, &changes).await?,
+            ticket,
+            expected_version,
+            actor: Some(actor.user_id),
+            changes,
+            comment,
+            at,
+            idempotency: None,
+        },
     )
     .await?)
+}
+
+/// The mail a status change causes (pending on the requester, resolved), when there is a
+/// mailbox to send from; queued with the change.
+async fn status_mail(
+    state: &AppState,
+    ticket: &Ticket,
+    changes: &[FieldChange],
+) -> Result<Vec<ferrodesk_store::NewJob>, ApiError> {
+    let Some(job) = ferrodesk_mail::outbound::for_status(ticket, changes) else { return Ok(vec![]) };
+    if !state.store.mailboxes().await?.iter().any(|m| m.active) {
+        return Ok(vec![]);
+    }
+    Ok(vec![job.into_job(None, ticket.updated_at)])
 }
 
 /// The assignee must be an active member of staff.
@@ -449,6 +472,7 @@ pub async fn merge_into(
         comment: None,
         at: now,
         idempotency: None,
+        jobs: vec![],
     };
     let (_, target) = merge(state, change(source, version, own), change(target, target_version, theirs)).await?;
     Ok(target)

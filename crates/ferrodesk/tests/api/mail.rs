@@ -30,7 +30,8 @@ dual!(
     admins_manage_mailboxes_and_the_quarantine_in_the_ui,
     mail_stored_before_a_crash_is_processed_after_it,
     sender_domains_and_floods_wait_for_an_admin,
-    the_assignee_hears_of_requester_replies_and_can_answer_by_mail
+    the_assignee_hears_of_requester_replies_and_can_answer_by_mail,
+    status_mail_carries_links_that_act_once_and_expire
 );
 
 const SUPPORT: &str = "help@desk.example";
@@ -1065,4 +1066,103 @@ async fn the_assignee_hears_of_requester_replies_and_can_answer_by_mail(b: Backe
     let to_ann = read(&sent[sent.len() - 1]);
     assert_eq!(to_ann.to[0].address, "ann@customer.example");
     assert!(to_ann.text.contains("Swap the cable"), "{}", to_ann.text);
+}
+
+async fn status_mail_carries_links_that_act_once_and_expire(b: Backend) {
+    let app = with_mailbox(b).await;
+    let smtp = SmtpCapture::start();
+    let out = outbox(&app, &smtp.url());
+    let open =
+        |n: &str| mail("ann@customer.example", &format!("Toner {n}"), &format!("tn{n}@customer.example"), "", "Empty.");
+    let first =
+        deliver_expecting(&app, &open("1"), "opened").await["ticket_id"].as_str().unwrap_or_default().to_owned();
+    let second =
+        deliver_expecting(&app, &open("2"), "opened").await["ticket_id"].as_str().unwrap_or_default().to_owned();
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut seen = smtp.messages().len();
+    let mut next_mail = || {
+        let sent = smtp.messages();
+        assert_eq!(sent.len(), seen + 1, "one more mail");
+        seen = sent.len();
+        read(&sent[seen - 1])
+    };
+
+    // Waiting for the requester: she is asked.
+    let r = app
+        .patch(
+            &format!("/api/v1/tickets/{first}"),
+            &app.admin,
+            json!({"status": "pending", "pending_reason": "requester"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(next_mail().text.contains("we need something from you"));
+
+    // Resolved: the mail carries the note and two signed links to our own address.
+    app.post(
+        &format!("/api/v1/tickets/{first}/resolve"),
+        &app.admin,
+        json!({"resolution_note": "Replaced the toner."}),
+    )
+    .await;
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let resolved = next_mail();
+    assert!(resolved.text.contains("Replaced the toner."), "{}", resolved.text);
+    let links: Vec<String> = resolved
+        .text
+        .split_whitespace()
+        .filter(|w| w.starts_with("https://desk.example/portal/by-mail?"))
+        .map(|w| w.replace("https://desk.example", &app.base))
+        .collect();
+    assert_eq!(links.len(), 2, "{}", resolved.text);
+    let confirm = links.iter().find(|l| l.contains("a=confirm")).cloned().unwrap_or_default();
+    let client = reqwest::Client::new();
+    // Opening the link changes nothing: it shows a button.
+    let page = client.get(&confirm).send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap_or_default().contains("Yes, it is solved"));
+    assert_eq!(app.get(&format!("/api/v1/tickets/{first}"), &app.admin).await.body["status"], "resolved");
+    let params: Vec<(String, String)> = confirm
+        .split_once('?')
+        .map(|(_, q)| {
+            q.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+        })
+        .unwrap_or_default();
+    let post = |params: Vec<(String, String)>| {
+        let (client, base) = (client.clone(), app.base.clone());
+        async move {
+            client
+                .post(format!("{base}/portal/by-mail"))
+                .form(&params)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .status()
+        }
+    };
+    // A changed signature does nothing; the real one closes the ticket, once.
+    let mut forged = params.clone();
+    if let Some(s) = forged.iter_mut().find(|(k, _)| k == "s") {
+        s.1 = format!("A{}", &s.1[1..]);
+    }
+    assert_eq!(post(forged).await, StatusCode::BAD_REQUEST);
+    assert_eq!(post(params.clone()).await, StatusCode::OK);
+    assert_eq!(app.get(&format!("/api/v1/tickets/{first}"), &app.admin).await.body["status"], "closed");
+    assert_eq!(post(params).await, StatusCode::CONFLICT);
+
+    // The reopen link of the other ticket works… but not after 14 days.
+    app.post(&format!("/api/v1/tickets/{second}/resolve"), &app.admin, json!({"resolution_note": "Done."})).await;
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let mail2 = next_mail();
+    let reopen = mail2.text.split_whitespace().find(|w| w.contains("a=reopen")).unwrap_or_default().to_owned();
+    let params: Vec<(String, String)> = reopen
+        .split_once('?')
+        .map(|(_, q)| {
+            q.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+        })
+        .unwrap_or_default();
+    app.clock.advance(std::time::Duration::from_secs(15 * 24 * 3600));
+    assert_eq!(post(params.clone()).await, StatusCode::BAD_REQUEST);
+    assert_eq!(app.get(&format!("/api/v1/tickets/{second}"), &app.admin).await.body["status"], "resolved");
 }

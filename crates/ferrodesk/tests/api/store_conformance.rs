@@ -127,6 +127,7 @@ async fn save_is_atomic_and_guarded_by_version(b: Backend) {
             comment: Some(comment),
             at: now,
             idempotency: None,
+            jobs: vec![],
         })
         .await;
     assert_eq!(saved.map(|t| t.version).ok(), Some(2));
@@ -153,6 +154,7 @@ async fn save_is_atomic_and_guarded_by_version(b: Backend) {
             comment: Some(lost),
             at: now,
             idempotency: None,
+            jobs: vec![],
         })
         .await;
     assert!(matches!(r, Err(StoreError::Conflict { current: 2 })), "{r:?}");
@@ -173,6 +175,7 @@ async fn save_is_atomic_and_guarded_by_version(b: Backend) {
             comment: None,
             at: now,
             idempotency: None,
+            jobs: vec![],
         })
         .await;
     assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
@@ -292,6 +295,7 @@ async fn pages_cover_every_ticket_once_for_every_sort(b: Backend) {
                 comment: None,
                 at: base + jiff::SignedDuration::from_secs(40 - i),
                 idempotency: None,
+                jobs: vec![],
             };
             s.save_ticket(change).await.unwrap_or_else(|e| panic!("{e}"));
         }
@@ -458,6 +462,7 @@ async fn view_counts_follow_every_change(b: Backend) {
             comment: None,
             at: now,
             idempotency: None,
+            jobs: vec![],
         };
         s.save_ticket(change).await.unwrap_or_else(|e| panic!("{e}"));
         check("after a change").await;
