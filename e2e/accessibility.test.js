@@ -69,7 +69,7 @@ for (const scheme of ['light', 'dark']) {
     }
     const login = await browser.newContext({ bypassCSP: true, colorScheme: scheme });
     const lp = await login.newPage();
-    for (const path of ['/login', '/forgot', '/reset-password?token=x']) {
+    for (const path of ['/login', '/forgot', '/reset-password?token=x', '/portal/by-mail']) {
       await lp.goto(server.base + path);
       for (const v of await violations(lp)) found.push(`${path}: ${v}`);
     }
