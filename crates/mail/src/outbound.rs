@@ -36,6 +36,8 @@ pub enum Notification {
     PendingOnYou,
     /// To the requester: resolved, with links to confirm or reopen.
     Resolved,
+    /// To an agent: a ticket was assigned to them (by someone else).
+    Assigned,
 }
 
 /// The payload of a `send_mail` job.
@@ -89,19 +91,31 @@ pub fn for_comment(
     })
 }
 
-/// The notification a status change causes, if any: pending on the requester, or resolved.
-pub fn for_status(
+/// The mail a change of a ticket's fields causes: the requester hears of "pending on you" and
+/// "resolved"; an agent hears that a ticket was assigned to them by someone else.
+pub fn for_change(
     ticket: &ferrodesk_core::ticket::Ticket,
     changes: &[ferrodesk_core::ticket::FieldChange],
-) -> Option<MailJob> {
+    actor: Option<UserId>,
+) -> Vec<MailJob> {
     use ferrodesk_core::ticket::{PendingReason, Status};
-    let became = changes.iter().find(|c| c.field == "status").and_then(|c| c.new.as_deref())?;
-    let notification = match (became, ticket.status, ticket.pending_reason) {
-        ("resolved", Status::Resolved, _) => Notification::Resolved,
-        ("pending", Status::Pending, Some(PendingReason::Requester)) => Notification::PendingOnYou,
-        _ => return None,
-    };
-    Some(MailJob { notification, ticket: Some(ticket.id), comment: None, reset: None, to: ticket.requester_id })
+    let job = |notification, to| MailJob { notification, ticket: Some(ticket.id), comment: None, reset: None, to };
+    let mut jobs = Vec::new();
+    let became = changes.iter().find(|c| c.field == "status").and_then(|c| c.new.as_deref());
+    match (became, ticket.status, ticket.pending_reason) {
+        (Some("resolved"), Status::Resolved, _) => jobs.push(job(Notification::Resolved, ticket.requester_id)),
+        (Some("pending"), Status::Pending, Some(PendingReason::Requester)) => {
+            jobs.push(job(Notification::PendingOnYou, ticket.requester_id))
+        }
+        _ => {}
+    }
+    if changes.iter().any(|c| c.field == "assignee_id")
+        && let Some(assignee) = ticket.assignee_id
+        && Some(assignee) != actor
+    {
+        jobs.push(job(Notification::Assigned, assignee));
+    }
+    jobs
 }
 
 /// Everything a notification needs, read from the store when it is sent.
@@ -187,6 +201,14 @@ pub fn render(kind: Notification, ctx: &Context<'_>) -> Result<Rendered, String>
                 Some("auto-generated"),
             )
         }
+        Notification::Assigned => (
+            format!(
+                "Ticket #{number} ({subject}) is now assigned to you.\n\n{url}\n",
+                subject = ctx.subject,
+                url = ctx.ticket_url,
+            ),
+            Some("auto-generated"),
+        ),
         Notification::RequesterReply => (
             format!(
                 "{REPLY_ABOVE_MARKER}\n\n{author} answered on ticket #{number}: {subject}\n\n{body}\n\n-- \n{url}\n",
@@ -315,6 +337,44 @@ mod tests {
         assert!(read.text.contains("ticket #1042"), "{}", read.text);
         assert!(read.html.unwrap_or_default().contains("Printer &lt;jammed&gt;"));
         assert!(read.automation.is_automatic(), "our own acknowledgement must look automatic to us too");
+    }
+
+    #[test]
+    fn field_changes_mail_the_right_people() {
+        use ferrodesk_core::ticket::FieldChange;
+        let mut t = ferrodesk_core::ticket::Ticket::open(
+            ferrodesk_core::ticket::TicketDraft {
+                ticket_type: ferrodesk_core::ticket::TicketType::Incident,
+                subject: "s".into(),
+                description: "d".into(),
+                requester_id: UserId::generate(),
+                organisation_id: None,
+                category_id: None,
+                impact: ferrodesk_core::priority::Impact::Low,
+                urgency: ferrodesk_core::priority::Urgency::Low,
+                priority_override: None,
+                group_id: None,
+                assignee_id: None,
+                channel: ferrodesk_core::ticket::Channel::Email,
+                tags: vec![],
+                watchers: vec![],
+                custom_fields: serde_json::Map::new(),
+            },
+            TicketId::generate(),
+            ferrodesk_core::ids::TicketNumber(7),
+            &ferrodesk_core::priority::PriorityMatrix::default(),
+            Timestamp::UNIX_EPOCH,
+        );
+        let agent = UserId::generate();
+        t.assignee_id = Some(agent);
+        let assign = vec![FieldChange { field: "assignee_id".into(), old: None, new: Some(agent.to_string()) }];
+        let kinds = |jobs: Vec<MailJob>| jobs.into_iter().map(|j| (j.notification, j.to)).collect::<Vec<_>>();
+        assert_eq!(kinds(for_change(&t, &assign, Some(UserId::generate()))), [(Notification::Assigned, agent)]);
+        assert!(for_change(&t, &assign, Some(agent)).is_empty(), "taking a ticket yourself mails nobody");
+        t.status = ferrodesk_core::ticket::Status::Resolved;
+        let resolve =
+            vec![FieldChange { field: "status".into(), old: Some("open".into()), new: Some("resolved".into()) }];
+        assert_eq!(kinds(for_change(&t, &resolve, Some(agent))), [(Notification::Resolved, t.requester_id)]);
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub async fn commit(
     Ok(save(
         state,
         TicketChange {
-            jobs: status_mail(state, &ticket, &changes).await?,
+            jobs: status_mail(state, actor, &ticket, &changes).await?,
             ticket,
             expected_version,
             actor: Some(actor.user_id),
@@ -62,18 +62,19 @@ pub async fn commit(
     .await?)
 }
 
-/// The mail a status change causes (pending on the requester, resolved), when there is a
-/// mailbox to send from; queued with the change.
+/// The mail a change causes (pending on the requester, resolved, assigned to someone), when
+/// there is a mailbox to send from; queued with the change.
 async fn status_mail(
     state: &AppState,
+    actor: &Actor,
     ticket: &Ticket,
     changes: &[FieldChange],
 ) -> Result<Vec<ferrodesk_store::NewJob>, ApiError> {
-    let Some(job) = ferrodesk_mail::outbound::for_status(ticket, changes) else { return Ok(vec![]) };
-    if !state.store.mailboxes().await?.iter().any(|m| m.active) {
+    let jobs = ferrodesk_mail::outbound::for_change(ticket, changes, Some(actor.user_id));
+    if jobs.is_empty() || !state.store.mailboxes().await?.iter().any(|m| m.active) {
         return Ok(vec![]);
     }
-    Ok(vec![job.into_job(None, ticket.updated_at)])
+    Ok(jobs.into_iter().map(|j| j.into_job(None, ticket.updated_at)).collect())
 }
 
 /// The assignee must be an active member of staff.

@@ -1030,6 +1030,10 @@ async fn the_assignee_hears_of_requester_replies_and_can_answer_by_mail(b: Backe
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
     let before = smtp.messages().len();
+    // The assignment itself was mailed to the agent (someone else assigned it).
+    let assigned =
+        smtp.messages().iter().map(|m| read(m)).filter(|m| m.text.contains("is now assigned to you")).count();
+    assert_eq!(assigned, 1);
     // Ann adds something by mail: the assignee is told, with a link into the desk.
     let more = mail(
         "ann@customer.example",
