@@ -40,6 +40,43 @@ pub enum Notification {
     Assigned,
 }
 
+impl Notification {
+    /// The notifications an admin may switch off (a password reset always goes out), with
+    /// their names (as in settings) and what they are, for the settings page.
+    pub const SWITCHABLE: &'static [(Notification, &'static str, &'static str)] = &[
+        (Notification::Received, "received", "Tell the sender a mailed request was received"),
+        (Notification::AgentReply, "agent_reply", "Mail agents' public answers to the requester"),
+        (Notification::RequesterReply, "requester_reply", "Tell the assignee when the requester answers"),
+        (Notification::PendingOnYou, "pending_on_you", "Tell the requester when we wait for them"),
+        (Notification::Resolved, "resolved", "Tell the requester a ticket is resolved (with confirm/reopen links)"),
+        (Notification::Assigned, "assigned", "Tell an agent a ticket was assigned to them"),
+    ];
+
+    /// Its name in settings, if it can be switched off.
+    pub fn switch_name(self) -> Option<&'static str> {
+        Self::SWITCHABLE.iter().find(|(n, _, _)| *n == self).map(|(_, name, _)| *name)
+    }
+}
+
+/// Checks a list of switched-off notifications (names as in `SWITCHABLE`).
+pub fn validate_disabled(names: Vec<String>) -> Result<Vec<String>, ferrodesk_core::DomainError> {
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        let n = n.trim().to_owned();
+        if !Notification::SWITCHABLE.iter().any(|(_, name, _)| *name == n) {
+            let known: Vec<&str> = Notification::SWITCHABLE.iter().map(|(_, name, _)| *name).collect();
+            return Err(ferrodesk_core::DomainError::invalid(
+                "disabled_notifications",
+                format!("{n:?} is not one of: {}", known.join(", ")),
+            ));
+        }
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
 /// The payload of a `send_mail` job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MailJob {

@@ -113,6 +113,13 @@ impl Outbox {
         if mail.notification == Notification::PasswordReset {
             return self.send_reset(job, &mail).await;
         }
+        // Switched off by an admin after it was queued (or before): nothing goes out.
+        if let Some(name) = mail.notification.switch_name()
+            && self.store.settings().await?.disabled_notifications.iter().any(|d| d == name)
+        {
+            tracing::info!(job = %job.id, notification = name, "notification switched off: not sent");
+            return Ok(());
+        }
         let ticket_id = mail.ticket.ok_or_else(|| Failure::Permanent("the job names no ticket".into()))?;
         let ticket =
             self.store.ticket(ticket_id).await?.ok_or_else(|| Failure::Permanent("the ticket is gone".into()))?;

@@ -441,6 +441,7 @@ pub(crate) fn settings_to_pairs(s: &Settings) -> Vec<(&'static str, String)> {
         ("priority_matrix", json_text(&s.priority_matrix)),
         ("agents_see_all", s.agents_see_all.to_string()),
         ("mail_senders", json_text(&s.mail_senders)),
+        ("disabled_notifications", json_text(&s.disabled_notifications)),
     ]
 }
 
@@ -457,6 +458,11 @@ pub(crate) fn settings_from_pairs(pairs: &[(String, String)]) -> Settings {
             "mail_senders" => {
                 if let Ok(p) = serde_json::from_str(v) {
                     s.mail_senders = p;
+                }
+            }
+            "disabled_notifications" => {
+                if let Ok(d) = serde_json::from_str(v) {
+                    s.disabled_notifications = d;
                 }
             }
             _ => {}

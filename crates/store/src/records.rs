@@ -15,6 +15,8 @@ pub struct Settings {
     pub agents_see_all: bool,
     /// Which sender domains may open tickets by mail.
     pub mail_senders: ferrodesk_core::mail::SenderPolicy,
+    /// Notifications an admin switched off (by name, e.g. "received").
+    pub disabled_notifications: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

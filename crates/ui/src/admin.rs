@@ -481,6 +481,8 @@ struct SettingsPage {
     agents_see_all: bool,
     mail_allow: String,
     mail_deny: String,
+    /// (name, what it is, switched on)
+    notifications: Vec<(&'static str, &'static str, bool)>,
     done: Option<String>,
 }
 
@@ -506,6 +508,10 @@ pub async fn settings(
         agents_see_all: s.agents_see_all,
         mail_allow: s.mail_senders.allow.join("\n"),
         mail_deny: s.mail_senders.deny.join("\n"),
+        notifications: ferrodesk_mail::outbound::Notification::SWITCHABLE
+            .iter()
+            .map(|(_, name, label)| (*name, *label, !s.disabled_notifications.iter().any(|d| d == name)))
+            .collect(),
         done: n.done,
     };
     Ok(render(&page))
@@ -528,12 +534,19 @@ pub async fn save_settings(
     let lines = |k: &str| get(k).lines().map(str::to_owned).collect::<Vec<_>>();
     let mail_senders =
         ferrodesk_core::mail::SenderPolicy { allow: lines("mail_allow"), deny: lines("mail_deny") }.validated()?;
+    // A ticked box means "send it"; the unticked ones are switched off.
+    let disabled = ferrodesk_mail::outbound::Notification::SWITCHABLE
+        .iter()
+        .filter(|(_, name, _)| get(&format!("notify_{name}")) != "on")
+        .map(|(_, name, _)| (*name).to_owned())
+        .collect();
     state
         .store
         .save_settings(&Settings {
             priority_matrix: matrix,
             agents_see_all: get("agents_see_all") == "on",
             mail_senders,
+            disabled_notifications: disabled,
         })
         .await
         .map_err(api)?;

@@ -31,7 +31,8 @@ dual!(
     mail_stored_before_a_crash_is_processed_after_it,
     sender_domains_and_floods_wait_for_an_admin,
     the_assignee_hears_of_requester_replies_and_can_answer_by_mail,
-    status_mail_carries_links_that_act_once_and_expire
+    status_mail_carries_links_that_act_once_and_expire,
+    admins_switch_notifications_off
 );
 
 const SUPPORT: &str = "help@desk.example";
@@ -1171,4 +1172,28 @@ async fn status_mail_carries_links_that_act_once_and_expire(b: Backend) {
     app.clock.advance(std::time::Duration::from_secs(15 * 24 * 3600));
     assert_eq!(post(params.clone()).await, StatusCode::BAD_REQUEST);
     assert_eq!(app.get(&format!("/api/v1/tickets/{second}"), &app.admin).await.body["status"], "resolved");
+}
+
+async fn admins_switch_notifications_off(b: Backend) {
+    let app = with_mailbox(b).await;
+    let smtp = SmtpCapture::start();
+    let out = outbox(&app, &smtp.url());
+    let mut settings = app.get("/api/v1/settings", &app.admin).await.body;
+    assert_eq!(settings["disabled_notifications"], json!([]));
+    settings["disabled_notifications"] = json!(["received", "no_such_thing"]);
+    let r = app.call(Method::PUT, "/api/v1/settings", &app.admin, Some(settings.clone()), &[]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    settings["disabled_notifications"] = json!(["received"]);
+    let r = app.call(Method::PUT, "/api/v1/settings", &app.admin, Some(settings), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // No acknowledgement; an agent's answer still goes out.
+    let opened =
+        deliver_expecting(&app, &mail("ann@customer.example", "Quiet", "q1@customer.example", "", "x"), "opened").await;
+    let ticket = opened["ticket_id"].as_str().unwrap_or_default().to_owned();
+    let (_, agent) = app.user_with_token("agent@desk.example", Role::Agent).await;
+    app.post(&format!("/api/v1/tickets/{ticket}/comments"), &agent, json!({"body": "Looking into it."})).await;
+    while out.run_due_once(app.clock.now()).await.unwrap_or_default() > 0 {}
+    let sent = smtp.messages();
+    assert_eq!(sent.len(), 1, "only the answer");
+    assert!(read(&sent[0]).text.contains("Looking into it."));
 }

@@ -220,6 +220,10 @@ pub struct SettingsView {
     /// only its domains and their subdomains). Omitted: unchanged.
     #[serde(default)]
     mail_senders: Option<SenderPolicy>,
+    /// Mail notifications switched off: `received`, `agent_reply`, `requester_reply`,
+    /// `pending_on_you`, `resolved`, `assigned`. Omitted: unchanged.
+    #[serde(default)]
+    disabled_notifications: Option<Vec<String>>,
 }
 
 /// Instance settings (staff only).
@@ -233,6 +237,7 @@ async fn get_settings(State(state): State<AppState>, Auth(actor): Auth) -> Resul
         priority_matrix: s.priority_matrix,
         agents_see_all: s.agents_see_all,
         mail_senders: Some(s.mail_senders),
+        disabled_notifications: Some(s.disabled_notifications),
     }))
 }
 
@@ -249,13 +254,22 @@ async fn put_settings(
         Some(p) => p.validated()?,
         None => current.mail_senders,
     };
-    let settings =
-        Settings { priority_matrix: body.priority_matrix.clone(), agents_see_all: body.agents_see_all, mail_senders };
+    let disabled_notifications = match body.disabled_notifications {
+        Some(d) => ferrodesk_mail::outbound::validate_disabled(d)?,
+        None => current.disabled_notifications,
+    };
+    let settings = Settings {
+        priority_matrix: body.priority_matrix.clone(),
+        agents_see_all: body.agents_see_all,
+        mail_senders,
+        disabled_notifications,
+    };
     state.store.save_settings(&settings).await?;
     Ok(Json(SettingsView {
         priority_matrix: settings.priority_matrix,
         agents_see_all: settings.agents_see_all,
         mail_senders: Some(settings.mail_senders),
+        disabled_notifications: Some(settings.disabled_notifications),
     }))
 }
 
