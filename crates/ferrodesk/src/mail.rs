@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use ferrodesk_core::mail::{AfterProcessing, ImapSecurity, ImapSettings, InboundSource, validate_mailbox_name};
+use ferrodesk_core::mail::{AfterProcessing, ImapSecurity, InboundSource};
 use ferrodesk_core::ticket::TicketType;
-use ferrodesk_core::user::EmailAddress;
 use ferrodesk_mail::ingest::{Ingest, Ingested};
-use ferrodesk_store::{Mailbox, Store};
+use ferrodesk_store::Store;
+use ferrodesk_web::api::mail::{CreateMailbox, ImapInput, add_mailbox};
 
 /// Tells `main` to exit with this code (after printing the message).
 #[derive(Debug)]
@@ -103,33 +103,31 @@ pub async fn mailbox(store: Arc<dyn Store>, config: &crate::config::Config, comm
             let imap = match imap_host {
                 None => None,
                 Some(host) => {
-                    let security = ImapSecurity::parse(&imap_security, "imap-security")?;
-                    let password_sealed = if imap_password_stdin {
-                        let secrets = config.secrets.as_ref().context(
-                            "set FERRODESK_SECRET_KEY (e.g. `openssl rand -base64 32`) to store mailbox passwords",
-                        )?;
+                    let password = if imap_password_stdin {
                         let mut input = String::new();
                         std::io::stdin().read_to_string(&mut input).context("cannot read the password")?;
-                        Some(secrets.seal(input.lines().next().unwrap_or_default(), rand::random()))
+                        Some(input.lines().next().unwrap_or_default().to_owned())
                     } else {
                         None
                     };
-                    let settings = ImapSettings {
+                    Some(ImapInput {
                         host,
-                        port: imap_port.unwrap_or(if security == ImapSecurity::Tls { 993 } else { 143 }),
-                        security,
+                        port: imap_port,
+                        security: Some(ImapSecurity::parse(&imap_security, "imap-security")?),
                         username: imap_user.context("--imap-user is needed with --imap-host")?,
-                        password_sealed,
-                        folder: imap_folder,
-                        poll_seconds,
-                        after: if move_to.is_some() { AfterProcessing::Move } else { AfterProcessing::Seen },
+                        password,
+                        folder: Some(imap_folder),
+                        poll_seconds: Some(poll_seconds),
+                        after_processing: Some(if move_to.is_some() {
+                            AfterProcessing::Move
+                        } else {
+                            AfterProcessing::Seen
+                        }),
                         move_to,
-                    };
-                    settings.validate()?;
-                    Some(settings)
+                    })
                 }
             };
-            let group_id = match group {
+            let default_group_id = match group {
                 Some(g) => Some(
                     store
                         .list_groups()
@@ -141,21 +139,19 @@ pub async fn mailbox(store: Arc<dyn Store>, config: &crate::config::Config, comm
                 ),
                 None => None,
             };
-            let now = jiff::Timestamp::now();
-            let mailbox = Mailbox {
-                id: uuid::Uuid::now_v7(),
-                name: validate_mailbox_name(&name)?,
-                address: EmailAddress::parse(&address)?,
-                default_group_id: group_id,
+            // The same checks, defaults and password sealing as the API and the admin page.
+            let mut state = ferrodesk_web::AppState::new(store);
+            state.secrets = config.secrets.clone();
+            let body = CreateMailbox {
+                name,
+                address,
+                default_group_id,
                 default_category_id: None,
-                default_type: TicketType::parse(&r#type, "type")?,
-                active: true,
+                default_type: Some(TicketType::parse(&r#type, "type")?),
                 imap,
-                imap_state: Default::default(),
-                created_at: now,
-                updated_at: now,
             };
-            store.create_mailbox(&mailbox).await.map_err(|e| anyhow::anyhow!("cannot add the mailbox: {e}"))?;
+            let mailbox =
+                add_mailbox(&state, body).await.map_err(|e| anyhow::anyhow!("cannot add the mailbox: {}", e.detail))?;
             println!("added mailbox {} <{}> ({})", mailbox.name, mailbox.address, mailbox.id);
             Ok(())
         }

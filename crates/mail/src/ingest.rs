@@ -12,7 +12,7 @@ use ferrodesk_core::priority::{Impact, Urgency};
 use ferrodesk_core::ticket::{Channel, DESCRIPTION_MAX_BYTES, SUBJECT_MAX_CHARS, Status, Ticket, TicketDraft};
 use ferrodesk_core::user::{EmailAddress, Role, User};
 use ferrodesk_store::{
-    Attachment, Comment, InboundEffect, InboundOutcome, Mailbox, NewInbound, Received, Store, StoreError,
+    Attachment, Comment, InboundEffect, InboundOutcome, Mailbox, NewInbound, Received, Settled, Store, StoreError,
 };
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
@@ -98,7 +98,9 @@ impl Ingest {
     pub async fn signer(&self) -> Result<&MessageIdSigner, StoreError> {
         self.signer
             .get_or_try_init(|| async {
-                let key = self.store.instance_secret(MESSAGE_ID_SECRET, random_key()).await?;
+                // Not mixed with the configured key: changing that key must not orphan the
+                // Message-IDs of mail already sent.
+                let key = crate::keys::instance_key(&self.store, None, MESSAGE_ID_SECRET).await?;
                 Ok(MessageIdSigner::new(&key))
             })
             .await
@@ -223,6 +225,20 @@ impl Ingest {
         Ok(pending.len())
     }
 
+    /// What became of a message that is already settled, read from its record.
+    async fn as_settled(&self, id: uuid::Uuid) -> Result<Ingested, StoreError> {
+        let m = self.store.inbound(id).await?.ok_or(StoreError::NotFound)?;
+        Ok(match (m.status, m.ticket_id, m.comment_id) {
+            (InboundStatus::Processed, Some(ticket), None) => Ingested::Opened { inbound: id, ticket },
+            (InboundStatus::Processed, Some(ticket), Some(_)) => Ingested::Commented { inbound: id, ticket },
+            (InboundStatus::Quarantined, _, _) => {
+                Ingested::Quarantined { inbound: id, error: m.error.unwrap_or_default() }
+            }
+            (InboundStatus::Duplicate, _, _) => Ingested::Duplicate { inbound: id, of: m.duplicate_of.unwrap_or(id) },
+            (status, _, _) => Ingested::Ignored { inbound: id, why: m.error.unwrap_or_else(|| status.to_string()) },
+        })
+    }
+
     async fn quarantine(&self, id: uuid::Uuid, error: String) -> Result<Ingested, StoreError> {
         tracing::warn!(inbound = %id, %error, "mail quarantined");
         let from = [InboundStatus::Pending, InboundStatus::Quarantined];
@@ -242,14 +258,13 @@ impl Ingest {
                 let effect = outcome.effect.clone();
                 let status = outcome.status;
                 match self.store.settle_inbound(outcome).await {
-                    Ok(ticket) => Ok(match (effect, ticket) {
+                    Ok(Settled::Applied(ticket)) => Ok(match (effect, ticket) {
                         (InboundEffect::NewTicket { .. }, Some(t)) => Ingested::Opened { inbound: id, ticket: t.id },
                         (InboundEffect::Comment { .. }, Some(t)) => Ingested::Commented { inbound: id, ticket: t.id },
                         _ => Ingested::Ignored { inbound: id, why: format!("{status}: {}", mail.automation.label()) },
                     }),
-                    Err(StoreError::Refused(why)) if why.contains("already processed") => {
-                        Ok(Ingested::Duplicate { inbound: id, of: id })
-                    }
+                    // Another process settled it first: report what it did.
+                    Ok(Settled::AlreadySettled) => self.as_settled(id).await,
                     Err(e @ (StoreError::Database(_) | StoreError::Busy)) => {
                         // Stored and still pending: the next sweep (or the sender's retry) will
                         // process it. Tell the caller the processing failed.
@@ -578,10 +593,6 @@ impl From<StoreError> for Plan {
 /// Parses, turning a panic inside the parser into "unreadable" instead of a crash.
 fn parse_guarded(raw: &[u8], limits: &ParseLimits) -> Option<InboundMail> {
     std::panic::catch_unwind(|| parse(raw, limits)).ok()
-}
-
-fn random_key() -> Vec<u8> {
-    rand::random::<[u8; 32]>().to_vec()
 }
 
 /// Text within the description limit, or `empty` when there is none.

@@ -7,6 +7,7 @@ pub mod classify;
 pub mod html;
 pub mod imap;
 pub mod ingest;
+mod keys;
 pub mod links;
 pub mod outbound;
 pub mod outbox;

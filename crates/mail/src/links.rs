@@ -49,12 +49,11 @@ pub struct TicketLinks {
 
 impl TicketLinks {
     pub async fn load(store: &Arc<dyn Store>, secrets: Option<&SecretBox>) -> Result<Self, StoreError> {
-        Ok(Self { key: crate::reset::instance_key(store, secrets, LINK_SECRET).await? })
+        Ok(Self { key: crate::keys::instance_key(store, secrets, LINK_SECRET).await? })
     }
 
     fn mac(&self, ticket: TicketId, action: LinkAction, expires: i64) -> Hmac<Sha256> {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
+        let mut m = crate::keys::hmac(&self.key);
         m.update(format!("{}:{}:{expires}", ticket.0, action.as_str()).as_bytes());
         m
     }

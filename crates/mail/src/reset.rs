@@ -8,7 +8,6 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ferrodesk_store::{Store, StoreError};
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::secret::SecretBox;
@@ -18,27 +17,6 @@ pub const RESET_SECRET: &str = "password-reset";
 /// How long a reset link works.
 pub const RESET_LIFETIME: jiff::SignedDuration = jiff::SignedDuration::from_mins(30);
 
-pub(crate) fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
-    m.update(data);
-    m.finalize().into_bytes().to_vec()
-}
-
-/// The key named `name`: the instance's stored secret of that name (created the first time),
-/// mixed with the configured key when there is one.
-pub(crate) async fn instance_key(
-    store: &Arc<dyn Store>,
-    secrets: Option<&SecretBox>,
-    name: &str,
-) -> Result<Vec<u8>, StoreError> {
-    let stored = store.instance_secret(name, rand::random::<[u8; 32]>().to_vec()).await?;
-    Ok(match secrets {
-        Some(s) => mac(&s.derive(name), &stored),
-        None => stored,
-    })
-}
-
 /// Makes reset tokens.
 #[derive(Clone)]
 pub struct ResetTokens {
@@ -47,12 +25,12 @@ pub struct ResetTokens {
 
 impl ResetTokens {
     pub async fn load(store: &Arc<dyn Store>, secrets: Option<&SecretBox>) -> Result<Self, StoreError> {
-        Ok(Self { key: instance_key(store, secrets, RESET_SECRET).await? })
+        Ok(Self { key: crate::keys::instance_key(store, secrets, RESET_SECRET).await? })
     }
 
     /// The token of reset `id` (URL-safe).
     pub fn token(&self, id: uuid::Uuid) -> String {
-        URL_SAFE_NO_PAD.encode(mac(&self.key, id.as_bytes()))
+        URL_SAFE_NO_PAD.encode(crate::keys::mac(&self.key, id.as_bytes()))
     }
 }
 

@@ -40,13 +40,13 @@ impl SecretBox {
             return Err("this key is not random; generate one with `openssl rand -base64 32`".into());
         }
         let cipher = XChaCha20Poly1305::new_from_slice(&key).map_err(|_| "the key must be 32 bytes".to_owned())?;
-        let mac_key = crate::reset::mac(&key, b"ferrodesk: derived MAC key");
+        let mac_key = crate::keys::mac(&key, b"ferrodesk: derived MAC key");
         Ok(Self { cipher, mac_key })
     }
 
     /// A 32-byte key for `label`, derived from the configured key.
     pub fn derive(&self, label: &str) -> Vec<u8> {
-        crate::reset::mac(&self.mac_key, label.as_bytes())
+        crate::keys::mac(&self.mac_key, label.as_bytes())
     }
 
     /// Seals `plain`; `nonce` must be 24 fresh random bytes.

@@ -41,8 +41,7 @@ impl MessageIdSigner {
     }
 
     fn mac(&self, body: &str) -> Hmac<Sha256> {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
+        let mut mac = crate::keys::hmac(&self.key);
         mac.update(body.as_bytes());
         mac
     }

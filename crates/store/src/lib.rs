@@ -278,9 +278,9 @@ pub trait Store: Send + Sync + 'static {
     /// failure in between), oldest first.
     async fn pending_inbound(&self, limit: u32, received_before: Timestamp) -> StoreResult<Vec<InboundMessage>>;
     /// Applies a processed message in one transaction (ticket or comment, files, thread ids,
-    /// bounces, the message's new state); returns the ticket it touched. `Refused` when the
-    /// message is no longer pending or quarantined.
-    async fn settle_inbound(&self, outcome: InboundOutcome) -> StoreResult<Option<Ticket>>;
+    /// bounces, jobs, the message's new state) if it is still pending or quarantined (checked
+    /// first, under a lock), else writes nothing and answers `AlreadySettled`.
+    async fn settle_inbound(&self, outcome: InboundOutcome) -> StoreResult<Settled>;
     /// Moves a message to `status` (with `error`) if it is in one of `from`; false otherwise.
     async fn set_inbound_status(
         &self,
@@ -326,12 +326,14 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
     }
 }
 
-/// The change a comment makes to `current` (status, activity times), ready to save.
+/// The change a comment makes to `current` (status, activity times), ready to save with the
+/// jobs (mail) it causes.
 pub(crate) fn comment_change(
     current: Ticket,
     comment: Comment,
     author_is_staff: bool,
     idempotency: Option<Idempotency>,
+    jobs: Vec<NewJob>,
 ) -> StoreResult<TicketChange> {
     let mut next = current.clone();
     let changes = next
@@ -345,7 +347,7 @@ pub(crate) fn comment_change(
         at: comment.created_at,
         comment: Some(comment),
         idempotency,
-        jobs: vec![],
+        jobs,
     })
 }
 

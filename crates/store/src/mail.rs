@@ -171,6 +171,15 @@ pub(crate) fn settle_statements(
     (effects, settle)
 }
 
+/// Whether a message may still be settled (pending or quarantined); `lock` is the dialect's
+/// row lock (PostgreSQL: `FOR UPDATE`), so a concurrent settler waits and then sees it settled.
+pub(crate) fn unsettled(id: Uuid, lock: &str) -> Stmt {
+    Stmt::new(
+        format!("SELECT id FROM inbound_messages WHERE id = $1 AND status IN ('pending', 'quarantined') {lock}"),
+        vec![Param::Uuid(id)],
+    )
+}
+
 /// Settles a message that is still pending or quarantined; affects no row otherwise.
 fn settle_inbound(o: &InboundOutcome, ticket: Option<TicketId>, comment: Option<Uuid>) -> Stmt {
     Stmt::new(

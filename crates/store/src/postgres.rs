@@ -796,11 +796,7 @@ impl Store for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
         let current = one(&tx, &locked_ticket(comment.ticket_id), row::ticket).await?.ok_or(StoreError::NotFound)?;
-        let at = comment.created_at;
-        let saved = save_in(&tx, crate::comment_change(current, comment, author_is_staff, idempotency)?).await?;
-        for j in &jobs {
-            exec(&tx, &crate::mail::insert_job(j, at)).await?;
-        }
+        let saved = save_in(&tx, crate::comment_change(current, comment, author_is_staff, idempotency, jobs)?).await?;
         tx.commit().await.map_err(db)?;
         Ok(saved)
     }
@@ -1020,9 +1016,12 @@ impl Store for PgStore {
         rows(&self.client().await?, &crate::mail::pending_inbound(limit, received_before), row::inbound).await
     }
 
-    async fn settle_inbound(&self, o: InboundOutcome) -> StoreResult<Option<Ticket>> {
+    async fn settle_inbound(&self, o: InboundOutcome) -> StoreResult<Settled> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
+        if one(&tx, &crate::mail::unsettled(o.inbound_id, "FOR UPDATE"), |r| r.uuid("id")).await?.is_none() {
+            return Ok(Settled::AlreadySettled);
+        }
         let (ticket, comment_id) = match o.effect.clone() {
             InboundEffect::Nothing => (None, None),
             InboundEffect::NewTicket { id, draft, matrix, actor } => {
@@ -1032,7 +1031,7 @@ impl Store for PgStore {
                 let comment_id = comment.id.0;
                 let current =
                     one(&tx, &locked_ticket(comment.ticket_id), row::ticket).await?.ok_or(StoreError::NotFound)?;
-                let change = crate::comment_change(current, comment, author_is_staff, None)?;
+                let change = crate::comment_change(current, comment, author_is_staff, None, vec![])?;
                 (Some(save_in(&tx, change).await?), Some(comment_id))
             }
         };
@@ -1041,10 +1040,10 @@ impl Store for PgStore {
             exec(&tx, s).await?;
         }
         if exec(&tx, &settle).await? == 0 {
-            return Err(StoreError::Refused("this message was already processed".into()));
+            return Err(StoreError::Database("the message changed while it was settled".into()));
         }
         tx.commit().await.map_err(db)?;
-        Ok(ticket)
+        Ok(Settled::Applied(ticket.map(Box::new)))
     }
 
     async fn set_inbound_status(

@@ -387,6 +387,15 @@ pub enum InboundEffect {
     Comment { comment: Comment, author_is_staff: bool },
 }
 
+/// What settling a processed message did.
+#[derive(Debug, Clone)]
+pub enum Settled {
+    /// Applied; the ticket it opened or commented on, if any.
+    Applied(Option<Box<Ticket>>),
+    /// Another process settled it first; nothing was written.
+    AlreadySettled,
+}
+
 /// The whole result of processing one inbound message, applied in one transaction: the
 /// ticket or comment, its files, the Message-IDs that now lead to the ticket, and the
 /// message's new state. Refused (`Refused`) when the message is no longer pending or

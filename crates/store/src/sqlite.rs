@@ -436,7 +436,11 @@ fn receive_in(c: &Connection, message: &NewInbound) -> StoreResult<Received> {
 }
 
 /// Applies a processed inbound message inside the caller's transaction.
-fn settle_in(c: &Connection, o: InboundOutcome) -> StoreResult<Option<Ticket>> {
+fn settle_in(c: &Connection, o: InboundOutcome) -> StoreResult<Settled> {
+    // The one writer runs this whole function: nothing can settle the message in between.
+    if one(c, &crate::mail::unsettled(o.inbound_id, ""), |r| r.uuid("id"))?.is_none() {
+        return Ok(Settled::AlreadySettled);
+    }
     let (ticket, comment_id) = match o.effect.clone() {
         InboundEffect::Nothing => (None, None),
         InboundEffect::NewTicket { id, draft, matrix, actor } => {
@@ -446,7 +450,7 @@ fn settle_in(c: &Connection, o: InboundOutcome) -> StoreResult<Option<Ticket>> {
             let comment_id = comment.id.0;
             let current =
                 one(c, &current_ticket(comment.ticket_id), |r| row::ticket(r))?.ok_or(StoreError::NotFound)?;
-            let change = crate::comment_change(current, comment, author_is_staff, None)?;
+            let change = crate::comment_change(current, comment, author_is_staff, None, vec![])?;
             (Some(save_in(c, change)?), Some(comment_id))
         }
     };
@@ -455,9 +459,9 @@ fn settle_in(c: &Connection, o: InboundOutcome) -> StoreResult<Option<Ticket>> {
         exec(c, s)?;
     }
     if exec(c, &settle)? == 0 {
-        return Err(StoreError::Refused("this message was already processed".into()));
+        return Err(StoreError::Database("the message changed while it was settled".into()));
     }
-    Ok(ticket)
+    Ok(Settled::Applied(ticket.map(Box::new)))
 }
 
 fn record_idempotency(c: &Connection, key: &Idempotency, target: Uuid, now: Timestamp) -> StoreResult<()> {
@@ -940,12 +944,7 @@ impl Store for SqliteStore {
         // Read and written by the one writer, in one transaction: nothing can come between.
         self.write(move |c| {
             let current = one(c, &find, |r| row::ticket(r))?.ok_or(StoreError::NotFound)?;
-            let at = comment.created_at;
-            let saved = save_in(c, crate::comment_change(current, comment, author_is_staff, idempotency)?)?;
-            for j in &jobs {
-                exec(c, &crate::mail::insert_job(j, at))?;
-            }
-            Ok(saved)
+            save_in(c, crate::comment_change(current, comment, author_is_staff, idempotency, jobs)?)
         })
         .await
     }
@@ -1139,7 +1138,7 @@ impl Store for SqliteStore {
         self.read(move |c| rows(c, &crate::mail::pending_inbound(limit, received_before), |r| row::inbound(r))).await
     }
 
-    async fn settle_inbound(&self, outcome: InboundOutcome) -> StoreResult<Option<Ticket>> {
+    async fn settle_inbound(&self, outcome: InboundOutcome) -> StoreResult<Settled> {
         self.write(move |c| settle_in(c, outcome)).await
     }
 

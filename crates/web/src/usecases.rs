@@ -71,10 +71,21 @@ async fn status_mail(
     changes: &[FieldChange],
 ) -> Result<Vec<ferrodesk_store::NewJob>, ApiError> {
     let jobs = ferrodesk_mail::outbound::for_change(ticket, changes, Some(actor.user_id));
+    Ok(queueable(state, jobs, ticket.updated_at).await?)
+}
+
+/// The mail jobs to queue: none when there is no active mailbox to send from (so a desk
+/// without e-mail collects no mail), else all of them, due `now`. The store is asked only
+/// when there is something to send.
+async fn queueable(
+    state: &AppState,
+    jobs: Vec<ferrodesk_mail::outbound::MailJob>,
+    now: Timestamp,
+) -> Result<Vec<ferrodesk_store::NewJob>, ferrodesk_store::StoreError> {
     if jobs.is_empty() || !state.store.mailboxes().await?.iter().any(|m| m.active) {
         return Ok(vec![]);
     }
-    Ok(jobs.into_iter().map(|j| j.into_job(None, ticket.updated_at)).collect())
+    Ok(jobs.into_iter().map(|j| j.into_job(None, now)).collect())
 }
 
 /// The assignee must be an active member of staff.
@@ -292,13 +303,9 @@ pub async fn save_comment(
     comment: Comment,
     idempotency: Option<ferrodesk_store::Idempotency>,
 ) -> Result<Ticket, ferrodesk_store::StoreError> {
-    let mut jobs = Vec::new();
-    if let Some(job) =
-        ferrodesk_mail::outbound::for_comment(&comment, actor.role.is_staff(), ticket.requester_id, ticket.assignee_id)
-        && state.store.mailboxes().await?.iter().any(|m| m.active)
-    {
-        jobs.push(job.into_job(None, comment.created_at));
-    }
+    let mail =
+        ferrodesk_mail::outbound::for_comment(&comment, actor.role.is_staff(), ticket.requester_id, ticket.assignee_id);
+    let jobs = queueable(state, mail.into_iter().collect(), comment.created_at).await?;
     let saved = state.store.add_comment(comment, actor.role.is_staff(), idempotency, jobs).await?;
     changed(state, &saved);
     Ok(saved)
