@@ -404,6 +404,27 @@ impl TestApp {
     }
 }
 
+/// A port free on 127.0.0.1 right now (for a server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+/// The HTML of a page as the holder of a session cookie sees it.
+pub async fn page_html(client: &reqwest::Client, base: &str, cookie: &str, path: &str) -> String {
+    client
+        .get(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default()
+}
+
 /// Waits (up to 5 s) until something listens on 127.0.0.1:`port`; false if nothing came.
 pub fn wait_for_port(port: u16) -> bool {
     for _ in 0..200 {

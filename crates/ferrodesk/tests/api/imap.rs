@@ -31,10 +31,7 @@ pub const PASSWORD: &str = "imap-pa55";
 impl Dovecot {
     pub fn start(users: &[&str]) -> Self {
         let dir = TempDir::new();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or_else(|e| panic!("no free port: {e}"));
+        let port = crate::helpers::free_port();
         // Dovecot will not deliver mail as root: as root the mail belongs to `nobody`.
         let (uid, gid) = match std::process::Command::new("id").arg("-u").output() {
             Ok(o) if String::from_utf8_lossy(&o.stdout).trim() == "0" => (65534, 65534),

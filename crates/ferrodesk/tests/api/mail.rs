@@ -442,10 +442,7 @@ pub struct SmtpCapture {
 
 impl SmtpCapture {
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or_else(|e| panic!("no free port: {e}"));
+        let port = crate::helpers::free_port();
         Self::start_on(port, &[])
     }
 
@@ -605,10 +602,7 @@ async fn acknowledgements_are_rate_limited_and_never_sent_to_machines_case_j69(b
 
 async fn a_relay_down_for_hours_gets_each_mail_once_and_refusals_show_on_the_ticket_case_k78(b: Backend) {
     let app = with_mailbox(b).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let port = crate::helpers::free_port();
     let out = outbox(&app, &format!("smtp://127.0.0.1:{port}"));
     let opened = deliver_expecting(
         &app,
@@ -718,16 +712,7 @@ async fn hostile_html_and_names_stay_text_case_a9_a11(b: Backend) {
     let (cookie, _) = app.login("desk-admin@desk.example", "a long enough password").await;
     let number = t["number"].as_i64().unwrap_or_default();
     for page in [format!("/desk/tickets/{number}"), "/desk?view=open".to_owned()] {
-        let html = app
-            .http
-            .get(format!("{}{page}", app.base))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text()
-            .await
-            .unwrap_or_default();
+        let html = crate::helpers::page_html(&app.http, &app.base, &cookie, &page).await;
         assert!(html.contains("alert(1)"), "{page} shows the subject");
         for live in ["<script>alert(1)", "<img src=x onerror", "<svg onload"] {
             assert!(!html.contains(live), "{live} is live markup on {page}");
@@ -770,21 +755,7 @@ async fn admins_manage_mailboxes_and_the_quarantine_in_the_ui(b: Backend) {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
-    let page = |path: &'static str| {
-        let (client, cookie, base) = (client.clone(), cookie.clone(), app.base.clone());
-        async move {
-            client
-                .get(format!("{base}{path}"))
-                .header("cookie", cookie)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
-                .text()
-                .await
-                .unwrap_or_default()
-        }
-    };
-    let html = page("/admin/mail").await;
+    let html = crate::helpers::page_html(&client, &app.base, &cookie, "/admin/mail").await;
     assert!(html.contains(SUPPORT) && html.contains("relay or pipe"), "{html}");
     assert!(html.contains("Nobody") && html.contains("no usable sender"), "the quarantine is listed");
     let post = |path: String, form: Vec<(&'static str, String)>| {
@@ -828,7 +799,7 @@ async fn admins_manage_mailboxes_and_the_quarantine_in_the_ui(b: Backend) {
     )
     .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let html = page("/admin/mail").await;
+    let html = crate::helpers::page_html(&client, &app.base, &cookie, "/admin/mail").await;
     assert!(html.contains("sales@desk.example") && html.contains("IMAP imap.example.org:993 INBOX"), "{html}");
     assert!(!html.contains("p4ss"));
     // Discard the quarantined message; without the CSRF token nothing happens.

@@ -26,15 +26,7 @@ fn browser() -> reqwest::Client {
 
 /// The HTML of a page as the holder of `session` sees it.
 async fn page_html(client: &reqwest::Client, app: &TestApp, session: &str, path: &str) -> String {
-    client
-        .get(format!("{}{path}", app.base))
-        .header("cookie", session)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default()
+    crate::helpers::page_html(client, &app.base, session, path).await
 }
 
 /// GET /login, then POST the form: returns the response of the POST.
