@@ -30,6 +30,8 @@ impl std::fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 pub const EX_TEMPFAIL: u8 = 75;
+/// A configuration file cannot be used (sysexits `EX_CONFIG`).
+pub const EX_CONFIG: u8 = 78;
 
 // Parsed once per run: the size of the biggest variant costs nothing.
 #[allow(clippy::large_enum_variant)]

@@ -44,6 +44,10 @@ enum Command {
         /// The address people reach this desk at, for links in mail (default: http://LISTEN).
         #[arg(long, env = "FERRODESK_BASE_URL")]
         base_url: Option<String>,
+        /// A directory of mail templates replacing built-in ones (see `ferrodesk templates
+        /// export`); checked at start-up.
+        #[arg(long, env = "FERRODESK_TEMPLATES")]
+        templates: Option<std::path::PathBuf>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -68,6 +72,11 @@ enum Command {
     Mail {
         #[command(subcommand)]
         command: mail::MailCommand,
+    },
+    /// The texts of the mail Ferrodesk sends.
+    Templates {
+        #[command(subcommand)]
+        command: TemplatesCommand,
     },
     /// Import tickets from JSON Lines (one ticket object per line) on standard input or a file.
     Import {
@@ -94,6 +103,14 @@ enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum TemplatesCommand {
+    /// Write the built-in templates into DIR, to edit and pass to `serve --templates DIR`.
+    Export { dir: std::path::PathBuf },
+    /// Check the templates in DIR as `serve` would at start-up.
+    Check { dir: std::path::PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -150,9 +167,20 @@ async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn ferrodesk_stor
 
 async fn run(command: Command, config: Config) -> Result<()> {
     match command {
-        Command::Serve { listen, demo, smtp_url, base_url } => {
+        Command::Serve { listen, demo, smtp_url, base_url, templates } => {
             let base_url = base_url.unwrap_or_else(|| format!("http://{listen}"));
-            serve(&config, &listen, demo, smtp_url.as_deref(), &base_url).await
+            let templates = load_templates(templates.as_deref())?;
+            serve(&config, &listen, demo, smtp_url.as_deref(), &base_url, templates).await
+        }
+        Command::Templates { command: TemplatesCommand::Export { dir } } => {
+            let written = ferrodesk_mail::templates::Templates::export(&dir).map_err(|e| anyhow::anyhow!(e))?;
+            println!("wrote {} templates into {}", written.len(), dir.display());
+            Ok(())
+        }
+        Command::Templates { command: TemplatesCommand::Check { dir } } => {
+            let t = load_templates(Some(&dir))?;
+            println!("templates ok ({} replacing built-in ones)", t.overridden().len());
+            Ok(())
         }
         Command::Migrate => {
             open_store(&config).await?;
@@ -237,7 +265,30 @@ async fn run(command: Command, config: Config) -> Result<()> {
     }
 }
 
-async fn serve(config: &Config, listen: &str, with_demo: bool, smtp_url: Option<&str>, base_url: &str) -> Result<()> {
+/// The mail templates: the built-in ones, with those in `dir` in their place. A template that
+/// does not work stops the start (exit 78, a configuration error) with the file and line.
+fn load_templates(dir: Option<&std::path::Path>) -> Result<std::sync::Arc<ferrodesk_mail::templates::Templates>> {
+    let templates = match dir {
+        None => ferrodesk_mail::templates::Templates::built_in(),
+        Some(dir) => ferrodesk_mail::templates::Templates::load(dir).map_err(|e| mail::Exit {
+            code: mail::EX_CONFIG,
+            message: format!("the mail templates in {} cannot be used:\n{e}", dir.display()),
+        })?,
+    };
+    for name in templates.overridden() {
+        tracing::info!(template = %name, "mail template replaced");
+    }
+    Ok(std::sync::Arc::new(templates))
+}
+
+async fn serve(
+    config: &Config,
+    listen: &str,
+    with_demo: bool,
+    smtp_url: Option<&str>,
+    base_url: &str,
+    templates: std::sync::Arc<ferrodesk_mail::templates::Templates>,
+) -> Result<()> {
     // Checked before anything starts: a wrong mail setting should stop us, not lose mail later.
     let smtp = smtp_url.map(ferrodesk_mail::outbox::Smtp::from_url).transpose().map_err(|e| {
         anyhow::anyhow!("FERRODESK_SMTP_URL ({}): {e}", config::redact_url(smtp_url.unwrap_or_default()))
@@ -273,6 +324,7 @@ async fn serve(config: &Config, listen: &str, with_demo: bool, smtp_url: Option<
                 smtp,
                 base_url,
                 state.secrets.clone(),
+                templates,
             );
             tokio::spawn(async move {
                 loop {

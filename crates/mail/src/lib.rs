@@ -15,6 +15,7 @@ pub mod parse;
 pub mod reply;
 pub mod reset;
 pub mod secret;
+pub mod templates;
 pub mod thread;
 
 pub use classify::Automation;

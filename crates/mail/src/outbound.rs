@@ -11,7 +11,7 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox as Address, MultiPart, SinglePart};
 use serde::{Deserialize, Serialize};
 
-use crate::reply::REPLY_ABOVE_MARKER;
+use crate::templates::Templates;
 use crate::thread::subject_with_token;
 
 /// The job kind of outgoing mail.
@@ -52,10 +52,75 @@ impl Notification {
         (Notification::Assigned, "assigned", "Tell an agent a ticket was assigned to them"),
     ];
 
+    /// Every notification.
+    pub const ALL: &'static [Notification] = &[
+        Notification::Received,
+        Notification::AgentReply,
+        Notification::PasswordReset,
+        Notification::RequesterReply,
+        Notification::PendingOnYou,
+        Notification::Resolved,
+        Notification::Assigned,
+    ];
+
+    /// The base name of its templates (`NAME.txt`, `NAME.html`).
+    pub fn template_name(self) -> &'static str {
+        match self {
+            Notification::Received => "received",
+            Notification::AgentReply => "agent_reply",
+            Notification::PasswordReset => "password_reset",
+            Notification::RequesterReply => "requester_reply",
+            Notification::PendingOnYou => "pending_on_you",
+            Notification::Resolved => "resolved",
+            Notification::Assigned => "assigned",
+        }
+    }
+
+    /// What its mail is about, so that its templates get exactly those variables (and the
+    /// start-up check renders them with the same).
+    pub fn parts(self) -> Parts {
+        let ticket = Parts { ticket: true, ..Parts::default() };
+        match self {
+            Notification::PasswordReset => Parts { reset: true, ..Parts::default() },
+            Notification::AgentReply | Notification::RequesterReply => Parts { comment: true, ..ticket },
+            Notification::Resolved => Parts { links: true, ..ticket },
+            Notification::Received | Notification::PendingOnYou | Notification::Assigned => ticket,
+        }
+    }
+
+    /// Whether it is sent by a machine, not a person: `Auto-Submitted` says so (RFC 3834), so
+    /// that well-behaved responders never answer it.
+    fn auto_submitted(self) -> Option<&'static str> {
+        match self {
+            Notification::AgentReply => None,
+            Notification::Received => Some("auto-replied"),
+            _ => Some("auto-generated"),
+        }
+    }
+
     /// Its name in settings, if it can be switched off.
     pub fn switch_name(self) -> Option<&'static str> {
         Self::SWITCHABLE.iter().find(|(n, _, _)| *n == self).map(|(_, name, _)| *name)
     }
+}
+
+/// Which parts of a ticket a notification shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Parts {
+    pub ticket: bool,
+    pub comment: bool,
+    /// The confirm and reopen links.
+    pub links: bool,
+    pub reset: bool,
+}
+
+/// An earlier message of the conversation, quoted below an answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Quoted {
+    pub author: String,
+    /// When, as people read it (UTC).
+    pub at: String,
+    pub body: String,
 }
 
 /// Checks a list of switched-off notifications (names as in `SWITCHABLE`).
@@ -176,6 +241,45 @@ pub struct Context<'a> {
     /// For `Resolved`: the resolution note, and the confirm and reopen links.
     pub resolution: Option<&'a str>,
     pub action_links: Option<(String, String)>,
+    /// Earlier public messages, newest first (for answers that quote the conversation).
+    pub conversation: Vec<Quoted>,
+}
+
+impl<'a> Context<'a> {
+    /// Believable values for every part `kind` gets: what the start-up check renders.
+    pub fn sample(kind: Notification, mailbox: &'a Mailbox) -> Self {
+        let parts = kind.parts();
+        Context {
+            number: parts.ticket.then_some(1042),
+            subject: if parts.reset { "Reset your service desk password" } else { "Printer on floor 3 jams" },
+            requester_name: "Ann Example",
+            recipient_name: "Ann Example",
+            recipient: "ann@customer.example",
+            comment: None,
+            author_name: parts.comment.then_some("Bob Agent"),
+            mailbox,
+            ticket_url: "https://desk.example/portal/tickets/1042".into(),
+            message_id: "fd.1042.sample.000000000000000000000000@desk.example".into(),
+            thread: &[],
+            reset_link: parts.reset.then(|| "https://desk.example/reset-password?token=sample".into()),
+            resolution: parts.ticket.then_some("Replaced the fuser unit."),
+            action_links: parts.links.then(|| {
+                (
+                    "https://desk.example/portal/by-mail?a=confirm".into(),
+                    "https://desk.example/portal/by-mail?a=reopen".into(),
+                )
+            }),
+            conversation: if parts.ticket {
+                vec![Quoted {
+                    author: "Ann Example".into(),
+                    at: "2026-11-20 09:15 UTC".into(),
+                    body: "The printer on floor 3 jams on every page.\nIt shows error 13.".into(),
+                }]
+            } else {
+                vec![]
+            },
+        }
+    }
 }
 
 /// A rendered message, ready to send.
@@ -185,92 +289,15 @@ pub struct Rendered {
     pub recipient: String,
 }
 
-/// Renders a notification. Fails only on an address lettre cannot use.
-pub fn render(kind: Notification, ctx: &Context<'_>) -> Result<Rendered, String> {
-    let number = ctx.number.unwrap_or_default();
+/// Renders a notification with `templates`. Fails on an address lettre cannot use or a
+/// template that fails on these values.
+pub fn render(kind: Notification, ctx: &Context<'_>, templates: &Templates) -> Result<Rendered, String> {
     let subject = match ctx.number {
         Some(n) => subject_with_token(ferrodesk_core::ids::TicketNumber(n), ctx.subject),
         None => ctx.subject.to_owned(),
     };
-    let (text, auto) = match kind {
-        Notification::PasswordReset => (
-            format!(
-                "Hello {name},\n\nsomeone (hopefully you) asked to reset the password of {address} at the service desk.\n                 To choose a new password, open this link within {minutes} minutes:\n\n{link}\n\n                 If you did not ask for this, ignore this e-mail: your password stays as it is.\n\n-- \n{desk}\n",
-                name = ctx.recipient_name,
-                address = ctx.recipient,
-                minutes = crate::reset::RESET_LIFETIME.as_mins(),
-                link = ctx.reset_link.as_deref().unwrap_or_default(),
-                desk = ctx.mailbox.address,
-            ),
-            Some("auto-generated"),
-        ),
-        Notification::Received => (
-            format!(
-                "Hello {name},\n\nwe have received your request and opened ticket #{number}: {subject}\n\n\
-                 We will answer as soon as we can. To add something, reply to this e-mail (keep [#{number}] in the subject).\n\
-                 You can also follow the ticket at {url}\n\n-- \n{desk}\n",
-                name = ctx.requester_name,
-                subject = ctx.subject,
-                url = ctx.ticket_url,
-                desk = ctx.mailbox.address,
-            ),
-            Some("auto-replied"),
-        ),
-        Notification::PendingOnYou => (
-            format!(
-                "{REPLY_ABOVE_MARKER}\n\nHello {name},\n\nto go on with your request #{number} ({subject}) we need something from you:\n                 please see the latest answer and reply to this e-mail.\n\n{url}\n",
-                name = ctx.recipient_name,
-                subject = ctx.subject,
-                url = ctx.ticket_url,
-            ),
-            Some("auto-generated"),
-        ),
-        Notification::Resolved => {
-            let (confirm, reopen) = ctx.action_links.clone().unwrap_or_default();
-            (
-                format!(
-                    "{REPLY_ABOVE_MARKER}\n\nHello {name},\n\nyour request #{number} ({subject}) is resolved.\n\n{note}\n\n                     Solved? Confirm it here: {confirm}\nNot solved? Reopen it here: {reopen}\n                     (These links work for {days} days; you can also reply to this e-mail.)\n",
-                    name = ctx.recipient_name,
-                    subject = ctx.subject,
-                    note = ctx.resolution.unwrap_or_default(),
-                    days = crate::links::LINK_LIFETIME.as_hours() / 24,
-                ),
-                Some("auto-generated"),
-            )
-        }
-        Notification::Assigned => (
-            format!(
-                "Ticket #{number} ({subject}) is now assigned to you.\n\n{url}\n",
-                subject = ctx.subject,
-                url = ctx.ticket_url,
-            ),
-            Some("auto-generated"),
-        ),
-        Notification::RequesterReply => (
-            format!(
-                "{REPLY_ABOVE_MARKER}\n\n{author} answered on ticket #{number}: {subject}\n\n{body}\n\n-- \n{url}\n",
-                author = ctx.author_name.unwrap_or("The requester"),
-                subject = ctx.subject,
-                body = ctx.comment.map(|c| c.body.as_str()).unwrap_or_default(),
-                url = ctx.ticket_url,
-            ),
-            Some("auto-generated"),
-        ),
-        Notification::AgentReply => (
-            format!(
-                "{REPLY_ABOVE_MARKER}\n\n{body}\n\n{author}\n\n-- \nTicket #{number}: {subject}\n{url}\n",
-                body = ctx.comment.map(|c| c.body.as_str()).unwrap_or_default(),
-                author = ctx.author_name.unwrap_or("Service desk"),
-                subject = ctx.subject,
-                url = ctx.ticket_url,
-            ),
-            None,
-        ),
-    };
-    let html = format!(
-        "<!doctype html><html><body><div style=\"white-space:pre-wrap;font-family:sans-serif\">{}</div></body></html>",
-        escape_html(&text)
-    );
+    let (text, html) = templates.render(kind, ctx)?;
+    let auto = kind.auto_submitted();
     let from = Address::new(Some("Service desk".into()), parse_address(ctx.mailbox.address.as_str())?);
     let to = Address::new(Some(ctx.recipient_name.to_owned()), parse_address(ctx.recipient)?);
     let mut builder = lettre::Message::builder()
@@ -302,21 +329,6 @@ pub fn render(kind: Notification, ctx: &Context<'_>) -> Result<Rendered, String>
 
 fn parse_address(a: &str) -> Result<lettre::Address, String> {
     a.parse::<lettre::Address>().map_err(|e| format!("unusable address {a:?}: {e}"))
-}
-
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -360,8 +372,12 @@ mod tests {
             reset_link: None,
             resolution: None,
             action_links: None,
+            conversation: vec![],
         };
-        let raw = render(Notification::Received, &ctx).unwrap_or_else(|e| panic!("{e}")).message.formatted();
+        let raw = render(Notification::Received, &ctx, &Templates::built_in())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .message
+            .formatted();
         let text = String::from_utf8_lossy(&raw);
         assert!(text.contains("Auto-Submitted: auto-replied"), "{text}");
         // Read back with our own parser: what a mail program sees.

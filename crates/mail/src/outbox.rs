@@ -11,8 +11,9 @@ use jiff::{SignedDuration, Timestamp};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::ingest::Ingest;
-use crate::outbound::{Context, MailJob, Notification, SEND_MAIL, render};
+use crate::outbound::{Context, MailJob, Notification, Quoted, SEND_MAIL, render};
 use crate::secret::SecretBox;
+use crate::templates::Templates;
 
 /// How long a worker may hold a job before another may take it over.
 const LEASE: SignedDuration = SignedDuration::from_mins(5);
@@ -62,11 +63,22 @@ pub struct Outbox {
     /// Links in mail start with this (the configured address, never a request's Host).
     base_url: String,
     secrets: Option<SecretBox>,
+    templates: Arc<Templates>,
 }
 
+/// Earlier messages quoted below an answer, at most.
+const QUOTED_MESSAGES: usize = 5;
+
 impl Outbox {
-    pub fn new(store: Arc<dyn Store>, ingest: Ingest, smtp: Smtp, base_url: &str, secrets: Option<SecretBox>) -> Self {
-        Self { store, ingest, smtp, base_url: base_url.trim_end_matches('/').to_owned(), secrets }
+    pub fn new(
+        store: Arc<dyn Store>,
+        ingest: Ingest,
+        smtp: Smtp,
+        base_url: &str,
+        secrets: Option<SecretBox>,
+        templates: Arc<Templates>,
+    ) -> Self {
+        Self { store, ingest, smtp, base_url: base_url.trim_end_matches('/').to_owned(), secrets, templates }
     }
 
     /// Claims and runs the jobs due now; returns how many it ran. Tests call this directly;
@@ -127,8 +139,15 @@ impl Outbox {
             Some(u) if u.active => u,
             _ => return Err(Failure::Permanent("the recipient is gone or deactivated".into())),
         };
+        let comments = self.store.comments(ticket.id, true).await?;
         let comment = match mail.comment {
-            Some(id) => Some(self.comment(&ticket.id, id).await?),
+            Some(id) => Some(
+                comments
+                    .iter()
+                    .find(|c| c.id == id)
+                    .cloned()
+                    .ok_or_else(|| Failure::Permanent("the comment is gone".into()))?,
+            ),
             None => None,
         };
         // Defence in depth: a note never goes to a requester, whatever queued it.
@@ -155,6 +174,7 @@ impl Outbox {
         } else {
             None
         };
+        let conversation = self.conversation(&ticket, &comments, comment.as_ref(), &requester_name).await?;
         let signer = self.ingest.signer().await?;
         let domain = mailbox.address.as_str().rsplit('@').next().unwrap_or("localhost").to_owned();
         let message_id = signer.message_id(TicketNumber(ticket.number.0), &job.id.simple().to_string(), &domain);
@@ -180,7 +200,9 @@ impl Outbox {
                 reset_link: None,
                 resolution: ticket.resolution_note.as_deref(),
                 action_links,
+                conversation,
             },
+            &self.templates,
         )
         .map_err(Failure::Permanent)?;
         self.deliver(rendered.message).await?;
@@ -215,7 +237,9 @@ impl Outbox {
                 resolution: None,
                 action_links: None,
                 reset_link: Some(format!("{}/reset-password?token={}", self.base_url, tokens.token(reset))),
+                conversation: vec![],
             },
+            &self.templates,
         )
         .map_err(Failure::Permanent)?;
         self.deliver(rendered.message).await
@@ -238,13 +262,33 @@ impl Outbox {
         }
     }
 
-    async fn comment(&self, ticket: &ferrodesk_core::ids::TicketId, id: CommentId) -> Result<Comment, Failure> {
-        self.store
-            .comments(*ticket, true)
-            .await?
-            .into_iter()
-            .find(|c| c.id == id)
-            .ok_or_else(|| Failure::Permanent("the comment is gone".into()))
+    /// The public messages before `answer` (or all, for mail about no message), newest first,
+    /// ending with the request itself: what the requester sees quoted below an answer. Internal
+    /// notes are never quoted.
+    async fn conversation(
+        &self,
+        ticket: &ferrodesk_core::ticket::Ticket,
+        comments: &[Comment],
+        answer: Option<&Comment>,
+        requester_name: &str,
+    ) -> Result<Vec<Quoted>, Failure> {
+        let before = |c: &&Comment| !c.internal && answer.is_none_or(|a| c.id != a.id && c.created_at <= a.created_at);
+        let mut quoted = Vec::new();
+        for c in comments.iter().filter(before).rev().take(QUOTED_MESSAGES) {
+            let author = match c.author_id {
+                Some(id) => self.store.user(id).await?.map_or_else(|| "Someone".to_owned(), |u| u.name),
+                None => "Service desk".to_owned(),
+            };
+            quoted.push(Quoted { author, at: when(c.created_at), body: c.body.clone() });
+        }
+        if quoted.len() < QUOTED_MESSAGES {
+            quoted.push(Quoted {
+                author: requester_name.to_owned(),
+                at: when(ticket.created_at),
+                body: ticket.description.clone(),
+            });
+        }
+        Ok(quoted)
     }
 
     /// Tells the ticket's agents that a mail could not be delivered.
@@ -262,6 +306,10 @@ impl Outbox {
             tracing::warn!(%ticket, error = %e, "cannot note a failed delivery on the ticket");
         }
     }
+}
+
+fn when(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 enum Failure {

@@ -488,6 +488,14 @@ impl Drop for SmtpCapture {
 }
 
 pub fn outbox(app: &TestApp, smtp_url: &str) -> ferrodesk_mail::outbox::Outbox {
+    outbox_with(app, smtp_url, ferrodesk_mail::templates::Templates::built_in())
+}
+
+fn outbox_with(
+    app: &TestApp,
+    smtp_url: &str,
+    templates: ferrodesk_mail::templates::Templates,
+) -> ferrodesk_mail::outbox::Outbox {
     let smtp = ferrodesk_mail::outbox::Smtp::from_url(smtp_url).unwrap_or_else(|e| panic!("{e}"));
     let ingest = ferrodesk_mail::ingest::Ingest::new(app.store.clone(), Default::default());
     ferrodesk_mail::outbox::Outbox::new(
@@ -496,6 +504,7 @@ pub fn outbox(app: &TestApp, smtp_url: &str) -> ferrodesk_mail::outbox::Outbox {
         smtp,
         "https://desk.example",
         Some(crate::helpers::test_secrets()),
+        std::sync::Arc::new(templates),
     )
 }
 
@@ -551,6 +560,9 @@ async fn replies_go_out_threaded_and_answers_come_back_to_the_ticket(b: Backend)
     let reply = read(&sent[1]);
     assert!(reply.text.contains("Please update the driver."), "{}", reply.text);
     assert!(!String::from_utf8_lossy(&sent[1]).contains("driver 2.1"));
+    // The conversation so far is quoted below the answer, as mail programs do.
+    assert!(reply.text.contains("Ann wrote:\n> Every hour."), "{}", reply.text);
+    assert!(reply.html.as_deref().unwrap_or_default().contains("<blockquote"), "{:?}", reply.html);
     assert_eq!(header(&sent[1], "Auto-Submitted"), None, "a person's answer is not automatic");
     assert_eq!(reply.references.first().map(String::as_str), Some("w1@customer.example"));
     let ours = reply.message_id.clone().unwrap_or_default();
@@ -1167,4 +1179,55 @@ async fn admins_switch_notifications_off(b: Backend) {
     let sent = smtp.messages();
     assert_eq!(sent.len(), 1, "only the answer");
     assert!(read(&sent[0]).text.contains("Looking into it."));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_templates_are_overridden_and_checked_at_start_up() {
+    let dir = crate::helpers::TempDir::new();
+    let templates = dir.path.join("templates");
+    let templates_arg = templates.to_string_lossy().into_owned();
+    let (url, _db) = crate::helpers::fresh_database(Backend::Sqlite).await;
+    // Exported defaults are a working set.
+    let export = ferrodesk(&url, &["templates", "export", &templates_arg], None);
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    assert!(templates.join("agent_reply.html").is_file());
+    assert_eq!(ferrodesk(&url, &["templates", "check", &templates_arg], None).code, 0);
+    // A broken template stops the server before it starts, naming the file and the line.
+    std::fs::write(
+        templates.join("resolved.html"),
+        "{% extends \"_layout.html\" %}{% block body %}\n<a href=\"{{ links.confirm }\">yes</a>{% endblock %}",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let serve = ferrodesk(&url, &["serve", "--listen", "127.0.0.1:0", "--templates", &templates_arg], None);
+    assert_eq!(serve.code, 78, "{}", serve.stderr);
+    assert!(serve.stderr.contains("resolved.html, line 2: syntax error"), "{}", serve.stderr);
+    std::fs::remove_file(templates.join("resolved.html")).unwrap_or_else(|e| panic!("{e}"));
+
+    // An edited answer template is what the requester gets.
+    std::fs::write(
+        templates.join("agent_reply.txt"),
+        "{{ reply_marker }}\nDear {{ recipient.name }},\n\n{{ comment.body }}\n\nACME IT, ticket {{ ticket.number }}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let app = with_mailbox(Backend::Sqlite).await;
+    let smtp = SmtpCapture::start();
+    let loaded = ferrodesk_mail::templates::Templates::load(&templates).unwrap_or_else(|e| panic!("{e}"));
+    let out = outbox_with(&app, &smtp.url(), loaded);
+    let (ann, _) = app.user_with_token("ann@customer.example", Role::Requester).await;
+    let (_, agent) = app.user_with_token("agent@desk.example", Role::Agent).await;
+    let r = app
+        .post("/api/v1/tickets", &app.admin, json!({"subject": "VPN", "description": "No VPN.", "requester_id": ann}))
+        .await;
+    let (ticket, number) = (r.body["id"].as_str().unwrap_or_default().to_owned(), r.body["number"].clone());
+    let r = app.post(&format!("/api/v1/tickets/{ticket}/comments"), &agent, json!({"body": "Try <b>again</b>."})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let sent = smtp.messages();
+    assert_eq!(sent.len(), 1);
+    let reply = read(&sent[0]);
+    assert!(reply.text.contains("Dear Test requester,\n\nTry <b>again</b>."), "{}", reply.text);
+    assert!(reply.text.contains(&format!("ACME IT, ticket {number}")), "{}", reply.text);
+    // The HTML part is still the built-in one, and escapes what the agent typed.
+    let html = reply.html.unwrap_or_default();
+    assert!(html.contains("Try &lt;b&gt;again&lt;/b&gt;.") && !html.contains("<b>"), "{html}");
 }
