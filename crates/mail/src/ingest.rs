@@ -319,6 +319,7 @@ impl Ingest {
             _ => vec![],
         };
         let thread = self.find_thread(mail, from.map(|f| f.address.as_str())).await?;
+        let answers_a_note = self.answers_a_note(mail).await?;
         let thread_ids: Vec<String> = mail.message_id.iter().cloned().collect();
         let base = |status: InboundStatus, effect: InboundEffect, files: Vec<(Attachment, Vec<u8>)>| InboundOutcome {
             inbound_id,
@@ -343,7 +344,8 @@ impl Ingest {
                 _ => (None, false),
             };
             let mut body = visible_reply(&mail.text);
-            let mut internal = machine_note;
+            // An answer to mail about a note is a note too, whoever sends it (case B22).
+            let mut internal = machine_note || answers_a_note;
             if is_staff && body.trim_start().starts_with(&self.config.internal_marker) {
                 internal = true;
                 body = body.trim_start()[self.config.internal_marker.len()..].trim_start().to_owned();
@@ -473,7 +475,7 @@ impl Ingest {
         let signer = self.signer().await?;
         for id in mail.ancestors() {
             match signer.verify(id) {
-                OurId::Ticket(number) => {
+                OurId::Ticket { number, .. } => {
                     if let Some(t) = self.store.ticket_by_number(number).await? {
                         return Ok(Some(self.follow_merge(t).await?));
                     }
@@ -504,6 +506,13 @@ impl Ingest {
             tracing::info!(ticket = number.0, "subject names a ticket the sender does not take part in: a new ticket");
         }
         Ok(participant.then_some(ticket))
+    }
+
+    /// Whether the message answers our mail about an internal note (any of its ancestors
+    /// carries our signed note mark: ours never name such mail to requesters).
+    async fn answers_a_note(&self, mail: &InboundMail) -> Result<bool, Plan> {
+        let signer = self.signer().await?;
+        Ok(mail.ancestors().into_iter().any(|id| matches!(signer.verify(id), OurId::Ticket { internal: true, .. })))
     }
 
     async fn is_staff(&self, address: &str) -> Result<bool, Plan> {

@@ -38,6 +38,8 @@ pub enum Notification {
     Resolved,
     /// To an agent: a ticket was assigned to them (by someone else).
     Assigned,
+    /// To the assignee: someone else added an internal note. Answers to it stay internal.
+    InternalNote,
 }
 
 impl Notification {
@@ -50,6 +52,7 @@ impl Notification {
         (Notification::PendingOnYou, "pending_on_you", "Tell the requester when we wait for them"),
         (Notification::Resolved, "resolved", "Tell the requester a ticket is resolved (with confirm/reopen links)"),
         (Notification::Assigned, "assigned", "Tell an agent a ticket was assigned to them"),
+        (Notification::InternalNote, "internal_note", "Tell the assignee of internal notes others add"),
     ];
 
     /// Every notification.
@@ -61,6 +64,7 @@ impl Notification {
         Notification::PendingOnYou,
         Notification::Resolved,
         Notification::Assigned,
+        Notification::InternalNote,
     ];
 
     /// The base name of its templates (`NAME.txt`, `NAME.html`).
@@ -73,6 +77,7 @@ impl Notification {
             Notification::PendingOnYou => "pending_on_you",
             Notification::Resolved => "resolved",
             Notification::Assigned => "assigned",
+            Notification::InternalNote => "internal_note",
         }
     }
 
@@ -82,7 +87,9 @@ impl Notification {
         let ticket = Parts { ticket: true, ..Parts::default() };
         match self {
             Notification::PasswordReset => Parts { reset: true, ..Parts::default() },
-            Notification::AgentReply | Notification::RequesterReply => Parts { comment: true, ..ticket },
+            Notification::AgentReply | Notification::RequesterReply | Notification::InternalNote => {
+                Parts { comment: true, ..ticket }
+            }
             Notification::Resolved => Parts { links: true, ..ticket },
             Notification::Received | Notification::PendingOnYou | Notification::Assigned => ticket,
         }
@@ -171,19 +178,21 @@ impl MailJob {
 }
 
 /// The notification a comment causes, if any: a public answer by staff goes to the requester;
-/// a requester's answer goes to the assignee. Internal notes never leave the desk, and nobody
-/// is mailed their own words.
+/// a requester's answer goes to the assignee; a note by someone goes to the assignee (never
+/// the requester: notes never leave the desk); nobody is mailed their own words. The desk's
+/// own notes (a bounce, a failed delivery) are mailed to nobody: mailing them could loop.
 pub fn for_comment(
     comment: &Comment,
     author_is_staff: bool,
     requester: UserId,
     assignee: Option<UserId>,
 ) -> Option<MailJob> {
-    if comment.internal {
-        return None;
-    }
-    let (notification, to) =
-        if author_is_staff { (Notification::AgentReply, requester) } else { (Notification::RequesterReply, assignee?) };
+    let (notification, to) = match (comment.internal, author_is_staff) {
+        (true, _) if comment.author_id.is_none() => return None,
+        (true, _) => (Notification::InternalNote, assignee?),
+        (false, true) => (Notification::AgentReply, requester),
+        (false, false) => (Notification::RequesterReply, assignee?),
+    };
     (comment.author_id != Some(to)).then_some(MailJob {
         notification,
         ticket: Some(comment.ticket_id),
@@ -293,6 +302,9 @@ pub struct Rendered {
 /// template that fails on these values.
 pub fn render(kind: Notification, ctx: &Context<'_>, templates: &Templates) -> Result<Rendered, String> {
     let subject = match ctx.number {
+        Some(n) if kind == Notification::InternalNote => {
+            subject_with_token(ferrodesk_core::ids::TicketNumber(n), &format!("(internal) {}", ctx.subject))
+        }
         Some(n) => subject_with_token(ferrodesk_core::ids::TicketNumber(n), ctx.subject),
         None => ctx.subject.to_owned(),
     };
@@ -448,7 +460,13 @@ mod tests {
             to(for_comment(&comment(false, agent), true, requester, agent)),
             Some((Notification::AgentReply, requester))
         );
+        // A note goes to the assignee when someone else wrote it; the desk's own notes to nobody.
         assert_eq!(to(for_comment(&comment(true, agent), true, requester, agent)), None);
+        assert_eq!(
+            to(for_comment(&comment(true, Some(UserId::generate())), true, requester, agent)),
+            Some((Notification::InternalNote, assignee))
+        );
+        assert_eq!(to(for_comment(&comment(true, None), false, requester, agent)), None);
         assert_eq!(
             to(for_comment(&comment(false, Some(requester)), false, requester, Some(assignee))),
             Some((Notification::RequesterReply, assignee))

@@ -177,7 +177,9 @@ impl Outbox {
         let conversation = self.conversation(&ticket, &comments, comment.as_ref(), &requester_name).await?;
         let signer = self.ingest.signer().await?;
         let domain = mailbox.address.as_str().rsplit('@').next().unwrap_or("localhost").to_owned();
-        let message_id = signer.message_id(TicketNumber(ticket.number.0), &job.id.simple().to_string(), &domain);
+        let internal = mail.notification == Notification::InternalNote;
+        let message_id =
+            signer.message_id(TicketNumber(ticket.number.0), internal, &job.id.simple().to_string(), &domain);
         let rendered = render(
             mail.notification,
             &Context {
@@ -206,7 +208,11 @@ impl Outbox {
         )
         .map_err(Failure::Permanent)?;
         self.deliver(rendered.message).await?;
-        self.store.remember_thread_id(&message_id, ticket.id, Timestamp::now()).await?;
+        // A note's mail is no part of the thread the requester sees: their mail must never
+        // name it (an answer naming it would be taken as internal).
+        if !internal {
+            self.store.remember_thread_id(&message_id, ticket.id, Timestamp::now()).await?;
+        }
         Ok(())
     }
 

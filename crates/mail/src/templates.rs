@@ -34,6 +34,8 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("assigned.html", include_str!("../templates/assigned.html")),
     ("password_reset.txt", include_str!("../templates/password_reset.txt")),
     ("password_reset.html", include_str!("../templates/password_reset.html")),
+    ("internal_note.txt", include_str!("../templates/internal_note.txt")),
+    ("internal_note.html", include_str!("../templates/internal_note.html")),
 ];
 
 /// Template files larger than this are refused (a template is a page of text, not data).

@@ -8,6 +8,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 const PREFIX: &str = "fd.";
+/// Mail about an internal note: an answer to it stays internal. Under the MAC like the rest,
+/// so nobody can turn a note's thread public (or a public one internal) by editing the id.
+const NOTE_PREFIX: &str = "fdn.";
 /// 96 bits of MAC: unforgeable in practice, short enough for a header.
 const MAC_BYTES: usize = 12;
 
@@ -16,8 +19,8 @@ const MAC_BYTES: usize = 12;
 pub enum OurId {
     /// Not in our format: someone else's message.
     Foreign,
-    /// Ours, for this ticket.
-    Ticket(TicketNumber),
+    /// Ours, for this ticket; `internal` when it was mail about an internal note.
+    Ticket { number: TicketNumber, internal: bool },
     /// In our format but not signed by us: forged, or another Ferrodesk's.
     Forged,
 }
@@ -48,25 +51,30 @@ impl MessageIdSigner {
 
     /// A new Message-ID (without angle brackets) for mail about `ticket`, at `domain` (the
     /// sending mailbox's); `nonce` makes it unique (e.g. the job id: a retried send keeps it).
-    pub fn message_id(&self, ticket: TicketNumber, nonce: &str, domain: &str) -> String {
-        let body = format!("{PREFIX}{}.{nonce}", ticket.0);
+    /// `internal` marks mail about an internal note.
+    pub fn message_id(&self, ticket: TicketNumber, internal: bool, nonce: &str, domain: &str) -> String {
+        let prefix = if internal { NOTE_PREFIX } else { PREFIX };
+        let body = format!("{prefix}{}.{nonce}", ticket.0);
         let tag = self.mac(&body).finalize().into_bytes();
         format!("{body}.{}@{domain}", hex::encode(&tag[..MAC_BYTES]))
     }
 
     /// Reads a Message-ID (without angle brackets). The MAC is compared in constant time.
     pub fn verify(&self, id: &str) -> OurId {
-        let Some(local) = id.split('@').next().filter(|l| l.starts_with(PREFIX)) else {
-            return OurId::Foreign;
+        let local = id.split('@').next().unwrap_or_default();
+        let (prefix, internal) = match local {
+            l if l.starts_with(PREFIX) => (PREFIX, false),
+            l if l.starts_with(NOTE_PREFIX) => (NOTE_PREFIX, true),
+            _ => return OurId::Foreign,
         };
         let Some((body, tag)) = local.rsplit_once('.') else { return OurId::Foreign };
-        let number = body[PREFIX.len()..].split('.').next().and_then(|n| n.parse::<i64>().ok());
+        let number = body[prefix.len()..].split('.').next().and_then(|n| n.parse::<i64>().ok());
         let (Some(number), Ok(tag)) = (number, hex::decode(tag)) else { return OurId::Foreign };
         if tag.len() != MAC_BYTES {
             return OurId::Forged;
         }
         match self.mac(body).verify_truncated_left(&tag) {
-            Ok(()) => OurId::Ticket(TicketNumber(number)),
+            Ok(()) => OurId::Ticket { number: TicketNumber(number), internal },
             Err(_) => OurId::Forged,
         }
     }
@@ -113,15 +121,20 @@ mod tests {
     #[test]
     fn our_ids_verify_and_forgeries_do_not() {
         let signer = MessageIdSigner::new(b"instance key");
-        let id = signer.message_id(TicketNumber(1042), "r4nd0m", "desk.example");
+        let id = signer.message_id(TicketNumber(1042), false, "r4nd0m", "desk.example");
         assert!(id.ends_with("@desk.example"));
-        assert_eq!(signer.verify(&id), OurId::Ticket(TicketNumber(1042)));
+        assert_eq!(signer.verify(&id), OurId::Ticket { number: TicketNumber(1042), internal: false });
+        // A note's mail is marked, and the mark cannot be removed (or added) without the key.
+        let note = signer.message_id(TicketNumber(1042), true, "r4nd0m", "desk.example");
+        assert_eq!(signer.verify(&note), OurId::Ticket { number: TicketNumber(1042), internal: true });
+        assert_eq!(signer.verify(&note.replacen("fdn.", "fd.", 1)), OurId::Forged);
+        assert_eq!(signer.verify(&id.replacen("fd.", "fdn.", 1)), OurId::Forged);
         // Another ticket number with the same MAC, another instance's key, a broken MAC.
         assert_eq!(signer.verify(&id.replace("fd.1042.", "fd.1043.")), OurId::Forged);
         assert_eq!(MessageIdSigner::new(b"other key").verify(&id), OurId::Forged);
         let (local, domain) = id.split_once('@').unwrap_or_default();
         let flipped = format!("{}0@{domain}", &local[..local.len() - 1]);
-        assert_ne!(signer.verify(&flipped), OurId::Ticket(TicketNumber(1042)));
+        assert_ne!(signer.verify(&flipped), OurId::Ticket { number: TicketNumber(1042), internal: false });
         assert_eq!(signer.verify("CAKsfaBW4hj0Gek6@mail.gmail.com"), OurId::Foreign);
         assert_eq!(signer.verify("fd.x.y@z"), OurId::Foreign);
     }

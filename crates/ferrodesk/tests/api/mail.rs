@@ -32,7 +32,8 @@ dual!(
     sender_domains_and_floods_wait_for_an_admin,
     the_assignee_hears_of_requester_replies_and_can_answer_by_mail,
     status_mail_carries_links_that_act_once_and_expire,
-    admins_switch_notifications_off
+    admins_switch_notifications_off,
+    an_answer_to_a_note_mail_stays_internal_case_b22
 );
 
 const SUPPORT: &str = "help@desk.example";
@@ -347,7 +348,7 @@ async fn forged_references_and_guessed_numbers_open_new_tickets_case_b19_b21(b: 
     // A genuine one (signed with this instance's key) threads even without a subject token.
     let ingest = ferrodesk_mail::ingest::Ingest::new(app.store.clone(), Default::default());
     let signer = ingest.signer().await.unwrap_or_else(|e| panic!("{e}"));
-    let ours = signer.message_id(ferrodesk_core::ids::TicketNumber(number), "n0nce", "desk.example");
+    let ours = signer.message_id(ferrodesk_core::ids::TicketNumber(number), false, "n0nce", "desk.example");
     let answer = mail(
         "ann@customer.example",
         "Re: your reply",
@@ -1230,4 +1231,88 @@ async fn mail_templates_are_overridden_and_checked_at_start_up() {
     // The HTML part is still the built-in one, and escapes what the agent typed.
     let html = reply.html.unwrap_or_default();
     assert!(html.contains("Try &lt;b&gt;again&lt;/b&gt;.") && !html.contains("<b>"), "{html}");
+}
+
+async fn an_answer_to_a_note_mail_stays_internal_case_b22(b: Backend) {
+    let app = with_mailbox(b).await;
+    let smtp = SmtpCapture::start();
+    let out = outbox(&app, &smtp.url());
+    let (assignee, _) = app.user_with_token("agent@desk.example", Role::Agent).await;
+    let (_, colleague) = app.user_with_token("second@desk.example", Role::Agent).await;
+    let opened = deliver_expecting(
+        &app,
+        &mail("ann@customer.example", "Laptop fan loud", "lf1@customer.example", "", "It roars."),
+        "opened",
+    )
+    .await;
+    let ticket = opened["ticket_id"].as_str().unwrap_or_default().to_owned();
+    let r = app.patch(&format!("/api/v1/tickets/{ticket}"), &app.admin, json!({"assignee_id": assignee})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let before = smtp.messages().len();
+    // A colleague's note reaches the assignee, marked internal in subject, text and Message-ID.
+    let r = app
+        .post(
+            &format!("/api/v1/tickets/{ticket}/comments"),
+            &colleague,
+            json!({"body": "Known batch: fan part 77-A.", "internal": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let sent = smtp.messages();
+    assert_eq!(sent.len(), before + 1);
+    let note_mail = read(&sent[before]);
+    assert_eq!(note_mail.to[0].address, "agent@desk.example");
+    assert!(note_mail.subject.contains("(internal)"), "{}", note_mail.subject);
+    assert!(note_mail.text.contains("fan part 77-A"), "{}", note_mail.text);
+    let note_id = note_mail.message_id.clone().unwrap_or_default();
+    assert!(note_id.starts_with("fdn."), "{note_id}");
+
+    // The assignee answers it from a mail program without any marker: still a note; Ann gets nothing.
+    let answer = mail(
+        "agent@desk.example",
+        "Re: [#1] (internal) Laptop fan loud",
+        "lf2@desk.example",
+        &format!("In-Reply-To: <{note_id}>\r\nReferences: <lf1@customer.example> <{note_id}>\r\n"),
+        "Ordered the part; vendor says Tuesday.",
+    );
+    deliver_expecting(&app, &answer, "commented").await;
+    let last = comments(&app, &ticket).await.last().cloned().unwrap_or_default();
+    assert_eq!(last["body"], "Ordered the part; vendor says Tuesday.");
+    assert_eq!(last["internal"], true, "{last}");
+    assert_eq!(
+        out.run_due_once(app.clock.now()).await.unwrap_or_default(),
+        0,
+        "nothing to mail: the assignee wrote it"
+    );
+    // Ann sees neither note in the portal API.
+    let ann = ferrodesk_core::user::EmailAddress::parse("ann@customer.example").unwrap_or_else(|e| panic!("{e}"));
+    let ann = app.store.user_by_email(&ann).await.ok().flatten().unwrap_or_else(|| panic!("no Ann")).0;
+    let ann_token = app.token_for(ann.id).await;
+    let theirs = app.get(&format!("/api/v1/tickets/{ticket}/comments"), &ann_token).await;
+    assert_eq!(theirs.status, StatusCode::OK, "{}", theirs.body);
+    assert!(!theirs.body.to_string().contains("vendor says Tuesday"), "{}", theirs.body);
+
+    // A public answer later does not name the note's mail, so Ann's reply to it stays public.
+    let r = app
+        .post(&format!("/api/v1/tickets/{ticket}/comments"), &colleague, json!({"body": "A new fan is on its way."}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let to_ann = smtp.messages().last().cloned().unwrap_or_default();
+    let public = read(&to_ann);
+    assert_eq!(public.to[0].address, "ann@customer.example");
+    assert!(!String::from_utf8_lossy(&to_ann).contains("fdn."), "the note's id must not be in the thread");
+    assert!(!String::from_utf8_lossy(&to_ann).contains("77-A"), "no note is quoted");
+    let reply = mail(
+        "ann@customer.example",
+        "Re: Laptop fan loud",
+        "lf3@customer.example",
+        &format!("In-Reply-To: <{}>\r\n", public.message_id.clone().unwrap_or_default()),
+        "Thanks!",
+    );
+    deliver_expecting(&app, &reply, "commented").await;
+    let last = comments(&app, &ticket).await.last().cloned().unwrap_or_default();
+    assert_eq!((last["body"].clone(), last["internal"].clone()), (json!("Thanks!"), json!(false)));
 }
