@@ -559,6 +559,21 @@ impl Ticket {
         Ok((own, theirs))
     }
 
+    /// Adds watchers (never the requester, no repeats); the recorded change, if anyone was new.
+    pub fn add_watchers(&mut self, users: &[UserId]) -> Option<FieldChange> {
+        let mut watchers = self.watchers.clone();
+        watchers.extend(users.iter().copied().filter(|u| *u != self.requester_id));
+        watchers.sort();
+        watchers.dedup();
+        if watchers == self.watchers {
+            return None;
+        }
+        let change =
+            FieldChange { field: "watchers".into(), old: Some(join(&self.watchers)), new: Some(join(&watchers)) };
+        self.watchers = watchers;
+        Some(change)
+    }
+
     /// Whether the user takes part in the ticket as requester or watcher.
     pub fn involves(&self, user: UserId) -> bool {
         self.requester_id == user || self.watchers.contains(&user)

@@ -211,10 +211,72 @@ fn failed_recipients(message: &Message<'_>, header: Option<&str>) -> Vec<String>
     out
 }
 
+/// Phrases of the mail services send to prove someone owns an address: "verify your e-mail",
+/// sign-in codes, password resets. Lower case; matched in the subject and the start of the text.
+const VERIFICATION_PHRASES: &[&str] = &[
+    "verify your email",
+    "verify your e-mail",
+    "verify your account",
+    "verify your address",
+    "verify your identity",
+    "verify email address",
+    "email verification",
+    "e-mail verification",
+    "confirm your email",
+    "confirm your e-mail",
+    "confirm your account",
+    "confirm your address",
+    "confirm your registration",
+    "confirm your sign",
+    "activate your account",
+    "complete your registration",
+    "complete your sign",
+    "verification code",
+    "security code",
+    "one-time code",
+    "one-time password",
+    "sign-in code",
+    "login code",
+    "magic link",
+    "reset your password",
+    "password reset",
+    // German, French, Spanish, Dutch.
+    "e-mail-adresse bestätigen",
+    "konto bestätigen",
+    "bestätigungscode",
+    "confirmez votre adresse",
+    "vérifiez votre adresse",
+    "code de vérification",
+    "código de verificación",
+    "confirma tu correo",
+    "verificatiecode",
+    "bevestig je e-mailadres",
+];
+
+/// Whether a message looks like an account-verification mail from another service. Anyone can
+/// sign up elsewhere with the desk's address; such mail arriving as a ticket must not reach
+/// people copied on it ("Ticket Trick"), so the ingest flags it for agents and keeps it internal.
+pub fn looks_like_account_verification(subject: &str, text: &str) -> bool {
+    let mut start = text.len().min(4000);
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let haystack = format!("{subject}\n{}", &text[..start]).to_lowercase();
+    VERIFICATION_PHRASES.iter().any(|p| haystack.contains(p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use mail_parser::MessageParser;
+
+    #[test]
+    fn verification_mail_is_recognised() {
+        assert!(looks_like_account_verification("Verify your email for Slack", ""));
+        assert!(looks_like_account_verification("Welcome", "Your verification code is 123456."));
+        assert!(looks_like_account_verification("Willkommen", "Bitte Konto bestätigen: https://x"));
+        assert!(!looks_like_account_verification("Printer jams", "It jams on every page. Please verify the toner."));
+    }
 
     fn kind(raw: &str) -> Automation {
         let m = MessageParser::default().parse(raw.as_bytes());

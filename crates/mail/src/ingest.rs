@@ -17,7 +17,7 @@ use ferrodesk_store::{
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
-use crate::classify::Automation;
+use crate::classify::{Automation, looks_like_account_verification};
 use crate::outbound::{MailJob, Notification, for_comment};
 use crate::parse::{InboundMail, ParseLimits, parse};
 use crate::reply::visible_reply;
@@ -28,6 +28,18 @@ pub const ACKS_PER_DOMAIN_HOUR: i64 = 50;
 
 /// The secret our Message-IDs are signed with, in `instance_secrets`.
 pub const MESSAGE_ID_SECRET: &str = "mail-message-id";
+
+/// People copied on one mail who become watchers, at most (a mail to 10,000 recipients must
+/// not create 10,000 accounts).
+pub const MAX_COPIED_WATCHERS: usize = 10;
+
+/// The tag of a ticket opened by what looks like another service's account verification.
+pub const VERIFICATION_TAG: &str = "suspected-verification";
+
+/// What agents read above such mail.
+const VERIFICATION_FLAG: &str = "[Flagged by the desk: this looks like an account-verification or sign-in mail from \
+     another service. Someone may have signed up there with the desk's address. It is kept internal and was not \
+     copied to anyone; do not forward its links or codes.]";
 
 /// Settings of the inbound pipeline.
 #[derive(Debug, Clone)]
@@ -301,8 +313,9 @@ impl Ingest {
             None => return Err(Plan::Quarantine("the message has no usable sender address (From)".into())),
         };
         let settings = self.store.settings().await?;
+        let mailboxes = self.store.mailboxes().await?;
+        let ours = |address: &str| mailboxes.iter().any(|m| m.address.as_str() == address);
         if let Some(from) = from {
-            let mailboxes = self.store.mailboxes().await?;
             if mailboxes.iter().any(|m| m.address.as_str() == from.address) {
                 tracing::warn!(inbound = %inbound_id, from = %from.address, "mail from our own address: a loop? not processed");
                 return Err(Plan::Ignore(format!("sent from our own address {}", from.address)));
@@ -320,6 +333,25 @@ impl Ingest {
         };
         let thread = self.find_thread(mail, from.map(|f| f.address.as_str())).await?;
         let answers_a_note = self.answers_a_note(mail).await?;
+        // Someone signed up elsewhere with our address? Such mail is flagged, kept internal and
+        // never copied to anyone (case B20).
+        let verification = !machine_note && looks_like_account_verification(&mail.subject, &mail.text);
+        if verification {
+            tracing::warn!(inbound = %inbound_id, "mail looks like an account verification from another service: flagged");
+        }
+        // People copied on a person's mail become watchers.
+        let copied = |from: &crate::parse::MailAddress| {
+            let from = from.address.clone();
+            let people = mail.automation == Automation::Human && !verification;
+            mail.to
+                .iter()
+                .chain(&mail.cc)
+                .filter(move |a| people && a.address != from && !ours(&a.address))
+                .filter(|a| settings.mail_senders.admits(&a.address).is_ok())
+                .take(MAX_COPIED_WATCHERS)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         let thread_ids: Vec<String> = mail.message_id.iter().cloned().collect();
         let base = |status: InboundStatus, effect: InboundEffect, files: Vec<(Attachment, Vec<u8>)>| InboundOutcome {
             inbound_id,
@@ -336,22 +368,32 @@ impl Ingest {
         if let Some(ticket) = thread.filter(|t| t.status != Status::Closed) {
             // A reply. Machines' mail is kept as an internal note without an author and never
             // changes the ticket's state; people's replies are comments by them.
-            let (author, is_staff) = match from {
+            let (author, is_staff, watchers) = match from {
                 Some(from) if !machine_note => {
                     let user = self.sender(from).await?;
-                    (Some(user.id), user.role.is_staff())
+                    // Only those taking part may copy others in (a stranger who learnt a
+                    // Message-ID cannot hand the ticket to more strangers).
+                    let watchers = if user.role.is_staff() || ticket.involves(user.id) {
+                        self.users_for(&copied(from)).await?
+                    } else {
+                        vec![]
+                    };
+                    (Some(user.id), user.role.is_staff(), watchers)
                 }
-                _ => (None, false),
+                _ => (None, false, vec![]),
             };
             let mut body = visible_reply(&mail.text);
             // An answer to mail about a note is a note too, whoever sends it (case B22).
-            let mut internal = machine_note || answers_a_note;
+            let mut internal = machine_note || answers_a_note || verification;
             if is_staff && body.trim_start().starts_with(&self.config.internal_marker) {
                 internal = true;
                 body = body.trim_start()[self.config.internal_marker.len()..].trim_start().to_owned();
             }
             if machine_note {
                 body = format!("[{}] {}\n\n{}", mail.automation.label(), mail.subject, body);
+            }
+            if verification {
+                body = format!("{VERIFICATION_FLAG}\n\n{body}");
             }
             let comment = Comment {
                 id: CommentId::generate(),
@@ -362,13 +404,13 @@ impl Ingest {
                 created_at: now,
             };
             let files = files_for(mail, ticket.id, Some(comment.id), internal, author, now);
+            // Those copied in now hear of this answer too.
+            let mut with_copied = ticket.clone();
+            with_copied.add_watchers(&watchers);
             let jobs =
-                for_comment(&comment, is_staff, ticket.requester_id, ticket.assignee_id).map(|j| j.into_job(None, now));
-            let effect = InboundEffect::Comment { comment, author_is_staff: is_staff };
-            return Ok(InboundOutcome {
-                jobs: jobs.into_iter().collect(),
-                ..base(InboundStatus::Processed, effect, files)
-            });
+                for_comment(&comment, is_staff, &with_copied).into_iter().map(|j| j.into_job(None, now)).collect();
+            let effect = InboundEffect::Comment { comment, author_is_staff: is_staff, watchers };
+            return Ok(InboundOutcome { jobs, ..base(InboundStatus::Processed, effect, files) });
         }
 
         let from = match (unthreaded(mail), from) {
@@ -383,6 +425,7 @@ impl Ingest {
             }
         };
         let requester = self.sender(from).await?;
+        let watchers = self.users_for(&copied(from)).await?;
         // Forged or runaway senders cannot flood the queue: beyond this, mail waits for an admin.
         let hour_ago = now.checked_sub(jiff::SignedDuration::from_hours(1)).unwrap_or(now);
         let recent = ferrodesk_store::TicketQuery {
@@ -403,10 +446,14 @@ impl Ingest {
             "" => "(no subject)".to_owned(),
             s => s.chars().take(SUBJECT_MAX_CHARS).collect(),
         };
+        let mut description = with_dropped_note(bounded_text(mail.text.clone(), "(no text)"), mail);
+        if verification {
+            description = format!("{VERIFICATION_FLAG}\n\n{description}");
+        }
         let draft = TicketDraft {
             ticket_type: mailbox.map(|m| m.default_type).unwrap_or(ferrodesk_core::ticket::TicketType::Incident),
             subject,
-            description: with_dropped_note(bounded_text(mail.text.clone(), "(no text)"), mail),
+            description,
             requester_id: requester.id,
             organisation_id: requester.organisation_id,
             category_id: mailbox.and_then(|m| m.default_category_id),
@@ -416,8 +463,8 @@ impl Ingest {
             group_id: mailbox.and_then(|m| m.default_group_id),
             assignee_id: None,
             channel: Channel::Email,
-            tags: vec![],
-            watchers: vec![],
+            tags: if verification { vec![VERIFICATION_TAG.to_owned()] } else { vec![] },
+            watchers,
             custom_fields: serde_json::Map::new(),
         };
         let files = files_for(mail, ticket_id, None, false, Some(requester.id), now);
@@ -427,7 +474,7 @@ impl Ingest {
             matrix: settings.priority_matrix,
             actor: Some(requester.id),
         };
-        let jobs = self.acknowledgement(mail, &requester, ticket_id, now).await?;
+        let jobs = if verification { vec![] } else { self.acknowledgement(mail, &requester, ticket_id, now).await? };
         Ok(InboundOutcome { jobs, ..base(InboundStatus::Processed, effect, files) })
     }
 
@@ -525,6 +572,20 @@ impl Ingest {
             Some(target) => Ok(self.store.ticket(target).await?.unwrap_or(ticket)),
             None => Ok(ticket),
         }
+    }
+
+    /// People copied on a mail, as users (created like senders); deactivated ones are left out.
+    async fn users_for(&self, people: &[crate::parse::MailAddress]) -> Result<Vec<UserId>, Plan> {
+        let mut out = Vec::with_capacity(people.len());
+        for person in people {
+            match self.sender(person).await {
+                Ok(user) => out.push(user.id),
+                // A deactivated or unusable address is simply not copied in.
+                Err(Plan::Quarantine(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// The sender as a user: found by address, or created as a requester (without a password,

@@ -177,29 +177,30 @@ impl MailJob {
     }
 }
 
-/// The notification a comment causes, if any: a public answer by staff goes to the requester;
-/// a requester's answer goes to the assignee; a note by someone goes to the assignee (never
-/// the requester: notes never leave the desk); nobody is mailed their own words. The desk's
-/// own notes (a bounce, a failed delivery) are mailed to nobody: mailing them could loop.
-pub fn for_comment(
-    comment: &Comment,
-    author_is_staff: bool,
-    requester: UserId,
-    assignee: Option<UserId>,
-) -> Option<MailJob> {
-    let (notification, to) = match (comment.internal, author_is_staff) {
-        (true, _) if comment.author_id.is_none() => return None,
-        (true, _) => (Notification::InternalNote, assignee?),
-        (false, true) => (Notification::AgentReply, requester),
-        (false, false) => (Notification::RequesterReply, assignee?),
+/// The mail a comment causes: a public answer by staff goes to the requester and the ticket's
+/// watchers (those copied in); a requester's answer goes to the assignee; a note by someone
+/// goes to the assignee (never the requester: notes never leave the desk); nobody is mailed
+/// their own words. The desk's own notes (a bounce, a failed delivery) are mailed to nobody:
+/// mailing them could loop.
+pub fn for_comment(comment: &Comment, author_is_staff: bool, ticket: &ferrodesk_core::ticket::Ticket) -> Vec<MailJob> {
+    let (notification, to): (Notification, Vec<UserId>) = match (comment.internal, author_is_staff) {
+        (true, _) if comment.author_id.is_none() => return vec![],
+        (true, _) => (Notification::InternalNote, ticket.assignee_id.into_iter().collect()),
+        (false, true) => {
+            (Notification::AgentReply, std::iter::once(ticket.requester_id).chain(ticket.watchers.clone()).collect())
+        }
+        (false, false) => (Notification::RequesterReply, ticket.assignee_id.into_iter().collect()),
     };
-    (comment.author_id != Some(to)).then_some(MailJob {
-        notification,
-        ticket: Some(comment.ticket_id),
-        comment: Some(comment.id),
-        reset: None,
-        to,
-    })
+    let mut seen = Vec::new();
+    to.into_iter()
+        .filter(|to| comment.author_id != Some(*to))
+        .filter(|to| {
+            let first = !seen.contains(to);
+            seen.push(*to);
+            first
+        })
+        .map(|to| MailJob { notification, ticket: Some(comment.ticket_id), comment: Some(comment.id), reset: None, to })
+        .collect()
 }
 
 /// The mail a change of a ticket's fields causes: the requester hears of "pending on you" and
@@ -404,10 +405,8 @@ mod tests {
         assert!(read.automation.is_automatic(), "our own acknowledgement must look automatic to us too");
     }
 
-    #[test]
-    fn field_changes_mail_the_right_people() {
-        use ferrodesk_core::ticket::FieldChange;
-        let mut t = ferrodesk_core::ticket::Ticket::open(
+    fn sample_ticket() -> ferrodesk_core::ticket::Ticket {
+        ferrodesk_core::ticket::Ticket::open(
             ferrodesk_core::ticket::TicketDraft {
                 ticket_type: ferrodesk_core::ticket::TicketType::Incident,
                 subject: "s".into(),
@@ -429,7 +428,13 @@ mod tests {
             ferrodesk_core::ids::TicketNumber(7),
             &ferrodesk_core::priority::PriorityMatrix::default(),
             Timestamp::UNIX_EPOCH,
-        );
+        )
+    }
+
+    #[test]
+    fn field_changes_mail_the_right_people() {
+        use ferrodesk_core::ticket::FieldChange;
+        let mut t = sample_ticket();
         let agent = UserId::generate();
         t.assignee_id = Some(agent);
         let assign = vec![FieldChange { field: "assignee_id".into(), old: None, new: Some(agent.to_string()) }];
@@ -443,34 +448,39 @@ mod tests {
     }
 
     #[test]
-    fn only_public_staff_answers_are_mailed_to_the_requester() {
-        let requester = UserId::generate();
+    fn comments_mail_the_right_people() {
+        let mut ticket = sample_ticket();
+        let requester = ticket.requester_id;
+        let (assignee, colleague, copied) = (UserId::generate(), UserId::generate(), UserId::generate());
+        ticket.assignee_id = Some(assignee);
+        ticket.watchers = vec![copied];
         let comment = |internal, author| Comment {
             id: CommentId::generate(),
-            ticket_id: TicketId::generate(),
+            ticket_id: ticket.id,
             author_id: author,
             body: "x".into(),
             internal,
             created_at: Timestamp::UNIX_EPOCH,
         };
-        let assignee = UserId::generate();
-        let agent = Some(assignee);
-        let to = |c: Option<MailJob>| c.map(|j| (j.notification, j.to));
+        let to = |jobs: Vec<MailJob>| jobs.into_iter().map(|j| (j.notification, j.to)).collect::<Vec<_>>();
+        // A public answer: the requester and whoever was copied in.
         assert_eq!(
-            to(for_comment(&comment(false, agent), true, requester, agent)),
-            Some((Notification::AgentReply, requester))
+            to(for_comment(&comment(false, Some(assignee)), true, &ticket)),
+            [(Notification::AgentReply, requester), (Notification::AgentReply, copied)]
         );
-        // A note goes to the assignee when someone else wrote it; the desk's own notes to nobody.
-        assert_eq!(to(for_comment(&comment(true, agent), true, requester, agent)), None);
+        // The requester's answer: the assignee; nobody hears their own words.
         assert_eq!(
-            to(for_comment(&comment(true, Some(UserId::generate())), true, requester, agent)),
-            Some((Notification::InternalNote, assignee))
+            to(for_comment(&comment(false, Some(requester)), false, &ticket)),
+            [(Notification::RequesterReply, assignee)]
         );
-        assert_eq!(to(for_comment(&comment(true, None), false, requester, agent)), None);
+        // A note: the assignee when someone else wrote it; the desk's own notes go to nobody.
         assert_eq!(
-            to(for_comment(&comment(false, Some(requester)), false, requester, Some(assignee))),
-            Some((Notification::RequesterReply, assignee))
+            to(for_comment(&comment(true, Some(colleague)), true, &ticket)),
+            [(Notification::InternalNote, assignee)]
         );
-        assert_eq!(to(for_comment(&comment(false, Some(requester)), false, requester, None)), None);
+        assert!(for_comment(&comment(true, Some(assignee)), true, &ticket).is_empty());
+        assert!(for_comment(&comment(true, None), false, &ticket).is_empty());
+        ticket.assignee_id = None;
+        assert!(for_comment(&comment(false, Some(requester)), false, &ticket).is_empty());
     }
 }

@@ -30,6 +30,7 @@ fn summary(raw: &[u8]) -> Value {
         "html": mail.html.is_some(),
         "files": mail.files.iter().map(|f| json!([f.filename, f.content_type, f.data.len()])).collect::<Vec<_>>(),
         "dropped": mail.dropped.len(),
+        "verification": ferrodesk_mail::classify::looks_like_account_verification(&mail.subject, &mail.text),
     })
 }
 

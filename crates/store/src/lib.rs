@@ -351,6 +351,20 @@ pub(crate) fn comment_change(
     })
 }
 
+/// A mailed comment's change: the comment, and the people copied on it as new watchers.
+pub(crate) fn inbound_comment_change(
+    current: Ticket,
+    comment: Comment,
+    author_is_staff: bool,
+    watchers: &[UserId],
+) -> StoreResult<TicketChange> {
+    let mut change = comment_change(current, comment, author_is_staff, None, vec![])?;
+    if let Some(added) = change.ticket.add_watchers(watchers) {
+        change.changes.push(added);
+    }
+    Ok(change)
+}
+
 /// The ticket id a thread lookup chose: the first of `ids` (nearest first) that was found.
 pub(crate) fn nearest_thread(ids: &[String], found: Vec<(String, uuid::Uuid)>) -> Option<TicketId> {
     ids.iter().find_map(|id| found.iter().find(|(m, _)| m == id).map(|(_, t)| TicketId(*t)))

@@ -1027,11 +1027,11 @@ impl Store for PgStore {
             InboundEffect::NewTicket { id, draft, matrix, actor } => {
                 (Some(create_in(&tx, draft, id, &matrix, actor, o.at, None).await?), None)
             }
-            InboundEffect::Comment { comment, author_is_staff } => {
+            InboundEffect::Comment { comment, author_is_staff, watchers } => {
                 let comment_id = comment.id.0;
                 let current =
                     one(&tx, &locked_ticket(comment.ticket_id), row::ticket).await?.ok_or(StoreError::NotFound)?;
-                let change = crate::comment_change(current, comment, author_is_staff, None, vec![])?;
+                let change = crate::inbound_comment_change(current, comment, author_is_staff, &watchers)?;
                 (Some(save_in(&tx, change).await?), Some(comment_id))
             }
         };

@@ -383,8 +383,9 @@ pub enum InboundEffect {
     Nothing,
     /// Opens a ticket with this id.
     NewTicket { id: TicketId, draft: TicketDraft, matrix: PriorityMatrix, actor: Option<UserId> },
-    /// Adds a comment to an existing ticket (to the ticket as it is then).
-    Comment { comment: Comment, author_is_staff: bool },
+    /// Adds a comment to an existing ticket (to the ticket as it is then), and these people
+    /// as its watchers (those copied on the mail).
+    Comment { comment: Comment, author_is_staff: bool, watchers: Vec<UserId> },
 }
 
 /// What settling a processed message did.

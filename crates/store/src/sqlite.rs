@@ -446,11 +446,11 @@ fn settle_in(c: &Connection, o: InboundOutcome) -> StoreResult<Settled> {
         InboundEffect::NewTicket { id, draft, matrix, actor } => {
             (Some(create_in(c, draft, id, &matrix, actor, o.at, None)?), None)
         }
-        InboundEffect::Comment { comment, author_is_staff } => {
+        InboundEffect::Comment { comment, author_is_staff, watchers } => {
             let comment_id = comment.id.0;
             let current =
                 one(c, &current_ticket(comment.ticket_id), |r| row::ticket(r))?.ok_or(StoreError::NotFound)?;
-            let change = crate::comment_change(current, comment, author_is_staff, None, vec![])?;
+            let change = crate::inbound_comment_change(current, comment, author_is_staff, &watchers)?;
             (Some(save_in(c, change)?), Some(comment_id))
         }
     };

@@ -303,9 +303,8 @@ pub async fn save_comment(
     comment: Comment,
     idempotency: Option<ferrodesk_store::Idempotency>,
 ) -> Result<Ticket, ferrodesk_store::StoreError> {
-    let mail =
-        ferrodesk_mail::outbound::for_comment(&comment, actor.role.is_staff(), ticket.requester_id, ticket.assignee_id);
-    let jobs = queueable(state, mail.into_iter().collect(), comment.created_at).await?;
+    let mail = ferrodesk_mail::outbound::for_comment(&comment, actor.role.is_staff(), ticket);
+    let jobs = queueable(state, mail, comment.created_at).await?;
     let saved = state.store.add_comment(comment, actor.role.is_staff(), idempotency, jobs).await?;
     changed(state, &saved);
     Ok(saved)

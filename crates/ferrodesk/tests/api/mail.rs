@@ -33,7 +33,8 @@ dual!(
     the_assignee_hears_of_requester_replies_and_can_answer_by_mail,
     status_mail_carries_links_that_act_once_and_expire,
     admins_switch_notifications_off,
-    an_answer_to_a_note_mail_stays_internal_case_b22
+    an_answer_to_a_note_mail_stays_internal_case_b22,
+    copied_people_watch_but_gain_nothing_and_verification_mail_is_flagged_case_b20
 );
 
 const SUPPORT: &str = "help@desk.example";
@@ -1315,4 +1316,97 @@ async fn an_answer_to_a_note_mail_stays_internal_case_b22(b: Backend) {
     deliver_expecting(&app, &reply, "commented").await;
     let last = comments(&app, &ticket).await.last().cloned().unwrap_or_default();
     assert_eq!((last["body"].clone(), last["internal"].clone()), (json!("Thanks!"), json!(false)));
+}
+
+async fn copied_people_watch_but_gain_nothing_and_verification_mail_is_flagged_case_b20(b: Backend) {
+    let app = with_mailbox(b).await;
+    let smtp = SmtpCapture::start();
+    let out = outbox(&app, &smtp.url());
+    let (_, agent_token) = app.user_with_token("agent@desk.example", Role::Agent).await;
+    // Someone else's older ticket, which the copied person must never see.
+    deliver_expecting(&app, &mail("carl@customer.example", "Old", "old1@customer.example", "", "Mine."), "opened")
+        .await;
+    // An outsider writes in and copies a victim (and our own address, and themselves).
+    let raw = mail(
+        "Mallory <mallory@evil.example>",
+        "Account question",
+        "b20a@evil.example",
+        &format!("Cc: victim@customer.example, {SUPPORT}, Mallory <mallory@evil.example>\r\n"),
+        "Please tell us about the account.",
+    );
+    let opened = deliver_expecting(&app, &raw, "opened").await;
+    let ticket = opened["ticket_id"].as_str().unwrap_or_default().to_owned();
+    let t = app.get(&format!("/api/v1/tickets/{ticket}"), &app.admin).await.body;
+    let victim_address =
+        ferrodesk_core::user::EmailAddress::parse("victim@customer.example").unwrap_or_else(|e| panic!("{e}"));
+    let victim = app.store.user_by_email(&victim_address).await.ok().flatten().unwrap_or_else(|| panic!("no user"));
+    assert_eq!(t["watchers"], json!([victim.0.id]), "only the copied person watches: {t}");
+    // The copied person got an account without a password: no sign-in, and no mail yet.
+    assert_eq!(victim.0.role, Role::Requester);
+    assert!(victim.1.is_none(), "no password");
+    let login = app
+        .post("/api/v1/auth/login", "", json!({"email": "victim@customer.example", "password": "anything at all"}))
+        .await;
+    assert_eq!(login.status, StatusCode::UNAUTHORIZED, "{}", login.body);
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let acks: Vec<String> = smtp.messages().iter().map(|m| read(m).to[0].address.clone()).collect();
+    assert!(
+        acks.contains(&"mallory@evil.example".to_owned()) && !acks.contains(&victim_address.to_string()),
+        "{acks:?}"
+    );
+    // The agent's public answer goes to the requester and the copied person — about this ticket only.
+    let before = smtp.messages().len();
+    app.post(
+        &format!("/api/v1/tickets/{ticket}/comments"),
+        &agent_token,
+        json!({"body": "We cannot discuss accounts."}),
+    )
+    .await;
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let sent: Vec<_> = smtp.messages()[before..].iter().map(|m| read(m)).collect();
+    let mut to: Vec<String> = sent.iter().map(|m| m.to[0].address.clone()).collect();
+    to.sort();
+    assert_eq!(to, ["mallory@evil.example", "victim@customer.example"]);
+    assert!(sent.iter().all(|m| m.subject.ends_with("Account question") && !m.text.contains("Mine.")));
+    // Were they ever to sign in, they would see that one ticket and nothing else.
+    let victim_token = app.token_for(victim.0.id).await;
+    let theirs = app.get("/api/v1/tickets", &victim_token).await.body;
+    assert_eq!(theirs["items"].as_array().map(Vec::len), Some(1), "{theirs}");
+
+    // Mallory signs the desk up elsewhere: the service's verification mail is flagged, tagged,
+    // not acknowledged, and copies nobody in.
+    let before = smtp.messages().len();
+    let verify = mail(
+        "Chat service <no-reply@chat.example>",
+        "Confirm your email address",
+        "v1@chat.example",
+        "Cc: mallory@evil.example\r\n",
+        "Your verification code is 449812.",
+    );
+    let flagged = deliver_expecting(&app, &verify, "opened").await;
+    let t =
+        app.get(&format!("/api/v1/tickets/{}", flagged["ticket_id"].as_str().unwrap_or_default()), &app.admin).await;
+    assert_eq!(t.body["tags"], json!([ferrodesk_mail::ingest::VERIFICATION_TAG]), "{}", t.body);
+    assert_eq!(t.body["watchers"], json!([]));
+    assert!(t.body["description"].as_str().unwrap_or_default().starts_with("[Flagged by the desk"), "{}", t.body);
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(smtp.messages().len(), before, "no acknowledgement of a verification mail");
+    // The same arriving on Mallory's own thread stays internal: she cannot read the code.
+    let onto_thread = mail(
+        "mallory@evil.example",
+        "Re: Account question",
+        "b20b@evil.example",
+        "In-Reply-To: <b20a@evil.example>\r\n",
+        "FYI: Your verification code is 449812.",
+    );
+    deliver_expecting(&app, &onto_thread, "commented").await;
+    let last = comments(&app, &ticket).await.last().cloned().unwrap_or_default();
+    assert_eq!(last["internal"], true, "{last}");
+    let mallory_address =
+        ferrodesk_core::user::EmailAddress::parse("mallory@evil.example").unwrap_or_else(|e| panic!("{e}"));
+    let mallory = app.store.user_by_email(&mallory_address).await.ok().flatten().unwrap_or_else(|| panic!("no user"));
+    let mallory_token = app.token_for(mallory.0.id).await;
+    let hers = app.get(&format!("/api/v1/tickets/{ticket}/comments"), &mallory_token).await;
+    assert_eq!(hers.status, StatusCode::OK);
+    assert!(!hers.body.to_string().contains("449812"), "{}", hers.body);
 }
