@@ -318,6 +318,16 @@ impl Ingest {
         if let Some(from) = from {
             if mailboxes.iter().any(|m| m.address.as_str() == from.address) {
                 tracing::warn!(inbound = %inbound_id, from = %from.address, "mail from our own address: a loop? not processed");
+                self.alert(
+                    &format!("own-address:{}", from.address),
+                    format!("Mail from the desk's own address {} was not processed", from.address),
+                    vec![
+                        format!("A message with the subject \"{}\" came in from {}, one of the desk's own addresses.", mail.subject, from.address),
+                        "This usually means a mail loop: something forwards the desk's mail back to it. It was stored and ignored.".into(),
+                    ],
+                    now,
+                )
+                .await;
                 return Err(Plan::Ignore(format!("sent from our own address {}", from.address)));
             }
             // Staff always get through (their domain need not be on a customers' allow list).
@@ -368,9 +378,11 @@ impl Ingest {
         if let Some(ticket) = thread.filter(|t| t.status != Status::Closed) {
             // A reply. Machines' mail is kept as an internal note without an author and never
             // changes the ticket's state; people's replies are comments by them.
+            let mut author_user = None;
             let (author, is_staff, watchers) = match from {
                 Some(from) if !machine_note => {
                     let user = self.sender(from).await?;
+                    author_user = Some(user.clone());
                     // Only those taking part may copy others in (a stranger who learnt a
                     // Message-ID cannot hand the ticket to more strangers).
                     let watchers = if user.role.is_staff() || ticket.involves(user.id) {
@@ -407,8 +419,11 @@ impl Ingest {
             // Those copied in now hear of this answer too.
             let mut with_copied = ticket.clone();
             with_copied.add_watchers(&watchers);
-            let jobs =
+            let mut jobs: Vec<_> =
                 for_comment(&comment, is_staff, &with_copied).into_iter().map(|j| j.into_job(None, now)).collect();
+            if let Some(user) = author_user.filter(|_| !verification) {
+                jobs.extend(self.dropped_notice(mail, &user, ticket.id, now).await?);
+            }
             let effect = InboundEffect::Comment { comment, author_is_staff: is_staff, watchers };
             return Ok(InboundOutcome { jobs, ..base(InboundStatus::Processed, effect, files) });
         }
@@ -436,10 +451,19 @@ impl Ingest {
         if self.store.count_tickets(&recent, &ferrodesk_core::access::TicketScope::All).await?
             >= self.config.new_tickets_per_sender_hour
         {
-            return Err(Plan::Quarantine(format!(
-                "more than {} new tickets from this sender within an hour",
-                self.config.new_tickets_per_sender_hour
-            )));
+            let limit = self.config.new_tickets_per_sender_hour;
+            self.alert(
+                &format!("sender-flood:{}", requester.email),
+                format!("Mail from {} is held for review", requester.email),
+                vec![
+                    format!("More than {limit} new requests came from {} within an hour.", requester.email),
+                    "Further mail from this sender waits in the quarantine (Admin → Mail) to be retried or discarded."
+                        .into(),
+                ],
+                now,
+            )
+            .await;
+            return Err(Plan::Quarantine(format!("more than {limit} new tickets from this sender within an hour")));
         }
         let ticket_id = TicketId::generate();
         let subject = match mail.subject.trim() {
@@ -474,7 +498,11 @@ impl Ingest {
             matrix: settings.priority_matrix,
             actor: Some(requester.id),
         };
-        let jobs = if verification { vec![] } else { self.acknowledgement(mail, &requester, ticket_id, now).await? };
+        let mut jobs = vec![];
+        if !verification {
+            jobs.extend(self.acknowledgement(mail, &requester, ticket_id, now).await?);
+            jobs.extend(self.dropped_notice(mail, &requester, ticket_id, now).await?);
+        }
         Ok(InboundOutcome { jobs, ..base(InboundStatus::Processed, effect, files) })
     }
 
@@ -501,17 +529,51 @@ impl Ingest {
         let domain = requester.email.as_str().rsplit('@').next().unwrap_or_default().to_owned();
         let rule = ferrodesk_store::ThrottleRule { key: format!("ack-domain:{domain}"), limit: ACKS_PER_DOMAIN_HOUR };
         if self.store.admit_login(&[rule], now, jiff::SignedDuration::from_hours(1)).await?.is_some() {
-            tracing::warn!(%domain, "acknowledgements to this domain paused: more than {ACKS_PER_DOMAIN_HOUR} within the hour");
+            self.alert(
+                &format!("ack-domain:{domain}"),
+                format!("Acknowledgements to {domain} are paused"),
+                vec![
+                    format!("More than {ACKS_PER_DOMAIN_HOUR} new requests from addresses at {domain} came in within an hour."),
+                    "Their tickets are opened, but no more acknowledgements go to that domain this hour: the senders may be forged."
+                        .into(),
+                ],
+                now,
+            )
+            .await;
             return Ok(vec![]);
         }
-        let job = MailJob {
-            notification: Notification::Received,
-            ticket: Some(ticket),
-            comment: None,
-            reset: None,
-            to: requester.id,
-        };
+        let job = MailJob::about(Notification::Received, Some(ticket), requester.id);
         Ok(vec![job.into_job(Some(topic), now)])
+    }
+
+    /// "These attachments of yours were too big to keep": to a person (never a machine), at
+    /// most once an hour per sender, however many messages or files (case A17).
+    async fn dropped_notice(
+        &self,
+        mail: &InboundMail,
+        sender: &User,
+        ticket: TicketId,
+        now: Timestamp,
+    ) -> Result<Option<ferrodesk_store::NewJob>, Plan> {
+        if mail.dropped.is_empty() || mail.automation != Automation::Human {
+            return Ok(None);
+        }
+        let topic = format!("dropped:{}", sender.email);
+        let hour_ago = now.checked_sub(jiff::SignedDuration::from_hours(1)).unwrap_or(now);
+        if self.store.jobs_on_topic_since(&topic, hour_ago).await? > 0 {
+            return Ok(None);
+        }
+        let details = mail.dropped.iter().map(|d| format!("{} ({} bytes): {}", d.filename, d.size, d.reason)).collect();
+        let job = MailJob { details, ..MailJob::about(Notification::AttachmentsDropped, Some(ticket), sender.id) };
+        Ok(Some(job.into_job(Some(topic), now)))
+    }
+
+    /// Tells the admins (at most once an hour per cause); a failure to do so is logged, never
+    /// a reason to fail the message.
+    async fn alert(&self, cause: &str, title: String, details: Vec<String>, now: Timestamp) {
+        if let Err(e) = crate::alerts::alert_admins(&self.store, cause, title, details, now).await {
+            tracing::warn!(error = %e, %cause, "cannot queue an alert to the admins");
+        }
     }
 
     /// The ticket this message answers, in the order the issue sets: a Message-ID we know

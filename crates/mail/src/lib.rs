@@ -3,6 +3,7 @@
 //! machine wrote it) and decides nothing about storage; [`ingest`] applies those facts to the
 //! store (store the raw message first, then thread, create or comment, or quarantine).
 
+pub mod alerts;
 pub mod classify;
 pub mod html;
 pub mod imap;

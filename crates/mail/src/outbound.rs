@@ -40,6 +40,10 @@ pub enum Notification {
     Assigned,
     /// To the assignee: someone else added an internal note. Answers to it stay internal.
     InternalNote,
+    /// To a sender: which attachments of theirs were too big to keep.
+    AttachmentsDropped,
+    /// To the admins: something needs a person (a flood of mail, a loop).
+    AdminAlert,
 }
 
 impl Notification {
@@ -53,6 +57,12 @@ impl Notification {
         (Notification::Resolved, "resolved", "Tell the requester a ticket is resolved (with confirm/reopen links)"),
         (Notification::Assigned, "assigned", "Tell an agent a ticket was assigned to them"),
         (Notification::InternalNote, "internal_note", "Tell the assignee of internal notes others add"),
+        (
+            Notification::AttachmentsDropped,
+            "attachments_dropped",
+            "Tell senders which attachments were too big to keep",
+        ),
+        (Notification::AdminAlert, "admin_alert", "Mail admins about floods of mail and mail loops"),
     ];
 
     /// Every notification.
@@ -65,6 +75,8 @@ impl Notification {
         Notification::Resolved,
         Notification::Assigned,
         Notification::InternalNote,
+        Notification::AttachmentsDropped,
+        Notification::AdminAlert,
     ];
 
     /// The base name of its templates (`NAME.txt`, `NAME.html`).
@@ -78,6 +90,8 @@ impl Notification {
             Notification::Resolved => "resolved",
             Notification::Assigned => "assigned",
             Notification::InternalNote => "internal_note",
+            Notification::AttachmentsDropped => "attachments_dropped",
+            Notification::AdminAlert => "admin_alert",
         }
     }
 
@@ -91,6 +105,8 @@ impl Notification {
                 Parts { comment: true, ..ticket }
             }
             Notification::Resolved => Parts { links: true, ..ticket },
+            Notification::AttachmentsDropped => Parts { details: true, ..ticket },
+            Notification::AdminAlert => Parts { details: true, ..Parts::default() },
             Notification::Received | Notification::PendingOnYou | Notification::Assigned => ticket,
         }
     }
@@ -119,6 +135,8 @@ pub struct Parts {
     /// The confirm and reopen links.
     pub links: bool,
     pub reset: bool,
+    /// Lines about what happened (dropped files, an alert's facts).
+    pub details: bool,
 }
 
 /// An earlier message of the conversation, quoted below an answer.
@@ -160,9 +178,20 @@ pub struct MailJob {
     pub reset: Option<uuid::Uuid>,
     /// The recipient (looked up when sending, so a changed address is honoured).
     pub to: UserId,
+    /// For mail about no ticket (an alert): its subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Lines about what happened (dropped files, an alert's facts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
 }
 
 impl MailJob {
+    /// Mail of `notification` to `to`, about `ticket` (none for mail about no ticket).
+    pub fn about(notification: Notification, ticket: Option<TicketId>, to: UserId) -> Self {
+        MailJob { notification, ticket, comment: None, reset: None, to, title: None, details: vec![] }
+    }
+
     /// The job, due now. `topic` names what rate limits count (e.g. `ack:ADDRESS`).
     pub fn into_job(self, topic: Option<String>, now: Timestamp) -> NewJob {
         NewJob {
@@ -199,7 +228,7 @@ pub fn for_comment(comment: &Comment, author_is_staff: bool, ticket: &ferrodesk_
             seen.push(*to);
             first
         })
-        .map(|to| MailJob { notification, ticket: Some(comment.ticket_id), comment: Some(comment.id), reset: None, to })
+        .map(|to| MailJob { comment: Some(comment.id), ..MailJob::about(notification, Some(comment.ticket_id), to) })
         .collect()
 }
 
@@ -211,7 +240,7 @@ pub fn for_change(
     actor: Option<UserId>,
 ) -> Vec<MailJob> {
     use ferrodesk_core::ticket::{PendingReason, Status};
-    let job = |notification, to| MailJob { notification, ticket: Some(ticket.id), comment: None, reset: None, to };
+    let job = |notification, to| MailJob::about(notification, Some(ticket.id), to);
     let mut jobs = Vec::new();
     let became = changes.iter().find(|c| c.field == "status").and_then(|c| c.new.as_deref());
     match (became, ticket.status, ticket.pending_reason) {
@@ -253,6 +282,8 @@ pub struct Context<'a> {
     pub action_links: Option<(String, String)>,
     /// Earlier public messages, newest first (for answers that quote the conversation).
     pub conversation: Vec<Quoted>,
+    /// Lines about what happened (dropped files, an alert's facts).
+    pub details: Vec<String>,
 }
 
 impl<'a> Context<'a> {
@@ -279,6 +310,11 @@ impl<'a> Context<'a> {
                     "https://desk.example/portal/by-mail?a=reopen".into(),
                 )
             }),
+            details: if parts.details {
+                vec!["scan.pdf (31457280 bytes): larger than 26214400 bytes".into(), "Second line.".into()]
+            } else {
+                vec![]
+            },
             conversation: if parts.ticket {
                 vec![Quoted {
                     author: "Ann Example".into(),
@@ -386,6 +422,7 @@ mod tests {
             resolution: None,
             action_links: None,
             conversation: vec![],
+            details: vec![],
         };
         let raw = render(Notification::Received, &ctx, &Templates::built_in())
             .unwrap_or_else(|e| panic!("{e}"))

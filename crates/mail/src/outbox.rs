@@ -123,7 +123,7 @@ impl Outbox {
         let mail: MailJob = serde_json::from_value(job.payload.clone())
             .map_err(|e| Failure::Permanent(format!("unreadable job: {e}")))?;
         if mail.notification == Notification::PasswordReset {
-            return self.send_reset(job, &mail).await;
+            return self.send_about_no_ticket(job, &mail).await;
         }
         // Switched off by an admin after it was queued (or before): nothing goes out.
         if let Some(name) = mail.notification.switch_name()
@@ -131,6 +131,9 @@ impl Outbox {
         {
             tracing::info!(job = %job.id, notification = name, "notification switched off: not sent");
             return Ok(());
+        }
+        if mail.ticket.is_none() {
+            return self.send_about_no_ticket(job, &mail).await;
         }
         let ticket_id = mail.ticket.ok_or_else(|| Failure::Permanent("the job names no ticket".into()))?;
         let ticket =
@@ -203,6 +206,7 @@ impl Outbox {
                 resolution: ticket.resolution_note.as_deref(),
                 action_links,
                 conversation,
+                details: mail.details.clone(),
             },
             &self.templates,
         )
@@ -216,21 +220,31 @@ impl Outbox {
         Ok(())
     }
 
-    /// The link to choose a new password, to the account's own address.
-    async fn send_reset(&self, job: &Job, mail: &MailJob) -> Result<(), Failure> {
-        let reset = mail.reset.ok_or_else(|| Failure::Permanent("the job names no reset".into()))?;
+    /// Mail about no ticket: a password-reset link (to the account's own address) or an alert.
+    async fn send_about_no_ticket(&self, job: &Job, mail: &MailJob) -> Result<(), Failure> {
         let recipient = match self.store.user(mail.to).await? {
             Some(u) if u.active => u,
             _ => return Err(Failure::Permanent("the account is gone or deactivated".into())),
         };
-        let tokens = crate::reset::ResetTokens::load(&self.store, self.secrets.as_ref()).await?;
+        let reset_link = match (mail.notification, mail.reset) {
+            (Notification::PasswordReset, Some(reset)) => {
+                let tokens = crate::reset::ResetTokens::load(&self.store, self.secrets.as_ref()).await?;
+                Some(format!("{}/reset-password?token={}", self.base_url, tokens.token(reset)))
+            }
+            (Notification::PasswordReset, None) => return Err(Failure::Permanent("the job names no reset".into())),
+            _ => None,
+        };
+        let subject = match mail.notification {
+            Notification::PasswordReset => "Reset your service desk password".to_owned(),
+            _ => mail.title.clone().unwrap_or_else(|| "Service desk alert".into()),
+        };
         let mailbox = self.default_mailbox().await?;
         let domain = mailbox.address.as_str().rsplit('@').next().unwrap_or("localhost").to_owned();
         let rendered = render(
-            Notification::PasswordReset,
+            mail.notification,
             &Context {
                 number: None,
-                subject: "Reset your service desk password",
+                subject: &subject,
                 requester_name: &recipient.name,
                 recipient_name: &recipient.name,
                 recipient: recipient.email.as_str(),
@@ -238,12 +252,13 @@ impl Outbox {
                 author_name: None,
                 mailbox: &mailbox,
                 ticket_url: String::new(),
-                message_id: format!("fd-reset.{}@{domain}", job.id.simple()),
+                message_id: format!("fd-{}.{}@{domain}", mail.notification.template_name(), job.id.simple()),
                 thread: &[],
                 resolution: None,
                 action_links: None,
-                reset_link: Some(format!("{}/reset-password?token={}", self.base_url, tokens.token(reset))),
+                reset_link,
                 conversation: vec![],
+                details: mail.details.clone(),
             },
             &self.templates,
         )

@@ -36,6 +36,10 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("password_reset.html", include_str!("../templates/password_reset.html")),
     ("internal_note.txt", include_str!("../templates/internal_note.txt")),
     ("internal_note.html", include_str!("../templates/internal_note.html")),
+    ("attachments_dropped.txt", include_str!("../templates/attachments_dropped.txt")),
+    ("attachments_dropped.html", include_str!("../templates/attachments_dropped.html")),
+    ("admin_alert.txt", include_str!("../templates/admin_alert.txt")),
+    ("admin_alert.html", include_str!("../templates/admin_alert.html")),
 ];
 
 /// Template files larger than this are refused (a template is a page of text, not data).
@@ -215,6 +219,10 @@ struct Vars<'a> {
     comment: Option<CommentVars<'a>>,
     /// Earlier public messages of the ticket, newest first.
     conversation: &'a [crate::outbound::Quoted],
+    /// Lines about what happened (dropped files, an alert's facts).
+    details: Option<&'a [String]>,
+    /// An alert's subject.
+    title: Option<&'a str>,
     links: Option<LinkVars<'a>>,
     reset: Option<ResetVars<'a>>,
 }
@@ -272,6 +280,8 @@ impl<'a> Vars<'a> {
                 body: ctx.comment.map(|c| c.body.as_str()).unwrap_or_default(),
             }),
             conversation: if parts.ticket { &ctx.conversation } else { &[] },
+            details: parts.details.then_some(ctx.details.as_slice()),
+            title: (parts.details && !parts.ticket).then_some(ctx.subject),
             links: parts.links.then(|| LinkVars {
                 confirm: ctx.action_links.as_ref().map(|(c, _)| c.as_str()).unwrap_or_default(),
                 reopen: ctx.action_links.as_ref().map(|(_, r)| r.as_str()).unwrap_or_default(),

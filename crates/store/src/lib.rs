@@ -304,7 +304,8 @@ pub trait Store: Send + Sync + 'static {
     async fn ticket_mailbox(&self, ticket: TicketId) -> StoreResult<Option<Mailbox>>;
 
     // Jobs
-    async fn enqueue_jobs(&self, jobs: Vec<NewJob>) -> StoreResult<()>;
+    /// Queues jobs outside any ticket change, as queued at `now` (what topic rate limits count).
+    async fn enqueue_jobs(&self, jobs: Vec<NewJob>, now: Timestamp) -> StoreResult<()>;
     /// Leases up to `limit` due jobs until `now + lease` and counts the attempt; a job whose
     /// worker died is claimable again once its lease ends.
     async fn claim_jobs(&self, now: Timestamp, lease: jiff::SignedDuration, limit: u32) -> StoreResult<Vec<Job>>;

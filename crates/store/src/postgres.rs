@@ -1092,8 +1092,7 @@ impl Store for PgStore {
         one(&self.client().await?, &crate::mail::ticket_mailbox(ticket), row::mailbox).await
     }
 
-    async fn enqueue_jobs(&self, jobs: Vec<NewJob>) -> StoreResult<()> {
-        let now = Timestamp::now();
+    async fn enqueue_jobs(&self, jobs: Vec<NewJob>, now: Timestamp) -> StoreResult<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
         for j in &jobs {

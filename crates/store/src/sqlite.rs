@@ -1194,8 +1194,7 @@ impl Store for SqliteStore {
         self.read(move |c| one(c, &crate::mail::ticket_mailbox(ticket), |r| row::mailbox(r))).await
     }
 
-    async fn enqueue_jobs(&self, jobs: Vec<NewJob>) -> StoreResult<()> {
-        let now = Timestamp::now();
+    async fn enqueue_jobs(&self, jobs: Vec<NewJob>, now: Timestamp) -> StoreResult<()> {
         self.write(move |c| {
             for j in &jobs {
                 exec(c, &crate::mail::insert_job(j, now))?;

@@ -274,9 +274,19 @@ async fn machines_mail_never_acknowledged_or_reopens_case_a13_a14(b: Backend) {
 
 async fn mail_from_our_own_address_is_not_a_ticket_case_a15(b: Backend) {
     let app = with_mailbox(b).await;
-    let own = mail(SUPPORT, "[#1001] Your request was received", "own@desk.example", "", "Loop?");
-    let r = deliver_expecting(&app, &own, "ignored").await;
-    assert!(r["error"].as_str().unwrap_or_default().contains("our own address"), "{r}");
+    let smtp = SmtpCapture::start();
+    let out = outbox(&app, &smtp.url());
+    for n in 0..3 {
+        let own = mail(SUPPORT, "[#1001] Your request was received", &format!("own{n}@desk.example"), "", "Loop?");
+        let r = deliver_expecting(&app, &own, "ignored").await;
+        assert!(r["error"].as_str().unwrap_or_default().contains("our own address"), "{r}");
+    }
+    // The admin is warned of the loop once, not once per message.
+    out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let sent: Vec<_> = smtp.messages().iter().map(|m| read(m)).collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to[0].address, "admin@example.org");
+    assert!(sent[0].subject.contains("own address help@desk.example"), "{}", sent[0].subject);
     assert_eq!(ticket_count(&app).await, 0);
     // No requester was made of our own address.
     let users = app.get("/api/v1/users?limit=200", &app.admin).await.body;
@@ -305,6 +315,17 @@ async fn an_oversize_attachment_is_dropped_with_a_note_case_a17(b: Backend) {
     let names: Vec<&str> =
         files["items"].as_array().into_iter().flatten().filter_map(|f| f["filename"].as_str()).collect();
     assert_eq!(names, ["small.log"]);
+    // Ann is told which file was not kept — once, though her next mail is too big as well.
+    let again =
+        raw.replace("big@customer.example", "big2@customer.example").replace("Subject: Logs", "Subject: More logs");
+    deliver_expecting(&app, &again, "opened").await;
+    let smtp = SmtpCapture::start();
+    let out = outbox(&app, &smtp.url());
+    while out.run_due_once(app.clock.now()).await.unwrap_or_default() > 0 {}
+    let told: Vec<_> = smtp.messages().iter().map(|m| read(m)).filter(|m| m.text.contains("too big to keep")).collect();
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].to[0].address, "ann@customer.example");
+    assert!(told[0].text.contains("huge.bin (") && !told[0].text.contains("small.log"), "{}", told[0].text);
 }
 
 async fn forged_references_and_guessed_numbers_open_new_tickets_case_b19_b21(b: Backend) {
@@ -612,6 +633,13 @@ async fn acknowledgements_are_rate_limited_and_never_sent_to_machines_case_j69(b
     while out.run_due_once(app.clock.now()).await.unwrap_or_default() > 0 {}
     let to_domain = smtp.messages().iter().filter(|m| read(m).to[0].address.ends_with("@mass.example")).count();
     assert_eq!(to_domain, cap);
+    // The admin was alerted, once, however many acknowledgements were held back.
+    let alerts: Vec<_> =
+        smtp.messages().iter().map(|m| read(m)).filter(|m| m.to[0].address == "admin@example.org").collect();
+    assert_eq!(alerts.len(), 1, "{:?}", alerts.iter().map(|m| &m.subject).collect::<Vec<_>>());
+    assert_eq!(alerts[0].subject, "Acknowledgements to mass.example are paused");
+    assert!(alerts[0].text.contains("More than 50 new requests"), "{}", alerts[0].text);
+    assert!(alerts[0].automation.is_automatic());
 }
 
 async fn a_relay_down_for_hours_gets_each_mail_once_and_refusals_show_on_the_ticket_case_k78(b: Backend) {
@@ -992,6 +1020,22 @@ async fn sender_domains_and_floods_wait_for_an_admin(b: Backend) {
     )
     .await;
     assert!(held["error"].as_str().unwrap_or_default().contains("within an hour"), "{held}");
+    deliver_expecting(
+        &app,
+        &mail("flood@customer.example", "Flood 21", "f21@customer.example", "", "x"),
+        "quarantined",
+    )
+    .await;
+    // The admin hears of it once.
+    let smtp = SmtpCapture::start();
+    let out = outbox(&app, &smtp.url());
+    while out.run_due_once(app.clock.now()).await.unwrap_or_default() > 0 {}
+    let alerts: Vec<_> =
+        smtp.messages().iter().map(|m| read(m)).filter(|m| m.to[0].address == "admin@example.org").collect();
+    assert_eq!(
+        alerts.iter().map(|m| m.subject.as_str()).collect::<Vec<_>>(),
+        ["Mail from flood@customer.example is held for review"]
+    );
     // An hour later the admin's retry goes through.
     app.clock.advance(std::time::Duration::from_secs(3700));
     let retried = app

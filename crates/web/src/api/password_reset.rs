@@ -93,13 +93,7 @@ async fn issue(state: &AppState, email: &str, peer: SocketAddr) -> Result<(), Ap
         created_at: now,
         expires_at: now.checked_add(RESET_LIFETIME).unwrap_or(now),
     };
-    let mail = MailJob {
-        notification: Notification::PasswordReset,
-        ticket: None,
-        comment: None,
-        reset: Some(id),
-        to: user.id,
-    };
+    let mail = MailJob { reset: Some(id), ..MailJob::about(Notification::PasswordReset, None, user.id) };
     state.store.create_password_reset(&reset, mail.into_job(None, now)).await?;
     tracing::info!(user = %user.id, "password reset issued");
     Ok(())
