@@ -10,6 +10,7 @@ const axeSource = require('fs').readFileSync(require.resolve('axe-core/axe.min.j
 let server;
 let browser;
 let number;
+let mailId;
 
 before(async () => {
   server = await new Server().start();
@@ -21,6 +22,10 @@ before(async () => {
   number = t.body.number;
   await server.api('POST', `/api/v1/tickets/${t.body.id}/comments`, token, { body: 'Checking the cable.' });
   await server.api('POST', `/api/v1/tickets/${t.body.id}/comments`, token, { body: 'Cable replaced last year.', internal: true });
+  server.cli(['mailbox', 'add', 'support', '--address', 'help@desk.example']);
+  const mail = await server.deliver(token, 'support', 'From: Rita <rita@example.org>\r\nTo: help@desk.example\r\n' +
+    'Subject: Formatted\r\nMessage-ID: <a11y@example.org>\r\nContent-Type: text/html\r\n\r\n<p><b>Bold</b> request</p>\r\n');
+  mailId = mail.body.message.id;
   browser = await launch();
 });
 
@@ -61,6 +66,7 @@ for (const scheme of ['light', 'dark']) {
       [rita, '/portal'], [rita, '/portal/new'], [rita, `/portal/tickets/${number}`],
       [admin, '/desk?view=open'], [admin, `/desk/tickets/${number}`], [admin, '/admin/users'],
       [admin, '/admin/groups'], [admin, '/admin/directory'], [admin, '/admin/settings'], [admin, '/admin/mail'], [admin, '/account/tokens'],
+      [admin, `/desk/mail/${mailId}`],
     ];
     const found = [];
     for (const [p, path] of pages) {

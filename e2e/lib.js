@@ -51,6 +51,16 @@ export class Server {
     return { status: resp.status, body: text ? JSON.parse(text) : null };
   }
 
+  /** Delivers a raw e-mail through the relay endpoint (the mailbox must exist); the JSON answer. */
+  async deliver(token, mailbox, raw) {
+    const resp = await fetch(`${this.base}/api/v1/mail/inbound?mailbox=${mailbox}`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer ' + token, 'content-type': 'message/rfc822' },
+      body: raw,
+    });
+    return { status: resp.status, body: await resp.json() };
+  }
+
   async stop() {
     if (this.proc && this.proc.exitCode === null) {
       this.proc.kill('SIGTERM');

@@ -20,6 +20,56 @@ pub fn sanitise(html: &str) -> String {
     builder.clean(html).to_string()
 }
 
+/// Sanitises an HTML body for an agent's "formatted view": like [`sanitise`], but inline
+/// images (`cid:`) point at `cid_base` + their id (served from the stored message), and remote
+/// images are kept only when the agent asked for them (`remote_images`): loading one tells the
+/// sender the mail was read, and may reach an internal address.
+pub fn sanitise_for_view(html: &str, remote_images: bool, cid_base: &str) -> String {
+    let cid_base = cid_base.to_owned();
+    let mut builder = ammonia::Builder::default();
+    builder
+        .url_schemes(HashSet::from(["http", "https", "mailto", "cid"]))
+        .link_rel(Some("noopener noreferrer nofollow"))
+        .attribute_filter(move |element, attribute, value| {
+            if element != "img" || attribute != "src" {
+                return Some(value.into());
+            }
+            let v = value.trim();
+            let lower = v.to_ascii_lowercase();
+            if lower.starts_with("cid:") {
+                return Some(format!("{cid_base}{}", cid_key(&v[4..])).into());
+            }
+            (remote_images && (lower.starts_with("https://") || lower.starts_with("http://"))).then(|| value.into())
+        });
+    builder.clean(html).to_string()
+}
+
+/// A Content-ID as a URL path segment: `cid:` URLs are percent-encoded (RFC 2392) and part
+/// headers are not, so both are decoded, stripped of `<>`, and kept to characters that are
+/// safe in a path. Compare Content-IDs by this.
+pub fn cid_key(id: &str) -> String {
+    let bytes = id.trim().trim_start_matches('<').trim_end_matches('>').as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                decoded.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded)
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '@' | '-' | '_' | '$' | '+' | '=' | '!' | '~'))
+        .collect()
+}
+
 /// The readable text of an HTML body: block elements become line breaks, `<blockquote>`
 /// content is prefixed with `> ` (so quote stripping treats it like a text quote), scripts,
 /// styles and the head are dropped, and character references are decoded.
@@ -196,6 +246,22 @@ fn entity(name: &str) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_formatted_view_shows_remote_images_only_when_asked() {
+        let html = r#"<p>Hi<img src="cid:logo%40x.example"><img src="https://tracker.example/p.gif"><img src="http://10.0.0.5/admin"></p>"#;
+        let blocked = sanitise_for_view(html, false, "/desk/mail/1/cid/");
+        assert!(blocked.contains(r#"src="/desk/mail/1/cid/logo@x.example""#), "{blocked}");
+        assert!(!blocked.contains("tracker.example") && !blocked.contains("10.0.0.5"), "{blocked}");
+        let shown = sanitise_for_view(html, true, "/desk/mail/1/cid/");
+        assert!(shown.contains("https://tracker.example/p.gif"), "{shown}");
+        // Opting in never lets code through.
+        let hostile = r#"<img src="https://x.example/a.png" onerror="alert(1)"><img src=" javascript:alert(1)">"#;
+        let shown = sanitise_for_view(hostile, true, "/c/");
+        assert!(!shown.contains("onerror") && !shown.contains("javascript"), "{shown}");
+        assert_eq!(cid_key("<part1.06090408.01060107@example.net>"), "part1.06090408.01060107@example.net");
+        assert_eq!(cid_key("a/../b?c"), "a..bc");
+    }
 
     #[test]
     fn active_content_is_removed() {

@@ -82,6 +82,12 @@ pub struct InboundMail {
 
 /// Reads a raw message. Input that is not a message at all still yields an `InboundMail` (with
 /// no sender), so the caller decides what to do with it.
+/// The HTML body of a stored message as it came (unsanitised: only for
+/// [`crate::html::sanitise_for_view`]); `None` when it has none.
+pub fn original_html(raw: &[u8]) -> Option<String> {
+    MessageParser::default().parse(raw)?.body_html(0).map(|h| h.into_owned())
+}
+
 pub fn parse(raw: &[u8], limits: &ParseLimits) -> InboundMail {
     // Some programs put blank (or space-only) lines before the headers; skip them.
     let mut raw = raw;

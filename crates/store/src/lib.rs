@@ -274,6 +274,8 @@ pub trait Store: Send + Sync + 'static {
         before: Option<Timestamp>,
         limit: u32,
     ) -> StoreResult<Vec<InboundMessage>>;
+    /// The messages that went to a ticket (opened it or were added to it), oldest first.
+    async fn ticket_inbound(&self, ticket: TicketId) -> StoreResult<Vec<InboundMessage>>;
     /// Messages stored before `received_before` but never processed (a crash or a database
     /// failure in between), oldest first.
     async fn pending_inbound(&self, limit: u32, received_before: Timestamp) -> StoreResult<Vec<InboundMessage>>;

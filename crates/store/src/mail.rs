@@ -130,6 +130,16 @@ pub(crate) fn inbound_raw(id: Uuid) -> Stmt {
     Stmt::new("SELECT raw FROM inbound_messages WHERE id = $1", vec![Param::Uuid(id)])
 }
 
+pub(crate) fn ticket_inbound(ticket: TicketId) -> Stmt {
+    Stmt::new(
+        format!(
+            "SELECT {INBOUND_COLUMNS} FROM inbound_messages WHERE ticket_id = $1 AND status = 'processed' \
+             ORDER BY received_at, id"
+        ),
+        vec![Param::Uuid(ticket.0)],
+    )
+}
+
 /// Newest first, optionally only one state; `before` pages by receipt time.
 pub(crate) fn list_inbound(status: Option<InboundStatus>, before: Option<Timestamp>, limit: u32) -> Stmt {
     let mut params = vec![Param::Int(before.map_or(i64::MAX, micros)), Param::Int(i64::from(limit))];

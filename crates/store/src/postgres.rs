@@ -1003,6 +1003,10 @@ impl Store for PgStore {
         one(&self.client().await?, &crate::mail::inbound_raw(id), |r| r.bytes("raw")).await
     }
 
+    async fn ticket_inbound(&self, ticket: TicketId) -> StoreResult<Vec<InboundMessage>> {
+        rows(&self.client().await?, &crate::mail::ticket_inbound(ticket), row::inbound).await
+    }
+
     async fn list_inbound(
         &self,
         status: Option<InboundStatus>,

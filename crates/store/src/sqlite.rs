@@ -1124,6 +1124,11 @@ impl Store for SqliteStore {
         self.read(move |c| one(c, &crate::mail::inbound_raw(id), |r| r.bytes("raw"))).await
     }
 
+    async fn ticket_inbound(&self, ticket: TicketId) -> StoreResult<Vec<InboundMessage>> {
+        let s = crate::mail::ticket_inbound(ticket);
+        self.read(move |c| rows(c, &s, |r| row::inbound(r))).await
+    }
+
     async fn list_inbound(
         &self,
         status: Option<InboundStatus>,

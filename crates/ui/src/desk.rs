@@ -338,6 +338,8 @@ pub async fn queue(
 }
 
 pub struct Entry {
+    /// The e-mail it came in, for the "as sent" view.
+    pub mail: Option<String>,
     pub author: String,
     pub body: String,
     pub when: String,
@@ -376,6 +378,8 @@ struct TicketPage {
     number: i64,
     subject: String,
     description: String,
+    /// The e-mail that opened the ticket, if any.
+    description_mail: Option<String>,
     status: &'static str,
     status_class: &'static str,
     priority: &'static str,
@@ -418,6 +422,10 @@ pub async fn ticket(
     let comments = state.store.comments(t.id, true).await.map_err(api)?;
     let attachments = state.store.attachments(t.id, true).await.map_err(api)?;
     let history = state.store.history(t.id).await.map_err(api)?;
+    let mails = state.store.ticket_inbound(t.id).await.map_err(api)?;
+    let mail_of = |comment: Option<ferrodesk_core::ids::CommentId>| {
+        mails.iter().find(|m| m.comment_id == comment).map(|m| m.id.to_string())
+    };
     let mut ids: Vec<UserId> =
         comments.iter().filter_map(|c| c.author_id).chain(history.iter().filter_map(|h| h.actor_id)).collect();
     ids.push(t.requester_id);
@@ -552,6 +560,7 @@ pub async fn ticket(
         number: t.number.0,
         subject: t.subject.clone(),
         description: t.description.clone(),
+        description_mail: mail_of(None),
         status: t.status.as_str(),
         status_class: status_class(t.status),
         priority: t.priority.as_str(),
@@ -571,6 +580,7 @@ pub async fn ticket(
         entries: comments
             .into_iter()
             .map(|c| Entry {
+                mail: mail_of(Some(c.id)),
                 author: name(c.author_id),
                 when: when(c.created_at),
                 internal: c.internal,

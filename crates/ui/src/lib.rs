@@ -8,6 +8,7 @@ mod desk;
 mod error;
 mod forms;
 mod login;
+mod mail_view;
 mod portal;
 mod viewer;
 
@@ -39,6 +40,9 @@ pub fn router() -> Router<AppState> {
         .route("/desk/filters", post(desk::save_filter))
         .route("/desk/filters/{id}/delete", post(desk::delete_filter))
         .route("/desk/tickets/{number}", get(desk::ticket))
+        .route("/desk/mail/{id}", get(mail_view::page))
+        .route("/desk/mail/{id}/body", get(mail_view::body))
+        .route("/desk/mail/{id}/cid/{cid}", get(mail_view::inline_image))
         .route("/desk/tickets/{number}/comment", post(desk::comment).layer(DefaultBodyLimit::disable()))
         .route("/desk/tickets/{number}/events", get(desk::events))
         .route("/desk/tickets/{number}/update", post(desk::update))
@@ -69,6 +73,11 @@ pub fn router() -> Router<AppState> {
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let h = response.headers_mut();
+    // A response that set its own policy keeps it (the sandboxed frame of a formatted e-mail).
+    if h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        return response;
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

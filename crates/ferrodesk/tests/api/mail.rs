@@ -34,7 +34,8 @@ dual!(
     status_mail_carries_links_that_act_once_and_expire,
     admins_switch_notifications_off,
     an_answer_to_a_note_mail_stays_internal_case_b22,
-    copied_people_watch_but_gain_nothing_and_verification_mail_is_flagged_case_b20
+    copied_people_watch_but_gain_nothing_and_verification_mail_is_flagged_case_b20,
+    agents_see_the_formatting_and_remote_images_only_on_request_case_a9_g58
 );
 
 const SUPPORT: &str = "help@desk.example";
@@ -1453,4 +1454,80 @@ async fn copied_people_watch_but_gain_nothing_and_verification_mail_is_flagged_c
     let hers = app.get(&format!("/api/v1/tickets/{ticket}/comments"), &mallory_token).await;
     assert_eq!(hers.status, StatusCode::OK);
     assert!(!hers.body.to_string().contains("449812"), "{}", hers.body);
+}
+
+async fn agents_see_the_formatting_and_remote_images_only_on_request_case_a9_g58(b: Backend) {
+    let app = with_mailbox(b).await;
+    // A canary: were the server ever to fetch a mail's image, this listener would see it.
+    let canary = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    canary.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
+    let canary_url = format!("http://127.0.0.1:{}/pixel.gif", canary.local_addr().map(|a| a.port()).unwrap_or(0));
+    // A 1×1 PNG as an inline part.
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+    let raw = format!(
+        "From: Ann <ann@customer.example>\r\nTo: {SUPPORT}\r\nSubject: Styled\r\nMessage-ID: <html1@customer.example>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=RR\r\n\r\n--RR\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+         <p><b>Bold</b> words<img src=\"cid:logo@customer.example\"><img src=\"https://tracker.example/open.gif\">\
+         <img src=\"{canary_url}\"><script>alert(1)</script><img src=x onerror=alert(2)></p>\r\n\
+         --RR\r\nContent-Type: image/png; name=logo.png\r\nContent-ID: <logo@customer.example>\r\nContent-Transfer-Encoding: base64\r\n\r\n{png}\r\n--RR--\r\n"
+    );
+    let opened = deliver_expecting(&app, &raw, "opened").await;
+    let (inbound, ticket) = (opened["id"].as_str().unwrap_or_default().to_owned(), opened["ticket_id"].clone());
+    let number =
+        app.get(&format!("/api/v1/tickets/{}", ticket.as_str().unwrap_or_default()), &app.admin).await.body["number"]
+            .as_i64()
+            .unwrap_or_default();
+    let (agent, _) = app.user_with_token("viewer@desk.example", Role::Agent).await;
+    app.set_password(agent, "a long enough password").await;
+    let (cookie, _) = app.login("viewer@desk.example", "a long enough password").await;
+    let get = |path: String| {
+        let (http, base, cookie) = (app.http.clone(), app.base.clone(), cookie.clone());
+        async move {
+            http.get(format!("{base}{path}")).header("cookie", cookie).send().await.unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    // The ticket page links to the e-mail; its page says remote images are blocked.
+    let ticket_page =
+        crate::helpers::page_html(&app.http, &app.base, &cookie, &format!("/desk/tickets/{number}")).await;
+    assert!(ticket_page.contains(&format!("/desk/mail/{inbound}")), "{ticket_page}");
+    let page = crate::helpers::page_html(&app.http, &app.base, &cookie, &format!("/desk/mail/{inbound}")).await;
+    assert!(page.contains("Remote images are blocked") && page.contains("sandbox=\""), "{page}");
+    // The frame's document: inline image from us, no remote image, no script, and a policy
+    // that would stop them even if one slipped through.
+    let r = get(format!("/desk/mail/{inbound}/body")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(csp.contains("img-src 'self' data:;") && csp.contains("sandbox") && !csp.contains("script-src"), "{csp}");
+    let body = r.text().await.unwrap_or_default();
+    assert!(body.contains("<b>Bold</b>"), "{body}");
+    assert!(!body.contains("tracker.example") && !body.contains("127.0.0.1"), "{body}");
+    assert!(!body.contains("<script") && !body.contains("onerror"), "{body}");
+    let cid = body.split("src=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_default().to_owned();
+    assert!(cid.starts_with("/desk/mail/") && cid.contains("/cid/"), "{body}");
+    let image = get(cid).await;
+    assert_eq!(image.status(), StatusCode::OK);
+    assert_eq!(image.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("image/png"));
+    assert!(image.bytes().await.unwrap_or_default().starts_with(b"\x89PNG"));
+    // Asked for: the remote images are in, the policy lets the browser load them; still no code.
+    let r = get(format!("/desk/mail/{inbound}/body?images=1")).await;
+    let csp = r.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(csp.contains("https:"), "{csp}");
+    let body = r.text().await.unwrap_or_default();
+    assert!(body.contains("https://tracker.example/open.gif") && !body.contains("onerror"), "{body}");
+    // The server itself never fetched anything (case G58).
+    assert!(canary.accept().is_err(), "the server connected to the canary");
+    // Requesters never see the desk's view of mail; an unknown id is a 404 like any other.
+    let ann = ferrodesk_core::user::EmailAddress::parse("ann@customer.example").unwrap_or_else(|e| panic!("{e}"));
+    let ann = app.store.user_by_email(&ann).await.ok().flatten().unwrap_or_else(|| panic!("no Ann")).0;
+    app.set_password(ann.id, "ann's long password").await;
+    let (ann_cookie, _) = app.login("ann@customer.example", "ann's long password").await;
+    let r = app
+        .http
+        .get(format!("{}/desk/mail/{inbound}/body", app.base))
+        .header("cookie", ann_cookie)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(get(format!("/desk/mail/{}", uuid::Uuid::now_v7())).await.status(), StatusCode::NOT_FOUND);
 }
