@@ -267,11 +267,11 @@ pub trait Store: Send + Sync + 'static {
     async fn receive_inbound_batch(&self, messages: Vec<NewInbound>) -> StoreResult<Vec<Received>>;
     async fn inbound(&self, id: uuid::Uuid) -> StoreResult<Option<InboundMessage>>;
     async fn inbound_raw(&self, id: uuid::Uuid) -> StoreResult<Option<Vec<u8>>>;
-    /// Newest first; `before` pages by receipt time.
+    /// Newest first; `before` (receipt time, id of the last message seen) pages.
     async fn list_inbound(
         &self,
         status: Option<InboundStatus>,
-        before: Option<Timestamp>,
+        before: Option<(Timestamp, uuid::Uuid)>,
         limit: u32,
     ) -> StoreResult<Vec<InboundMessage>>;
     /// The messages that went to a ticket (opened it or were added to it), oldest first.

@@ -140,20 +140,23 @@ pub(crate) fn ticket_inbound(ticket: TicketId) -> Stmt {
     )
 }
 
-/// Newest first, optionally only one state; `before` pages by receipt time.
-pub(crate) fn list_inbound(status: Option<InboundStatus>, before: Option<Timestamp>, limit: u32) -> Stmt {
-    let mut params = vec![Param::Int(before.map_or(i64::MAX, micros)), Param::Int(i64::from(limit))];
+/// Newest first, optionally only one state; `before` (receipt time, id) pages: messages of
+/// one batch share their receipt time, so the id breaks ties.
+pub(crate) fn list_inbound(status: Option<InboundStatus>, before: Option<(Timestamp, Uuid)>, limit: u32) -> Stmt {
+    let (at, id) = before.map_or((i64::MAX, Uuid::max()), |(t, id)| (micros(t), id));
+    let mut params = vec![Param::Int(at), Param::Int(i64::from(limit)), Param::Uuid(id)];
     let status_filter = match status {
         Some(s) => {
             params.push(Param::Text(s.to_string()));
-            "AND status = $3"
+            "AND status = $4"
         }
         None => "",
     };
     Stmt::new(
         format!(
-            "SELECT {INBOUND_COLUMNS} FROM inbound_messages WHERE received_at < $1 {status_filter} \
-             ORDER BY received_at DESC LIMIT $2"
+            "SELECT {INBOUND_COLUMNS} FROM inbound_messages \
+             WHERE (received_at < $1 OR (received_at = $1 AND id < $3)) {status_filter} \
+             ORDER BY received_at DESC, id DESC LIMIT $2"
         ),
         params,
     )

@@ -1010,7 +1010,7 @@ impl Store for PgStore {
     async fn list_inbound(
         &self,
         status: Option<InboundStatus>,
-        before: Option<Timestamp>,
+        before: Option<(Timestamp, Uuid)>,
         limit: u32,
     ) -> StoreResult<Vec<InboundMessage>> {
         rows(&self.client().await?, &crate::mail::list_inbound(status, before, limit), row::inbound).await

@@ -1132,7 +1132,7 @@ impl Store for SqliteStore {
     async fn list_inbound(
         &self,
         status: Option<InboundStatus>,
-        before: Option<Timestamp>,
+        before: Option<(Timestamp, Uuid)>,
         limit: u32,
     ) -> StoreResult<Vec<InboundMessage>> {
         let s = crate::mail::list_inbound(status, before, limit);

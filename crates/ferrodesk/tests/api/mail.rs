@@ -35,7 +35,8 @@ dual!(
     admins_switch_notifications_off,
     an_answer_to_a_note_mail_stays_internal_case_b22,
     copied_people_watch_but_gain_nothing_and_verification_mail_is_flagged_case_b20,
-    agents_see_the_formatting_and_remote_images_only_on_request_case_a9_g58
+    agents_see_the_formatting_and_remote_images_only_on_request_case_a9_g58,
+    the_mail_log_pages_through_a_batch_without_gaps
 );
 
 const SUPPORT: &str = "help@desk.example";
@@ -1530,4 +1531,32 @@ async fn agents_see_the_formatting_and_remote_images_only_on_request_case_a9_g58
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(get(format!("/desk/mail/{}", uuid::Uuid::now_v7())).await.status(), StatusCode::NOT_FOUND);
+}
+
+async fn the_mail_log_pages_through_a_batch_without_gaps(b: Backend) {
+    let app = with_mailbox(b).await;
+    // One IMAP batch: every message shares its receipt time.
+    let ingest = ferrodesk_mail::ingest::Ingest::new(app.store.clone(), Default::default());
+    let raws: Vec<Vec<u8>> = (0..5)
+        .map(|i| mail("ann@customer.example", &format!("B{i}"), &format!("b{i}@x.example"), "", "x").into_bytes())
+        .collect();
+    let results =
+        ingest.receive_batch(raws, None, InboundSource::Imap, app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(results.len(), 5);
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..5 {
+        let page = app.get(&format!("/api/v1/mail/inbound?limit=2{cursor}"), &app.admin).await.body;
+        seen.extend(
+            page["items"].as_array().into_iter().flatten().filter_map(|m| m["subject"].as_str().map(str::to_owned)),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["B0", "B1", "B2", "B3", "B4"]);
+    let r = app.get("/api/v1/mail/inbound?cursor=12.not-an-id", &app.admin).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }

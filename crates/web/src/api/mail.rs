@@ -386,16 +386,18 @@ async fn list_inbound(
     let limit = page_limit(params.limit)?;
     let before = match params.cursor {
         Some(c) => Some(
-            c.parse::<i64>()
-                .ok()
-                .and_then(|m| jiff::Timestamp::from_microsecond(m).ok())
+            c.split_once('.')
+                .and_then(|(at, id)| {
+                    let at = at.parse::<i64>().ok().and_then(|m| jiff::Timestamp::from_microsecond(m).ok())?;
+                    Some((at, uuid::Uuid::parse_str(id).ok()?))
+                })
                 .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this list gave"))?,
         ),
         None => None,
     };
     let items = state.store.list_inbound(params.status, before, limit).await?;
     let next_cursor = (items.len() == limit as usize)
-        .then(|| items.last().map(|m| m.received_at.as_microsecond().to_string()))
+        .then(|| items.last().map(|m| format!("{}.{}", m.received_at.as_microsecond(), m.id.simple())))
         .flatten();
     Ok(Json(Page { items: items.into_iter().map(Into::into).collect(), next_cursor }))
 }
