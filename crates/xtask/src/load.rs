@@ -208,7 +208,7 @@ async fn one(ctx: &Context, http: &reqwest::Client, scenario: Scenario, rng: &mu
     }
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const SECRET_KEY: &str = "q83vEjRWeJq8bN7wEjRWeJq8bN7wEjRWeJq8bN7wEjQ=";
-const DESK: &str = "support@desk.example";
+pub(crate) const DESK: &str = "support@desk.example";
 const IMAP_PASSWORD: &str = "bench-pa55";
 
 #[derive(clap::Args)]
@@ -35,7 +35,7 @@ pub struct MailBenchArgs {
 }
 
 /// Raw messages: new requests from 500 senders, and replies naming one of them.
-fn messages(texts: &[String], count: usize, seed: u64, tag: &str) -> Vec<String> {
+pub(crate) fn messages(texts: &[String], count: usize, seed: u64, tag: &str) -> Vec<String> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut out = Vec::with_capacity(count);
     let mut originals: Vec<(String, String)> = Vec::new();
@@ -61,7 +61,7 @@ fn messages(texts: &[String], count: usize, seed: u64, tag: &str) -> Vec<String>
     out
 }
 
-struct Setup {
+pub(crate) struct Setup {
     binary: PathBuf,
     dir: PathBuf,
 }
@@ -73,7 +73,7 @@ impl Setup {
         c
     }
 
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
+    pub(crate) fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String> {
         let mut c = self.ferrodesk();
         c.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = c.spawn().with_context(|| format!("cannot run ferrodesk {args:?}"))?;
@@ -87,7 +87,7 @@ impl Setup {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    fn fresh(binary: &Path, work: &Path, name: &str) -> Result<Self> {
+    pub(crate) fn fresh(binary: &Path, work: &Path, name: &str) -> Result<Self> {
         let dir = work.join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
@@ -232,7 +232,7 @@ pub async fn run(binary: &Path, work: &Path, texts: &[String], args: &MailBenchA
     Ok(report)
 }
 
-async fn serve(setup: &Setup) -> Result<(std::process::Child, String)> {
+pub(crate) async fn serve(setup: &Setup) -> Result<(std::process::Child, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let log = std::fs::File::create(setup.dir.join("serve.log"))?;
     let child = setup

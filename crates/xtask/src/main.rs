@@ -7,6 +7,7 @@
 mod generate;
 mod load;
 mod mail_bench;
+mod mail_soak;
 mod report;
 mod server;
 
@@ -35,6 +36,9 @@ enum Command {
     /// Measure the inbound mail pipeline (pipe, relay endpoint, IMAP) on SQLite and write
     /// target/bench/report-mail.md.
     BenchMail(mail_bench::MailBenchArgs),
+    /// Mail at a steady rate for minutes while agents use the desk (QUALITY-CASES J73); writes
+    /// target/bench/report-mail-soak.md.
+    SoakMail(mail_soak::SoakArgs),
     /// Write N generated tickets as JSON Lines (the input of `ferrodesk import`).
     Generate {
         #[arg(long, default_value_t = 10_000)]
@@ -97,6 +101,11 @@ fn main() -> ExitCode {
             .build()
             .context("cannot start the async runtime")
             .and_then(|rt| rt.block_on(bench_mail(args))),
+        Command::SoakMail(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")
+            .and_then(|rt| rt.block_on(soak_mail(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -129,6 +138,22 @@ async fn bench_mail(args: mail_bench::MailBenchArgs) -> Result<()> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     std::fs::write(work.join("report-mail.md"), &report)?;
+    println!("{report}");
+    Ok(())
+}
+
+async fn soak_mail(args: mail_soak::SoakArgs) -> Result<()> {
+    let root = workspace_root();
+    let work = root.join("target/bench");
+    std::fs::create_dir_all(&work)?;
+    build_release()?;
+    let texts = mail_bench::texts(&source_texts())?;
+    let table = mail_soak::run(&root.join("target/release/ferrodesk"), &work, &texts, &args).await?;
+    let report = format!(
+        "# Mail soak on SQLite (QUALITY-CASES J73)\n\n{table}\nMachine: {} cores; load generator on the same machine.\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    std::fs::write(work.join("report-mail-soak.md"), &report)?;
     println!("{report}");
     Ok(())
 }

@@ -36,7 +36,8 @@ dual!(
     an_answer_to_a_note_mail_stays_internal_case_b22,
     copied_people_watch_but_gain_nothing_and_verification_mail_is_flagged_case_b20,
     agents_see_the_formatting_and_remote_images_only_on_request_case_a9_g58,
-    the_mail_log_pages_through_a_batch_without_gaps
+    the_mail_log_pages_through_a_batch_without_gaps,
+    mail_keeps_coming_while_agents_work_and_none_is_dropped_case_j73
 );
 
 const SUPPORT: &str = "help@desk.example";
@@ -1559,4 +1560,91 @@ async fn the_mail_log_pages_through_a_batch_without_gaps(b: Backend) {
     assert_eq!(seen, ["B0", "B1", "B2", "B3", "B4"]);
     let r = app.get("/api/v1/mail/inbound?cursor=12.not-an-id", &app.admin).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+/// Case J73, bounded for a test (the 10-minute run at 1,000 a minute is `cargo xtask
+/// soak-mail`, figures in docs/PERFORMANCE.md): mail keeps arriving from several relay clients
+/// while an agent works in the desk; every message is accepted, logged and processed, and every
+/// page the agent opened meanwhile answered.
+async fn mail_keeps_coming_while_agents_work_and_none_is_dropped_case_j73(b: Backend) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let app = with_mailbox(b).await;
+    let (agent, _) = app.user_with_token("busy@desk.example", Role::Agent).await;
+    app.set_password(agent, "a long enough password").await;
+    let (cookie, _) = app.login("busy@desk.example", "a long enough password").await;
+    const SENDERS: usize = 4;
+    const EACH: usize = 60;
+    let sending = Arc::new(AtomicBool::new(true));
+    let agent_work = {
+        let (http, base, sending) = (app.http.clone(), app.base.clone(), sending.clone());
+        tokio::spawn(async move {
+            let (mut opened, mut failed) = (0usize, Vec::new());
+            while sending.load(Ordering::Relaxed) {
+                for path in ["/desk?view=open", "/desk?view=unassigned", "/desk/tickets/1001"] {
+                    let r = http.get(format!("{base}{path}")).header("cookie", &cookie).send().await;
+                    match r {
+                        // The first ticket may not exist yet in the first moments.
+                        Ok(r) if r.status().is_success() || (path.ends_with("1001") && r.status() == 404) => {
+                            opened += 1
+                        }
+                        Ok(r) => failed.push(format!("{path}: {}", r.status())),
+                        Err(e) => failed.push(format!("{path}: {e}")),
+                    }
+                }
+            }
+            (opened, failed)
+        })
+    };
+    let mut senders = Vec::new();
+    for s in 0..SENDERS {
+        let (http, base, token) = (app.http.clone(), app.base.clone(), app.admin.clone());
+        senders.push(tokio::spawn(async move {
+            for i in 0..EACH {
+                let reply = i > 0 && i % 3 == 0;
+                let raw = mail(
+                    &format!("user{}@customer.example", (s * EACH + i) % 25),
+                    &format!("Load {s}-{i}"),
+                    &format!("load-{s}-{i}@customer.example"),
+                    &if reply {
+                        format!("In-Reply-To: <load-{s}-{}@customer.example>\r\n", i - 1)
+                    } else {
+                        String::new()
+                    },
+                    "The VPN drops every few minutes.",
+                );
+                let r = http
+                    .post(format!("{base}/api/v1/mail/inbound?mailbox=support"))
+                    .bearer_auth(&token)
+                    .header("content-type", "message/rfc822")
+                    .body(raw)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(r.status(), StatusCode::CREATED);
+            }
+        }));
+    }
+    for s in senders {
+        s.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    sending.store(false, Ordering::Relaxed);
+    let (opened, failed) = agent_work.await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(opened > 0 && failed.is_empty(), "{failed:?}");
+    // Every message is in the log, and none is left pending.
+    let (mut processed, mut other, mut cursor) = (0, Vec::new(), String::new());
+    loop {
+        let page = app.get(&format!("/api/v1/mail/inbound?limit=200{cursor}"), &app.admin).await.body;
+        for m in page["items"].as_array().into_iter().flatten() {
+            match m["status"].as_str() {
+                Some("processed") => processed += 1,
+                s => other.push(format!("{s:?}")),
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!((processed, other), (SENDERS * EACH, vec![]));
 }
