@@ -384,22 +384,9 @@ fn parse_address(a: &str) -> Result<lettre::Address, String> {
 mod tests {
     use super::*;
     use crate::parse::{ParseLimits, parse};
-    use ferrodesk_core::user::EmailAddress;
 
     fn mailbox() -> Mailbox {
-        Mailbox {
-            id: uuid::Uuid::nil(),
-            name: "support".into(),
-            address: EmailAddress::parse("help@desk.example").unwrap_or_else(|e| panic!("{e}")),
-            default_group_id: None,
-            default_category_id: None,
-            default_type: ferrodesk_core::ticket::TicketType::Incident,
-            active: true,
-            imap: None,
-            imap_state: Default::default(),
-            created_at: Timestamp::UNIX_EPOCH,
-            updated_at: Timestamp::UNIX_EPOCH,
-        }
+        crate::templates::sample_mailbox()
     }
 
     #[test]

@@ -295,7 +295,8 @@ impl<'a> Vars<'a> {
     }
 }
 
-fn sample_mailbox() -> ferrodesk_store::Mailbox {
+/// The mailbox samples are sent from (also the unit tests').
+pub(crate) fn sample_mailbox() -> ferrodesk_store::Mailbox {
     ferrodesk_store::Mailbox {
         id: uuid::Uuid::nil(),
         name: "support".into(),

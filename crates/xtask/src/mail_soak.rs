@@ -50,20 +50,7 @@ pub async fn run(binary: &Path, work: &Path, texts: &[String], args: &SoakArgs) 
     let (mut server, base) = serve(&setup).await?;
     let pid = server.id();
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
-    let login = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": "admin@desk.example", "password": "a long bench password"}))
-        .send()
-        .await?;
-    let cookie = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("__Host-fd_session="))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("no session cookie from the login"))?;
+    let cookie = crate::server::sign_in(&http, &base, "admin@desk.example", "a long bench password").await?;
 
     let batch = Arc::new(messages(texts, total, 7, "soak"));
     let delivered = Arc::new(Mutex::new(Vec::with_capacity(total)));

@@ -470,22 +470,7 @@ impl Node {
     ) -> Result<load::Context> {
         let meta = prepared.meta.as_ref().context("prepared without its description")?;
         let agent = generate::agent_email(meta.bench_group, 0);
-        let response = http
-            .post(format!("{}/api/v1/auth/login", self.base))
-            .json(&serde_json::json!({ "email": agent, "password": PASSWORD }))
-            .send()
-            .await?
-            .error_for_status()
-            .context("the benchmark agent cannot sign in")?;
-        let cookie = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("__Host-fd_session="))
-            .and_then(|v| v.split(';').next())
-            .context("no session cookie after signing in")?
-            .to_owned();
+        let cookie = sign_in(http, &self.base, &agent, PASSWORD).await.context("the benchmark agent cannot sign in")?;
         let mut bases = vec![self.base.clone()];
         bases.extend(others.iter().map(|n| n.base.clone()));
         Ok(load::Context::new(
@@ -510,4 +495,23 @@ impl Drop for Node {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Signs in through the API; the session cookie (`name=value`) to send with page requests.
+pub async fn sign_in(http: &reqwest::Client, base: &str, email: &str, password: &str) -> Result<String> {
+    let response = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({ "email": email, "password": password }))
+        .send()
+        .await?
+        .error_for_status()?;
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-fd_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+        .context("no session cookie after signing in")
 }
