@@ -22,9 +22,15 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(url: &str) -> Server {
+        Self::start_with(url, &[])
+    }
+
+    /// With extra environment (e.g. `FERRODESK_SMTP_URL`).
+    pub(crate) fn start_with(url: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferrodesk"))
             .args(["--database-url", url, "serve", "--listen", "127.0.0.1:0"])
             .env("FERRODESK_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -51,7 +57,7 @@ impl Drop for Server {
 }
 
 /// A command that must succeed; its standard output, trimmed.
-fn cli(url: &str, args: &[&str], stdin: Option<&str>) -> String {
+pub(crate) fn cli(url: &str, args: &[&str], stdin: Option<&str>) -> String {
     let run = ferrodesk(url, args, stdin);
     assert_eq!(run.code, 0, "ferrodesk {args:?}: {}", run.stderr);
     run.stdout.trim().to_owned()

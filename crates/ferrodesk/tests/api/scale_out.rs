@@ -1,6 +1,7 @@
 //! Two `ferrodesk serve` processes on one PostgreSQL database, as a scaled-out deployment runs
 //! them behind a load balancer: a session made on one works on the other, concurrent edits
-//! through both lose nothing, and a viewer on one sees changes made through the other.
+//! through both lose nothing, a viewer on one sees changes made through the other, and
+//! background jobs (queued mail) run exactly once although both nodes run the job worker.
 
 use std::time::Duration;
 
@@ -105,4 +106,64 @@ async fn two_nodes_share_sessions_edits_and_live_updates() {
     let history: Value = get_json(&http, format!("{b}/api/v1/tickets/{number}/history?limit=1000"), &token).await;
     let edits = history["items"].as_array().map(|h| h.iter().filter(|e| e["field"] == "subject").count());
     assert_eq!(edits, Some(accepted), "every accepted edit on either node is in the history, once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_send_each_queued_mail_exactly_once() {
+    if postgres_skipped() {
+        return;
+    }
+    let (url, _dir) = fresh_database(Backend::Postgres).await;
+    let token = admin_token(&url);
+    crate::faults::cli(&url, &["mailbox", "add", "support", "--address", "help@desk.example"], None);
+    crate::faults::cli(
+        &url,
+        &["user", "create", "--email", "rita@customer.example", "--name", "Rita", "--role", "requester"],
+        None,
+    );
+    let smtp = crate::mail::SmtpCapture::start();
+    let smtp_url = smtp.url();
+    let env = [("FERRODESK_SMTP_URL", smtp_url.as_str()), ("FERRODESK_SECRET_KEY", crate::helpers::TEST_SECRET_KEY)];
+    let nodes = [Server::start_with(&url, &env), Server::start_with(&url, &env)];
+    let http = reqwest::Client::new();
+    let rita: Value = get_json(&http, format!("{}/api/v1/users?q=rita", nodes[0].base), &token).await;
+    let rita = rita["items"][0]["id"].clone();
+    let ticket: Value = post_json(
+        &http,
+        format!("{}/api/v1/tickets", nodes[0].base),
+        &token,
+        &json!({"subject": "Printer queue stuck", "requester_id": rita}),
+    )
+    .await;
+    let id = ticket["id"].as_str().unwrap_or_default().to_owned();
+    // Answers through both nodes: each queues one mail to Rita; both nodes' workers claim jobs.
+    const ANSWERS: usize = 30;
+    for i in 0..ANSWERS {
+        let base = &nodes[i % 2].base;
+        let r = http
+            .post(format!("{base}/api/v1/tickets/{id}/comments"))
+            .bearer_auth(&token)
+            .json(&json!({"body": format!("Answer number {i}.")}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status().as_u16(), 201);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while smtp.messages().len() < ANSWERS && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Give a second delivery, were there one, time to arrive.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let sent: Vec<_> = smtp.messages().iter().map(|m| crate::mail::read(m)).collect();
+    let mut answers: Vec<usize> = sent
+        .iter()
+        .filter_map(|m| m.text.split("Answer number ").nth(1).and_then(|t| t.split('.').next()?.parse().ok()))
+        .collect();
+    answers.sort_unstable();
+    assert_eq!(answers, (0..ANSWERS).collect::<Vec<_>>(), "each answer mailed once, none twice");
+    let mut ids: Vec<_> = sent.iter().filter_map(|m| m.message_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), ANSWERS);
 }
