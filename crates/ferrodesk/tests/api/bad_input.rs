@@ -37,13 +37,6 @@ async fn malformed_bodies_case_30(b: Backend) {
             400,
             "malformed_json",
         ),
-        (
-            "2 MB body",
-            "application/json",
-            format!("{{\"subject\":\"{}\"}}", "a".repeat(2 * 1024 * 1024)).into_bytes(),
-            413,
-            "payload_too_large",
-        ),
         ("empty subject", "application/json", br#"{"subject":"   "}"#.to_vec(), 422, "validation_failed"),
         ("control characters", "application/json", br#"{"subject":"a\u0007b"}"#.to_vec(), 422, "validation_failed"),
         ("bad tag", "application/json", br#"{"subject":"hi","tags":["<script>"]}"#.to_vec(), 422, "validation_failed"),
@@ -59,9 +52,15 @@ async fn malformed_bodies_case_30(b: Backend) {
         );
         assert!(r.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}: a clear message");
     }
-    // Oversize bodies, announced up front (20 MB) or streamed in chunks, are refused.
-    assert_eq!(oversize_status(&app, true).await, 413);
-    assert_eq!(oversize_status(&app, false).await, 413);
+    // Oversize bodies, announced up front (2 MB, 20 MB) or streamed in chunks, are refused with
+    // a problem. (Over a raw connection that stops sending once refused, as a client honouring
+    // the early answer does: a client that keeps writing into a closed connection may see the
+    // reset before the answer, which is the network's doing, not ours.)
+    for size in [Some(2 * 1024 * 1024), Some(20 * 1024 * 1024), None] {
+        let (status, answer) = oversize(&app, size).await;
+        assert_eq!(status, 413, "{size:?}: {answer}");
+        assert!(answer.contains("application/problem+json") && answer.contains("payload_too_large"), "{answer}");
+    }
     assert_eq!(app.get("/healthz", "").await.status, StatusCode::OK, "the process stays up");
     assert_eq!(ticket_count(&app).await, 1, "nothing half-written, nothing lost");
     let id =
@@ -212,14 +211,15 @@ async fn cross_origin_requests_get_no_cors_case_31(b: Backend) {
 /// Sends an oversize JSON body over a raw connection — announced as 20 MB with only the first
 /// 64 KiB sent, or chunked without a length (1.25 MiB) — and reads the status line. A raw
 /// socket lets the test read the answer the server gives before it has taken the whole body.
-async fn oversize_status(app: &TestApp, announced: bool) -> u16 {
+/// Sends the start of a body announced as `announced` bytes (or chunked, endless, when `None`)
+/// and reads the answer: its status and its text.
+async fn oversize(app: &TestApp, announced: Option<usize>) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = app.base.trim_start_matches("http://");
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("{e}"));
-    let framing = if announced {
-        format!("Content-Length: {}", 20 * 1024 * 1024)
-    } else {
-        "Transfer-Encoding: chunked".to_owned()
+    let framing = match announced {
+        Some(n) => format!("Content-Length: {n}"),
+        None => "Transfer-Encoding: chunked".to_owned(),
     };
     let head = format!(
         "POST /api/v1/tickets HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\n{framing}\r\n\r\n",
@@ -227,7 +227,7 @@ async fn oversize_status(app: &TestApp, announced: bool) -> u16 {
     );
     let _ = tcp.write_all(head.as_bytes()).await;
     let chunk = vec![b' '; 64 * 1024];
-    if announced {
+    if announced.is_some() {
         let _ = tcp.write_all(&chunk).await;
     } else {
         for _ in 0..20 {
@@ -236,12 +236,15 @@ async fn oversize_status(app: &TestApp, announced: bool) -> u16 {
             let _ = tcp.write_all(b"\r\n").await;
         }
     }
-    let mut buf = vec![0u8; 1024];
-    let n = tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read(&mut buf))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or(0);
-    let text = String::from_utf8_lossy(&buf[..n]);
-    text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    let mut buf = vec![0u8; 8192];
+    let mut n = 0;
+    // Until the whole problem document is in (or the server is done).
+    while n < buf.len() && !String::from_utf8_lossy(&buf[..n]).contains('}') {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read(&mut buf[n..])).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(read)) => n += read,
+        }
+    }
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    (text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0), text)
 }
