@@ -158,18 +158,35 @@ async fn write_search(c: &impl GenericClient, id: TicketId, doc: (String, String
 }
 
 fn search_statement(id: TicketId, doc: (String, String, String, String)) -> Stmt {
+    let mut s = Stmt::new("", vec![Param::Uuid(id.0)]);
+    let (public, all) = search_vectors(&mut s, doc);
+    s.sql = format!("UPDATE tickets SET search_public = {public}, search_all = {all} WHERE id = $1");
+    s
+}
+
+/// The two search vectors of a ticket as SQL expressions over `doc`, bound to `s`: what a
+/// requester may find (subject, description, public answers) and what staff may (all).
+fn search_vectors(s: &mut Stmt, doc: (String, String, String, String)) -> (String, String) {
     let (subject, description, public, internal) = doc;
-    Stmt::new(
-        "UPDATE tickets SET search_public = to_tsvector('simple', $2 || ' ' || $3 || ' ' || $4), \
-         search_all = to_tsvector('simple', $2 || ' ' || $3 || ' ' || $4 || ' ' || $5) WHERE id = $1",
-        vec![
-            Param::Uuid(id.0),
-            Param::Text(subject),
-            Param::Text(description),
-            Param::Text(public),
-            Param::Text(internal),
-        ],
+    let [subject, description, public, internal] =
+        [subject, description, public, internal].map(|text| s.bind_text(text));
+    (
+        format!("to_tsvector('simple', {subject} || ' ' || {description} || ' ' || {public})"),
+        format!("to_tsvector('simple', {subject} || ' ' || {description} || ' ' || {public} || ' ' || {internal})"),
     )
+}
+
+/// An imported ticket's row with its search vectors in the same insert (no second version of
+/// the row, as a later `UPDATE` would write).
+fn insert_with_search(insert: &mut Stmt, doc: (String, String, String, String)) {
+    let (public, all) = search_vectors(insert, doc);
+    if let (Some(cols_end), Some(values_end)) = (insert.sql.find(") VALUES ("), insert.sql.rfind(')')) {
+        insert.sql = format!(
+            "{}, search_public, search_all{}, {public}, {all})",
+            &insert.sql[..cols_end],
+            &insert.sql[cols_end..values_end]
+        );
+    }
 }
 
 /// Stores a ticket change inside a transaction (see `Store::save_ticket`).
@@ -720,6 +737,8 @@ impl Store for PgStore {
     }
 
     async fn import_tickets(&self, batch: Vec<ImportedTicket>) -> StoreResult<Vec<TicketNumber>> {
+        /// PostgreSQL's protocol allows 65,535 parameters per statement.
+        const MAX_PARAMS_PER_STATEMENT: usize = 30_000;
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
         // One round trip for the batch's numbers, in order.
@@ -739,9 +758,14 @@ impl Store for PgStore {
         for (mut item, number) in batch.into_iter().zip(&numbers) {
             item.ticket.number = TicketNumber(*number);
             item.ticket.version = 1;
-            statements.extend(query::import_statements(&item));
-            statements.push(search_statement(item.ticket.id, query::import_document(&item)));
+            let mut rows = query::import_statements(&item);
+            if let Some(ticket_row) = rows.first_mut() {
+                insert_with_search(ticket_row, query::import_document(&item));
+            }
+            statements.extend(rows);
         }
+        // Rows of a kind go in together: one multi-row insert per table and chunk.
+        let statements = query::multi_row_inserts(statements, MAX_PARAMS_PER_STATEMENT);
         // Pipelined: the statements go out without waiting for each answer, so a batch costs a
         // few round trips instead of one per row. They are prepared first (a handful of distinct
         // texts): a prepared statement is sent the moment it is polled, which keeps the order

@@ -68,6 +68,11 @@ impl Stmt {
         Self { sql: sql.into(), params }
     }
 
+    /// Appends a text parameter and returns its placeholder.
+    pub(crate) fn bind_text(&mut self, text: String) -> String {
+        self.bind(Param::Text(text))
+    }
+
     /// Appends a parameter and returns its placeholder.
     fn bind(&mut self, p: Param) -> String {
         self.params.push(p);
@@ -891,4 +896,103 @@ fn own_in_other_groups(
         Dialect::Postgres => branch(s, "ticket_watchers w JOIN tickets t ON t.id = w.ticket_id", "w.user_id"),
     };
     format!("(SELECT count(*) FROM ({assigned} UNION {requested} UNION {watched}) mine)")
+}
+
+/// Single-row `INSERT … VALUES (…)` statements of the same text merged into multi-row inserts
+/// (one statement, one plan, one index pass per chunk instead of per row), each within
+/// `max_params` parameters. Groups run in the order their texts first appear, so rows that
+/// others refer to (a ticket before its comments) are written first; any other statement is
+/// kept as it is, in its group's place.
+pub(crate) fn multi_row_inserts(statements: Vec<Stmt>, max_params: usize) -> Vec<Stmt> {
+    let mut groups: Vec<(String, Vec<Stmt>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for s in statements {
+        match index.get(&s.sql) {
+            Some(&i) => groups[i].1.push(s),
+            None => {
+                index.insert(s.sql.clone(), groups.len());
+                groups.push((s.sql.clone(), vec![s]));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (sql, members) in groups {
+        let split = sql
+            .strip_prefix("INSERT INTO ")
+            .and_then(|_| sql.rfind(" VALUES ("))
+            .filter(|_| sql.ends_with(')'))
+            .map(|at| (&sql[..at], &sql[at + " VALUES ".len()..]));
+        let per_row = members.first().map_or(0, |m| m.params.len());
+        match split {
+            Some((head, tuple)) if per_row > 0 && members.len() > 1 => {
+                let rows_per_statement = (max_params / per_row).max(1);
+                let mut members = members.into_iter().peekable();
+                while members.peek().is_some() {
+                    let chunk: Vec<Stmt> = members.by_ref().take(rows_per_statement).collect();
+                    let tuples: Vec<String> = (0..chunk.len()).map(|row| renumber(tuple, row * per_row)).collect();
+                    out.push(Stmt {
+                        sql: format!("{head} VALUES {}", tuples.join(", ")),
+                        params: chunk.into_iter().flat_map(|s| s.params).collect(),
+                    });
+                }
+            }
+            _ => out.extend(members),
+        }
+    }
+    out
+}
+
+/// `($1, $2::jsonb)` with every `$N` raised by `offset`.
+fn renumber(template: &str, offset: usize) -> String {
+    let mut out = String::with_capacity(template.len() + 8);
+    let mut chars = template.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        let mut end = i + 1;
+        while let Some((j, d)) = chars.peek().copied() {
+            if !d.is_ascii_digit() {
+                break;
+            }
+            end = j + 1;
+            chars.next();
+        }
+        match template[i + 1..end].parse::<usize>() {
+            Ok(n) => out.push_str(&format!("${}", n + offset)),
+            Err(_) => out.push('$'),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod multi_row_tests {
+    use super::*;
+
+    #[test]
+    fn single_row_inserts_merge_in_order_and_others_stay() {
+        let ins = |t: &str, a: i64| {
+            Stmt::new(
+                format!("INSERT INTO {t} (a, b) VALUES ($1, $2::bigint)"),
+                vec![Param::Int(a), Param::Int(a * 10)],
+            )
+        };
+        let upd = Stmt::new("UPDATE x SET a = $1", vec![Param::Int(0)]);
+        let merged = multi_row_inserts(vec![ins("t", 1), ins("c", 2), ins("t", 3), upd, ins("t", 4), ins("c", 5)], 4);
+        let sql: Vec<&str> = merged.iter().map(|s| s.sql.as_str()).collect();
+        assert_eq!(
+            sql,
+            [
+                "INSERT INTO t (a, b) VALUES ($1, $2::bigint), ($3, $4::bigint)",
+                "INSERT INTO t (a, b) VALUES ($1, $2::bigint)",
+                "INSERT INTO c (a, b) VALUES ($1, $2::bigint), ($3, $4::bigint)",
+                "UPDATE x SET a = $1",
+            ]
+        );
+        assert_eq!(merged[0].params, [Param::Int(1), Param::Int(10), Param::Int(3), Param::Int(30)]);
+        assert_eq!(merged[1].params, [Param::Int(4), Param::Int(40)]);
+        assert_eq!(renumber("($9, $10, '$')", 10), "($19, $20, '$')");
+    }
 }
