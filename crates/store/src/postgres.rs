@@ -159,33 +159,30 @@ async fn write_search(c: &impl GenericClient, id: TicketId, doc: (String, String
 
 fn search_statement(id: TicketId, doc: (String, String, String, String)) -> Stmt {
     let mut s = Stmt::new("", vec![Param::Uuid(id.0)]);
-    let (public, all) = search_vectors(&mut s, doc);
-    s.sql = format!("UPDATE tickets SET search_public = {public}, search_all = {all} WHERE id = $1");
+    let vector = search_vector(&mut s, doc);
+    s.sql = format!("UPDATE tickets SET search = {vector} WHERE id = $1");
     s
 }
 
-/// The two search vectors of a ticket as SQL expressions over `doc`, bound to `s`: what a
-/// requester may find (subject, description, public answers) and what staff may (all).
-fn search_vectors(s: &mut Stmt, doc: (String, String, String, String)) -> (String, String) {
+/// A ticket's search vector as an SQL expression over `doc`, bound to `s`: what a requester
+/// may find (subject, description, public answers) with weight A, internal notes with weight B
+/// (migration 0015; a requester's query asks for `:A`).
+fn search_vector(s: &mut Stmt, doc: (String, String, String, String)) -> String {
     let (subject, description, public, internal) = doc;
     let [subject, description, public, internal] =
         [subject, description, public, internal].map(|text| s.bind_text(text));
-    (
-        format!("to_tsvector('simple', {subject} || ' ' || {description} || ' ' || {public})"),
-        format!("to_tsvector('simple', {subject} || ' ' || {description} || ' ' || {public} || ' ' || {internal})"),
+    format!(
+        "setweight(to_tsvector('simple', {subject} || ' ' || {description} || ' ' || {public}), 'A') || \
+         setweight(to_tsvector('simple', {internal}), 'B')"
     )
 }
 
-/// An imported ticket's row with its search vectors in the same insert (no second version of
+/// An imported ticket's row with its search vector in the same insert (no second version of
 /// the row, as a later `UPDATE` would write).
 fn insert_with_search(insert: &mut Stmt, doc: (String, String, String, String)) {
-    let (public, all) = search_vectors(insert, doc);
+    let vector = search_vector(insert, doc);
     if let (Some(cols_end), Some(values_end)) = (insert.sql.find(") VALUES ("), insert.sql.rfind(')')) {
-        insert.sql = format!(
-            "{}, search_public, search_all{}, {public}, {all})",
-            &insert.sql[..cols_end],
-            &insert.sql[cols_end..values_end]
-        );
+        insert.sql = format!("{}, search{}, {vector})", &insert.sql[..cols_end], &insert.sql[cols_end..values_end]);
     }
 }
 

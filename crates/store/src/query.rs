@@ -323,10 +323,11 @@ fn conditions(dialect: Dialect, q: &TicketQuery, scope: &TicketScope, s: &mut St
                 });
             }
             Dialect::Postgres => {
-                let words: Vec<String> = q.terms.iter().map(|w| format!("'{w}'")).collect();
+                // Requesters match public text only: weight A (migration 0015).
+                let weight = if public_only { ":A" } else { "" };
+                let words: Vec<String> = q.terms.iter().map(|w| format!("'{w}'{weight}")).collect();
                 let m = s.bind(Param::Text(words.join(" & ")));
-                let col = if public_only { "search_public" } else { "search_all" };
-                wh.push(format!("t.{col} @@ to_tsquery('simple', {m})"));
+                wh.push(format!("t.search @@ to_tsquery('simple', {m})"));
             }
         }
     }

@@ -286,3 +286,61 @@ async fn import_keeps_good_lines_and_reports_bad_ones(b: Backend) {
     let last = store.ticket_by_number(ferrodesk_core::ids::TicketNumber(1004)).await.ok().flatten();
     assert_eq!(last.map(|t| t.subject), Some("Later".into()));
 }
+
+/// Migration 0015 (PostgreSQL) turns the two search vectors into one weighted vector. The
+/// database is put back into its 0014 shape (the two columns, their indexes, no record of
+/// 0015) with tickets searchable the old way; `ferrodesk migrate` then converts it, and the same
+/// words find the same tickets: for staff everything, for a requester public text only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_vector_migration_keeps_every_ticket_findable() {
+    if crate::helpers::postgres_skipped() {
+        return;
+    }
+    let b = Backend::Postgres;
+    let (url, _dir) = fresh_database(b).await;
+    assert_eq!(ferrodesk(&url, &["migrate"], None).code, 0);
+    tamper(
+        b,
+        &url,
+        "DELETE FROM schema_migrations WHERE version = 15;
+         DROP INDEX tickets_search; ALTER TABLE tickets DROP COLUMN search;
+         ALTER TABLE tickets ADD COLUMN search_public TSVECTOR NOT NULL DEFAULT ''::tsvector,
+                             ADD COLUMN search_all TSVECTOR NOT NULL DEFAULT ''::tsvector;
+         CREATE INDEX tickets_search_public ON tickets USING GIN (search_public);
+         CREATE INDEX tickets_search_all ON tickets USING GIN (search_all);
+         INSERT INTO users (id, email, name, role, created_at, updated_at)
+              VALUES ('00000000-0000-7000-8000-000000000001', 'ann@example.org', 'Ann', 'requester', 0, 0);
+         INSERT INTO tickets (id, number, ticket_type, subject, description, status, impact, urgency, priority,
+                              priority_overridden, support_level, requester_id, channel, tags, watchers,
+                              custom_fields, created_at, updated_at, version, search_public, search_all)
+              SELECT ('00000000-0000-7000-8000-00000000010' || n)::uuid, 1000 + n, 'incident', 'Printer ' || n,
+                     'toner streaks', 'open', 'low', 'low', 4, false, 'l1', '00000000-0000-7000-8000-000000000001',
+                     'email', '[]', '[]', '{}', 0, 0, 1,
+                     to_tsvector('simple', 'Printer ' || n || ' toner streaks'),
+                     to_tsvector('simple', 'Printer ' || n || ' toner streaks vendor' || n)
+                FROM generate_series(1, 3) AS n;",
+    )
+    .await;
+    let migrated = ferrodesk(&url, &["migrate"], None);
+    assert_eq!(migrated.code, 0, "{}", migrated.stderr);
+    let store = ferrodesk_store::open(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let ann = ferrodesk_core::ids::UserId(
+        uuid::Uuid::parse_str("00000000-0000-7000-8000-000000000001").unwrap_or_else(|e| panic!("{e}")),
+    );
+    let count = |terms: &[&str], scope: ferrodesk_core::access::TicketScope| {
+        let query = ferrodesk_store::TicketQuery {
+            terms: terms.iter().map(|t| (*t).to_owned()).collect(),
+            ..Default::default()
+        };
+        let store = store.clone();
+        async move { store.count_tickets(&query, &scope).await.unwrap_or(-1) }
+    };
+    let requester = ferrodesk_core::access::TicketScope::Requester { user_id: ann, organisation_id: None };
+    use ferrodesk_core::access::TicketScope::All;
+    assert_eq!(count(&["toner"], All).await, 3);
+    assert_eq!(count(&["toner"], requester.clone()).await, 3);
+    assert_eq!(count(&["printer", "2"], All).await, 1);
+    // Words only in the old staff vector stay staff-only.
+    assert_eq!(count(&["vendor2"], All).await, 1);
+    assert_eq!(count(&["vendor2"], requester).await, 0);
+}
