@@ -641,6 +641,8 @@ impl Ingest {
         let mut out = Vec::with_capacity(people.len());
         for person in people {
             match self.sender(person).await {
+                // Named twice (To and Cc): watching once.
+                Ok(user) if out.contains(&user.id) => {}
                 Ok(user) => out.push(user.id),
                 // A deactivated or unusable address is simply not copied in.
                 Err(Plan::Quarantine(_)) => {}

@@ -1378,7 +1378,9 @@ async fn copied_people_watch_but_gain_nothing_and_verification_mail_is_flagged_c
         "Mallory <mallory@evil.example>",
         "Account question",
         "b20a@evil.example",
-        &format!("Cc: victim@customer.example, {SUPPORT}, Mallory <mallory@evil.example>\r\n"),
+        &format!(
+            "Cc: victim@customer.example, {SUPPORT}, Mallory <mallory@evil.example>, Victim <VICTIM@customer.example>\r\n"
+        ),
         "Please tell us about the account.",
     );
     let opened = deliver_expecting(&app, &raw, "opened").await;
