@@ -91,21 +91,19 @@ fn main() -> ExitCode {
                 meta.rare_word_tickets
             );
         }),
-        Command::Bench(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(bench(args))),
-        Command::BenchMail(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(bench_mail(args))),
-        Command::SoakMail(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")
-            .and_then(|rt| rt.block_on(soak_mail(args))),
+        Command::Bench(args) => block_on(bench(args)),
+        Command::BenchMail(args) => block_on(mail_report(
+            "report-mail.md",
+            "Inbound mail on SQLite",
+            "30% of the messages are replies threaded by In-Reply-To.",
+            |binary, work, texts| async move { mail_bench::run(&binary, &work, &texts, &args).await },
+        )),
+        Command::SoakMail(args) => block_on(mail_report(
+            "report-mail-soak.md",
+            "Mail soak on SQLite (QUALITY-CASES J73)",
+            "Load generator on the same machine.",
+            |binary, work, texts| async move { mail_soak::run(&binary, &work, &texts, &args).await },
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -126,36 +124,33 @@ fn source_texts() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("../shared/data/tickets/it-service-tickets.csv.gz"))
 }
 
-async fn bench_mail(args: mail_bench::MailBenchArgs) -> Result<()> {
+/// Builds the release binary, runs one mail measurement over the real ticket texts, and writes
+/// and prints its report as `target/bench/FILE`.
+async fn mail_report<Run, Done>(file: &str, title: &str, footer: &str, run: Run) -> Result<()>
+where
+    Run: FnOnce(PathBuf, PathBuf, Vec<String>) -> Done,
+    Done: std::future::Future<Output = Result<String>>,
+{
     let root = workspace_root();
     let work = root.join("target/bench");
     std::fs::create_dir_all(&work)?;
     build_release()?;
     let texts = mail_bench::texts(&source_texts())?;
-    let table = mail_bench::run(&root.join("target/release/ferrodesk"), &work, &texts, &args).await?;
-    let report = format!(
-        "# Inbound mail on SQLite\n\n{table}\nMachine: {} cores. 30% of the messages are replies threaded by In-Reply-To.\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
-    );
-    std::fs::write(work.join("report-mail.md"), &report)?;
+    let table = run(root.join("target/release/ferrodesk"), work.clone(), texts).await?;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let report = format!("# {title}\n\n{table}\nMachine: {cores} cores. {footer}\n");
+    std::fs::write(work.join(file), &report)?;
     println!("{report}");
     Ok(())
 }
 
-async fn soak_mail(args: mail_soak::SoakArgs) -> Result<()> {
-    let root = workspace_root();
-    let work = root.join("target/bench");
-    std::fs::create_dir_all(&work)?;
-    build_release()?;
-    let texts = mail_bench::texts(&source_texts())?;
-    let table = mail_soak::run(&root.join("target/release/ferrodesk"), &work, &texts, &args).await?;
-    let report = format!(
-        "# Mail soak on SQLite (QUALITY-CASES J73)\n\n{table}\nMachine: {} cores; load generator on the same machine.\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
-    );
-    std::fs::write(work.join("report-mail-soak.md"), &report)?;
-    println!("{report}");
-    Ok(())
+/// Runs `work` on a multi-threaded runtime.
+fn block_on(work: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(work)
 }
 
 fn build_release() -> Result<()> {
