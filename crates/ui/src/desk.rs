@@ -419,10 +419,31 @@ pub async fn ticket(
 ) -> Result<Response, UiError> {
     staff_only(&viewer)?;
     let t = usecases::find_ticket(&state, &viewer.actor, &number, Action::Read).await?;
-    let comments = state.store.comments(t.id, true).await.map_err(api)?;
-    let attachments = state.store.attachments(t.id, true).await.map_err(api)?;
-    let history = state.store.history(t.id).await.map_err(api)?;
-    let mails = state.store.ticket_inbound(t.id).await.map_err(api)?;
+    // Everything the page shows, read at once: on PostgreSQL each read is a round trip, and
+    // SQLite answers them on several read connections.
+    let store = &state.store;
+    let scope = TicketScope::of(&viewer.actor);
+    let others_query = TicketQuery {
+        requester_id: Some(t.requester_id),
+        statuses: vec![Status::New, Status::Open, Status::Pending],
+        limit: 6,
+        ..TicketQuery::default()
+    };
+    let staff_query = UserQuery { staff_only: true, limit: 1000, ..UserQuery::default() };
+    let (comments, attachments, history, mails, orgs, others, links, entries, defs, groups, staff) = tokio::try_join!(
+        store.comments(t.id, true),
+        store.attachments(t.id, true),
+        store.history(t.id),
+        store.ticket_inbound(t.id),
+        store.list_organisations(),
+        store.list_tickets(&others_query, &scope),
+        store.ticket_links(t.id),
+        store.time_entries(t.id),
+        store.custom_fields(),
+        store.list_groups(),
+        store.list_users(&staff_query),
+    )
+    .map_err(api)?;
     let mail_of = |comment: Option<ferrodesk_core::ids::CommentId>| {
         mails.iter().find(|m| m.comment_id == comment).map(|m| m.id.to_string())
     };
@@ -431,30 +452,16 @@ pub async fn ticket(
     ids.push(t.requester_id);
     ids.sort();
     ids.dedup();
-    let people = state.store.users_by_ids(&ids).await.map_err(api)?;
+    let mut time_ids: Vec<UserId> = entries.iter().map(|e| e.user_id).collect();
+    time_ids.sort();
+    time_ids.dedup();
+    let (people, time_people) =
+        tokio::try_join!(store.users_by_ids(&ids), store.users_by_ids(&time_ids)).map_err(api)?;
     let name = |id: Option<UserId>| {
         people.iter().find(|u| Some(u.id) == id).map(|u| u.name.clone()).unwrap_or_else(|| "System".into())
     };
     let requester = people.iter().find(|u| u.id == t.requester_id);
-    let orgs = state.store.list_organisations().await.map_err(api)?;
-    let others = state
-        .store
-        .list_tickets(
-            &TicketQuery {
-                requester_id: Some(t.requester_id),
-                statuses: vec![Status::New, Status::Open, Status::Pending],
-                limit: 6,
-                ..TicketQuery::default()
-            },
-            &TicketScope::of(&viewer.actor),
-        )
-        .await
-        .map_err(api)?;
-    let links = state
-        .store
-        .ticket_links(t.id)
-        .await
-        .map_err(api)?
+    let links = links
         .into_iter()
         .filter(|(_, other)| {
             ferrodesk_core::access::decide(
@@ -466,12 +473,7 @@ pub async fn ticket(
         })
         .map(|(kind, other)| (kind.as_str(), other.number.0, other.subject, other.status.as_str()))
         .collect();
-    let entries = state.store.time_entries(t.id).await.map_err(api)?;
     let time_total = entries.iter().map(|e| e.minutes).sum();
-    let mut time_ids: Vec<UserId> = entries.iter().map(|e| e.user_id).collect();
-    time_ids.sort();
-    time_ids.dedup();
-    let time_people = state.store.users_by_ids(&time_ids).await.map_err(api)?;
     let time_entries = entries
         .into_iter()
         .map(|e| {
@@ -489,7 +491,6 @@ pub async fn ticket(
         value: c.id,
         label: c.label,
     }));
-    let defs = state.store.custom_fields().await.map_err(api)?;
     let fields = defs
         .iter()
         .filter(|d| d.applies_to(t.ticket_type))
@@ -525,12 +526,6 @@ pub async fn ticket(
             }
         })
         .collect();
-    let groups = state.store.list_groups().await.map_err(api)?;
-    let staff = state
-        .store
-        .list_users(&UserQuery { staff_only: true, limit: 1000, ..UserQuery::default() })
-        .await
-        .map_err(api)?;
     let mut group_choices =
         vec![Choice { value: String::new(), label: "— none —".into(), selected: t.group_id.is_none() }];
     group_choices.extend(groups.iter().map(|g| Choice {
