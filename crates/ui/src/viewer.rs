@@ -50,12 +50,14 @@ impl FromRequestParts<AppState> for Viewer {
             Ok(None) => return Err(to_login()),
             Err(e) => return Err(UiError::from(ferrodesk_web::error::ApiError::from(e)).into_response()),
         };
-        let actor = match state.store.actor(session.user_id).await {
+        // Both at once: on PostgreSQL each is a round trip, and every page pays them.
+        let (actor, user) = tokio::join!(state.store.actor(session.user_id), state.store.user(session.user_id));
+        let actor = match actor {
             Ok(Some(a)) => a,
             Ok(None) => return Err(to_login()),
             Err(e) => return Err(UiError::from(ferrodesk_web::error::ApiError::from(e)).into_response()),
         };
-        let user = match state.store.user(session.user_id).await {
+        let user = match user {
             Ok(Some(u)) => u,
             _ => return Err(to_login()),
         };
