@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ferrodesk_core::user::Role;
 use ferrodesk_store::{Store, StoreError, UserQuery};
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
 use crate::outbound::{MailJob, Notification};
 
@@ -24,8 +24,7 @@ pub async fn alert_admins(
 ) -> Result<bool, StoreError> {
     tracing::warn!(%cause, %title, "admin alert");
     let topic = format!("alert:{cause}");
-    let hour_ago = now.checked_sub(SignedDuration::from_hours(1)).unwrap_or(now);
-    if store.jobs_on_topic_since(&topic, hour_ago).await? > 0 {
+    if crate::outbound::queued_within_hour(store, &topic, now).await? {
         return Ok(false);
     }
     let query = UserQuery { role: Some(Role::Admin), limit: MAX_RECIPIENTS, ..Default::default() };

@@ -18,8 +18,8 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
 use crate::classify::{Automation, looks_like_account_verification};
-use crate::outbound::{MailJob, Notification, for_comment};
-use crate::parse::{InboundMail, ParseLimits, parse};
+use crate::outbound::{MailJob, Notification, for_comment, queued_within_hour};
+use crate::parse::{InboundMail, ParseLimits, read};
 use crate::reply::visible_reply;
 use crate::thread::{MessageIdSigner, OurId, subject_ticket_number};
 
@@ -162,7 +162,7 @@ impl Ingest {
         source: InboundSource,
         now: Timestamp,
     ) -> (NewInbound, Option<InboundMail>) {
-        let mail = parse_guarded(&raw, &self.config.limits);
+        let mail = read(&raw, &self.config.limits);
         let dedup_key = match &mail {
             Some(m) if m.message_id.is_some() => format!("mid:{}", m.message_id.as_deref().unwrap_or_default()),
             _ => format!("sha256:{}", hex::encode(Sha256::digest(&raw))),
@@ -217,7 +217,7 @@ impl Ingest {
             Some(mid) => self.store.mailboxes().await?.into_iter().find(|m| m.id == mid),
             None => None,
         };
-        match parse_guarded(&raw, &self.config.limits) {
+        match read(&raw, &self.config.limits) {
             Some(mail) => self.process_mail(id, &mail, mailbox.as_ref(), now).await,
             None => self.quarantine(id, "the message could not be read".into()).await,
         }
@@ -520,8 +520,7 @@ impl Ingest {
             return Ok(vec![]);
         }
         let topic = format!("ack:{}", requester.email);
-        let hour_ago = now.checked_sub(jiff::SignedDuration::from_hours(1)).unwrap_or(now);
-        if self.store.jobs_on_topic_since(&topic, hour_ago).await? > 0 {
+        if queued_within_hour(&self.store, &topic, now).await? {
             tracing::info!(ticket = %ticket, "no acknowledgement: the sender had one within the hour");
             return Ok(vec![]);
         }
@@ -559,8 +558,7 @@ impl Ingest {
             return Ok(None);
         }
         let topic = format!("dropped:{}", sender.email);
-        let hour_ago = now.checked_sub(jiff::SignedDuration::from_hours(1)).unwrap_or(now);
-        if self.store.jobs_on_topic_since(&topic, hour_ago).await? > 0 {
+        if queued_within_hour(&self.store, &topic, now).await? {
             return Ok(None);
         }
         let details = mail.dropped.iter().map(|d| format!("{} ({} bytes): {}", d.filename, d.size, d.reason)).collect();
@@ -722,11 +720,6 @@ impl From<StoreError> for Plan {
     fn from(e: StoreError) -> Self {
         Plan::Store(e)
     }
-}
-
-/// Parses, turning a panic inside the parser into "unreadable" instead of a crash.
-fn parse_guarded(raw: &[u8], limits: &ParseLimits) -> Option<InboundMail> {
-    std::panic::catch_unwind(|| parse(raw, limits)).ok()
 }
 
 /// Text within the description limit, or `empty` when there is none.

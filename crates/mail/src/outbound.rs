@@ -206,6 +206,17 @@ impl MailJob {
     }
 }
 
+/// Whether mail on `topic` (see [`MailJob::into_job`]) was queued within the hour before `now`:
+/// the once-an-hour rule of acknowledgements, "attachments too big" and admin alerts.
+pub async fn queued_within_hour(
+    store: &std::sync::Arc<dyn ferrodesk_store::Store>,
+    topic: &str,
+    now: Timestamp,
+) -> Result<bool, ferrodesk_store::StoreError> {
+    let hour_ago = now.checked_sub(jiff::SignedDuration::from_hours(1)).unwrap_or(now);
+    Ok(store.jobs_on_topic_since(topic, hour_ago).await? > 0)
+}
+
 /// The mail a comment causes: a public answer by staff goes to the requester and the ticket's
 /// watchers (those copied in); a requester's answer goes to the assignee; a note by someone
 /// goes to the assignee (never the requester: notes never leave the desk); nobody is mailed

@@ -294,14 +294,22 @@ impl Outbox {
         requester_name: &str,
     ) -> Result<Vec<Quoted>, Failure> {
         let before = |c: &&Comment| !c.internal && answer.is_none_or(|a| c.id != a.id && c.created_at <= a.created_at);
-        let mut quoted = Vec::new();
-        for c in comments.iter().filter(before).rev().take(QUOTED_MESSAGES) {
-            let author = match c.author_id {
-                Some(id) => self.store.user(id).await?.map_or_else(|| "Someone".to_owned(), |u| u.name),
-                None => "Service desk".to_owned(),
-            };
-            quoted.push(Quoted { author, at: when(c.created_at), body: c.body.clone() });
-        }
+        let shown: Vec<&Comment> = comments.iter().filter(before).rev().take(QUOTED_MESSAGES).collect();
+        // Their authors in one read, not one per message.
+        let ids: Vec<_> = shown.iter().filter_map(|c| c.author_id).collect();
+        let authors = self.store.users_by_ids(&ids).await?;
+        let mut quoted: Vec<Quoted> = shown
+            .into_iter()
+            .map(|c| {
+                let author = match c.author_id {
+                    Some(id) => {
+                        authors.iter().find(|u| u.id == id).map_or_else(|| "Someone".to_owned(), |u| u.name.clone())
+                    }
+                    None => "Service desk".to_owned(),
+                };
+                Quoted { author, at: when(c.created_at), body: c.body.clone() }
+            })
+            .collect();
         if quoted.len() < QUOTED_MESSAGES {
             quoted.push(Quoted {
                 author: requester_name.to_owned(),

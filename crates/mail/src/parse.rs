@@ -88,6 +88,12 @@ pub fn original_html(raw: &[u8]) -> Option<String> {
     MessageParser::default().parse(raw)?.body_html(0).map(|h| h.into_owned())
 }
 
+/// [`parse`] for stored or received bytes: a panic inside the parser (a defect in it, on a
+/// message no fuzzing found) means "unreadable", never a crashed task.
+pub fn read(raw: &[u8], limits: &ParseLimits) -> Option<InboundMail> {
+    std::panic::catch_unwind(|| parse(raw, limits)).ok()
+}
+
 pub fn parse(raw: &[u8], limits: &ParseLimits) -> InboundMail {
     // Some programs put blank (or space-only) lines before the headers; skip them.
     let mut raw = raw;

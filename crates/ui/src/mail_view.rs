@@ -92,7 +92,10 @@ pub async fn page(
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, UiError> {
     let (message, raw, ticket_number) = readable(&state, &viewer, &id).await?;
-    let mail = ferrodesk_mail::parse(&raw, &Default::default());
+    // A message the parser cannot read (it is quarantined) shows as "unreadable", not a 500.
+    let mail = ferrodesk_mail::parse::read(&raw, &Default::default()).ok_or_else(|| {
+        UiError::new(StatusCode::UNPROCESSABLE_ENTITY, "This message cannot be read; download the original.")
+    })?;
     let list = |l: &[ferrodesk_mail::MailAddress]| l.iter().map(|a| a.address.clone()).collect::<Vec<_>>().join(", ");
     let page = MailPage {
         admin: viewer.actor.role == Role::Admin,
@@ -161,7 +164,7 @@ pub async fn inline_image(
     Path((id, cid)): Path<(String, String)>,
 ) -> Result<Response, UiError> {
     let (_, raw, _) = readable(&state, &viewer, &id).await?;
-    let mail = ferrodesk_mail::parse(&raw, &Default::default());
+    let mail = ferrodesk_mail::parse::read(&raw, &Default::default()).ok_or_else(not_found)?;
     let wanted = ferrodesk_mail::html::cid_key(&cid);
     let file = mail
         .files
