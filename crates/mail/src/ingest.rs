@@ -603,10 +603,7 @@ impl Ingest {
         let ticket = self.follow_merge(ticket).await?;
         let Some(Ok(address)) = sender.map(EmailAddress::parse) else { return Ok(None) };
         let participant = match self.store.user_by_email(&address).await? {
-            Some((user, _)) => {
-                user.active
-                    && (user.id == ticket.requester_id || ticket.watchers.contains(&user.id) || user.role.is_staff())
-            }
+            Some((user, _)) => user.active && (ticket.involves(user.id) || user.role.is_staff()),
             None => false,
         };
         if !participant {
