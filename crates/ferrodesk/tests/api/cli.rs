@@ -287,6 +287,65 @@ async fn import_keeps_good_lines_and_reports_bad_ones(b: Backend) {
     assert_eq!(last.map(|t| t.subject), Some("Later".into()));
 }
 
+/// Migration 0016 (SQLite) rebuilds the search index without its copy of the text and without
+/// word positions. The database is put back into its 0015 shape (the old FTS5 table with text,
+/// no record of 0016) with tickets indexed the old way; `ferrodesk migrate` copies the entries,
+/// and the same words find the same tickets: for staff everything, for a requester public text only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lean_search_index_migration_keeps_every_ticket_findable() {
+    let b = Backend::Sqlite;
+    let (url, _dir) = fresh_database(b).await;
+    assert_eq!(ferrodesk(&url, &["migrate"], None).code, 0);
+    tamper(
+        b,
+        &url,
+        "DELETE FROM schema_migrations WHERE version = 16;
+         DROP TABLE ticket_search;
+         CREATE VIRTUAL TABLE ticket_search USING fts5(
+             subject, description, public_text, internal_text, tokenize = 'unicode61 remove_diacritics 2');
+         INSERT INTO users (id, email, name, role, created_at, updated_at)
+              VALUES ('00000000-0000-7000-8000-000000000001', 'ann@example.org', 'Ann', 'requester', 0, 0);
+         WITH RECURSIVE n(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM n WHERE n < 3)
+         INSERT INTO tickets (id, number, ticket_type, subject, description, status, impact, urgency, priority,
+                              priority_overridden, support_level, requester_id, channel, tags, watchers,
+                              custom_fields, created_at, updated_at, version)
+              SELECT '00000000-0000-7000-8000-00000000010' || n, 1000 + n, 'incident', 'Printer ' || n,
+                     'toner streaks', 'open', 'low', 'low', 4, 0, 'l1', '00000000-0000-7000-8000-000000000001',
+                     'email', '[]', '[]', '{}', 0, 0, 1 FROM n;
+         INSERT INTO ticket_search (rowid, subject, description, public_text, internal_text)
+              SELECT number, subject, description, 'réponse', 'vendor' || (number - 1000) FROM tickets;",
+    )
+    .await;
+    let migrated = ferrodesk(&url, &["migrate"], None);
+    assert_eq!(migrated.code, 0, "{}", migrated.stderr);
+    let store = ferrodesk_store::open(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let ann = ferrodesk_core::ids::UserId(
+        uuid::Uuid::parse_str("00000000-0000-7000-8000-000000000001").unwrap_or_else(|e| panic!("{e}")),
+    );
+    let count = |terms: &[&str], scope: ferrodesk_core::access::TicketScope| {
+        let query = ferrodesk_store::TicketQuery {
+            terms: terms.iter().map(|t| (*t).to_owned()).collect(),
+            ..Default::default()
+        };
+        let store = store.clone();
+        async move { store.count_tickets(&query, &scope).await.unwrap_or(-1) }
+    };
+    let requester = ferrodesk_core::access::TicketScope::Requester { user_id: ann, organisation_id: None };
+    use ferrodesk_core::access::TicketScope::All;
+    assert_eq!(count(&["toner"], All).await, 3);
+    assert_eq!(count(&["toner"], requester.clone()).await, 3);
+    assert_eq!(count(&["printer", "2"], All).await, 1);
+    assert_eq!(count(&["reponse"], requester.clone()).await, 3, "the same tokenizer: accents folded");
+    // Words only in internal notes stay staff-only.
+    assert_eq!(count(&["vendor2"], All).await, 1);
+    assert_eq!(count(&["vendor2"], requester).await, 0);
+    let conn = rusqlite::Connection::open(url.trim_start_matches("sqlite://")).unwrap_or_else(|e| panic!("{e}"));
+    let shape: String = conn
+        .query_row("SELECT sql FROM sqlite_master WHERE name = 'ticket_search'", [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(shape.contains("detail = column") && shape.contains("content = ''"), "{shape}");
+}
+
 /// Migration 0015 (PostgreSQL) turns the two search vectors into one weighted vector. The
 /// database is put back into its 0014 shape (the two columns, their indexes, no record of
 /// 0015) with tickets searchable the old way; `ferrodesk migrate` then converts it, and the same

@@ -163,6 +163,11 @@ async fn listing_filters_search_and_pages(b: Backend) {
     assert_eq!(count(&app.get("/api/v1/tickets?tag=vip", &app.admin).await), 1);
     assert_eq!(count(&app.get("/api/v1/tickets?q=wifi%20outage", &app.admin).await), 7);
     assert_eq!(count(&app.get("/api/v1/tickets?q=keyboard", &app.admin).await), 1);
+    // A changed subject is found by its new words only: the ticket's old index entry is gone.
+    let renamed = app.patch("/api/v1/tickets/1008", &app.admin, json!({"subject": "Mouse broken"})).await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(count(&app.get("/api/v1/tickets?q=keyboard", &app.admin).await), 0);
+    assert_eq!(count(&app.get("/api/v1/tickets?q=mouse%20broken", &app.admin).await), 1);
     assert_eq!(count(&app.get("/api/v1/tickets?status=new&assignee_id=none", &app.admin).await), 8);
     assert_eq!(
         count(
