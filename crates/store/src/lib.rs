@@ -120,8 +120,8 @@ pub trait Store: Send + Sync + 'static {
 
     // API tokens
     async fn create_token(&self, token: &ApiToken, token_hash: &str) -> StoreResult<()>;
-    /// The owner of an unrevoked token with this hash; records its use.
-    async fn token_owner(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<UserId>>;
+    /// The rights of the active owner of an unrevoked token with this hash; records its use.
+    async fn token_actor(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<Actor>>;
     async fn list_tokens(&self, user: UserId) -> StoreResult<Vec<ApiToken>>;
     /// Every user's tokens, newest first (for admins).
     async fn list_all_tokens(&self, limit: u32) -> StoreResult<Vec<ApiToken>>;

@@ -329,6 +329,24 @@ impl SqliteStore {
     }
 }
 
+/// Everything access decisions need about an active user (see `Store::actor`).
+fn actor_in(c: &Connection, id: UserId) -> StoreResult<Option<Actor>> {
+    let (who, groups, see_all) = query::actor_statements(id);
+    let Some((role, org, shares)) = one(c, &who, |r| row::actor(r))? else {
+        return Ok(None);
+    };
+    let group_ids = rows(c, &groups, |r| Ok(GroupId(r.uuid("group_id")?)))?;
+    let agents_see_all = one(c, &see_all, |r| r.text("value"))?.is_some_and(|v| v == "true");
+    Ok(Some(Actor {
+        user_id: id,
+        role,
+        group_ids,
+        organisation_id: org,
+        organisation_shares_tickets: shares,
+        agents_see_all,
+    }))
+}
+
 fn reindex(conn: &Connection, t: &Ticket) -> StoreResult<()> {
     let comments = rows(
         conn,
@@ -660,23 +678,7 @@ impl Store for SqliteStore {
     }
 
     async fn actor(&self, id: UserId) -> StoreResult<Option<Actor>> {
-        let (who, groups, see_all) = query::actor_statements(id);
-        self.read(move |c| {
-            let Some((role, org, shares)) = one(c, &who, |r| row::actor(r))? else {
-                return Ok(None);
-            };
-            let group_ids = rows(c, &groups, |r| Ok(GroupId(r.uuid("group_id")?)))?;
-            let agents_see_all = one(c, &see_all, |r| r.text("value"))?.is_some_and(|v| v == "true");
-            Ok(Some(Actor {
-                user_id: id,
-                role,
-                group_ids,
-                organisation_id: org,
-                organisation_shares_tickets: shares,
-                agents_see_all,
-            }))
-        })
-        .await
+        self.read(move |c| actor_in(c, id)).await
     }
 
     async fn create_token(&self, token: &ApiToken, token_hash: &str) -> StoreResult<()> {
@@ -684,14 +686,21 @@ impl Store for SqliteStore {
         self.write(move |c| exec(c, &s).map(drop)).await
     }
 
-    async fn token_owner(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<UserId>> {
+    async fn token_actor(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<Actor>> {
         let (find, touch) = query::token_statements(token_hash, now);
+        // The token and its owner's rights in one read: every API request starts here.
         let owner = self
             .read(move |c| {
-                one(c, &find, |r| Ok((TokenId(r.uuid("id")?), UserId(r.uuid("user_id")?), r.opt_int("last_used_at")?)))
+                let Some((token_id, user, last_used)) = one(c, &find, |r| {
+                    Ok((TokenId(r.uuid("id")?), UserId(r.uuid("user_id")?), r.opt_int("last_used_at")?))
+                })?
+                else {
+                    return Ok(None);
+                };
+                Ok(actor_in(c, user)?.map(|actor| (token_id, actor, last_used)))
             })
             .await?;
-        let Some((token_id, user, last_used)) = owner else {
+        let Some((token_id, actor, last_used)) = owner else {
             return Ok(None);
         };
         // Record use at most once a minute: a read should not queue a write every time.
@@ -700,7 +709,7 @@ impl Store for SqliteStore {
             touch.params.push(Param::Uuid(token_id.0));
             self.write(move |c| exec(c, &touch).map(drop)).await?;
         }
-        Ok(Some(user))
+        Ok(Some(actor))
     }
 
     async fn list_tokens(&self, user: UserId) -> StoreResult<Vec<ApiToken>> {

@@ -154,9 +154,8 @@ async fn bearer(parts: &Parts, state: &AppState) -> Result<Auth, ApiError> {
         .map(str::trim)
         .filter(|s| s.starts_with(TOKEN_PREFIX) && s.len() < 200)
         .ok_or_else(ApiError::unauthenticated)?;
-    let user =
-        state.store.token_owner(&hash_token(secret), state.now()).await?.ok_or_else(ApiError::unauthenticated)?;
-    let actor = state.store.actor(user).await?.ok_or_else(ApiError::unauthenticated)?;
+    let actor =
+        state.store.token_actor(&hash_token(secret), state.now()).await?.ok_or_else(ApiError::unauthenticated)?;
     Ok(Auth(actor))
 }
 

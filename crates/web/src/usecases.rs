@@ -127,13 +127,14 @@ pub async fn ticket_draft(state: &AppState, actor: &Actor, body: CreateTicket) -
         }
     }
     let requester_id = body.requester_id.unwrap_or(actor.user_id);
-    let requester = state
-        .store
-        .user(requester_id)
-        .await?
-        .filter(|u| u.active)
-        .ok_or_else(|| ApiError::invalid("requester_id", "no such active user"))?;
-    check_assignee(state, body.assignee_id).await?;
+    // Independent reads, at once (each is a hop to a reader, or a round trip on PostgreSQL).
+    let (requester, (), defs) = tokio::try_join!(
+        async { state.store.user(requester_id).await.map_err(ApiError::from) },
+        check_assignee(state, body.assignee_id),
+        async { state.store.custom_fields().await.map_err(ApiError::from) },
+    )?;
+    let requester =
+        requester.filter(|u| u.active).ok_or_else(|| ApiError::invalid("requester_id", "no such active user"))?;
     let mut watchers = body.watchers;
     watchers.sort();
     watchers.dedup();
@@ -154,9 +155,6 @@ pub async fn ticket_draft(state: &AppState, actor: &Actor, body: CreateTicket) -
         watchers,
         custom_fields: body.custom_fields,
     };
-    let defs = state.store.custom_fields().await?;
-    ferrodesk_core::custom_field::validate_values(&defs, draft.ticket_type, &draft.custom_fields, true)?;
-    let defs = state.store.custom_fields().await?;
     ferrodesk_core::custom_field::validate_values(&defs, draft.ticket_type, &draft.custom_fields, true)?;
     Ok(draft)
 }

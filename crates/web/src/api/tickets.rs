@@ -129,8 +129,9 @@ async fn create_ticket(
     {
         return replay_ticket(&state, k, &hit).await;
     }
-    let draft = usecases::ticket_draft(&state, &actor, body).await?;
-    let settings = state.store.settings().await?;
+    let (draft, settings) = tokio::try_join!(usecases::ticket_draft(&state, &actor, body), async {
+        state.store.settings().await.map_err(ApiError::from)
+    })?;
     match state
         .store
         .create_ticket(draft, &settings.priority_matrix, Some(actor.user_id), state.now(), key.clone())
