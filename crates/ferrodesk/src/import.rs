@@ -292,6 +292,25 @@ async fn ticket_of(line: Line, dir: &mut Directory<'_>, matrix: &PriorityMatrix)
 /// Imports JSON Lines from `input`; returns (tickets imported, lines skipped).
 pub async fn run(store: &dyn Store, input: impl BufRead, batch_size: usize) -> Result<(usize, usize)> {
     let started = Instant::now();
+    // Into an empty PostgreSQL database the rows go in first and the indexes are built once.
+    let set_aside = store.set_aside_ticket_indexes().await?;
+    let outcome = import_lines(store, input, batch_size).await;
+    if set_aside > 0 {
+        eprintln!("building {set_aside} indexes");
+    }
+    // Also after a failed import: the tickets imported so far are kept and must be found.
+    store.rebuild_set_aside_indexes().await?;
+    let (imported, comments, skipped) = outcome?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "imported {imported} tickets with {comments} comments in {secs:.1} s ({:.0} tickets/s); skipped {skipped} lines",
+        imported as f64 / secs.max(0.001)
+    );
+    Ok((imported, skipped))
+}
+
+/// Reads and stores the lines; returns (tickets, comments, skipped lines).
+async fn import_lines(store: &dyn Store, input: impl BufRead, batch_size: usize) -> Result<(usize, usize, usize)> {
     let now = Timestamp::now();
     let matrix = store.settings().await?.priority_matrix;
     let mut dir = Directory::load(store, now).await?;
@@ -339,10 +358,5 @@ pub async fn run(store: &dyn Store, input: impl BufRead, batch_size: usize) -> R
     if !batch.is_empty() {
         imported += store.import_tickets(batch).await?.len();
     }
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "imported {imported} tickets with {comments} comments in {secs:.1} s ({:.0} tickets/s); skipped {skipped} lines",
-        imported as f64 / secs.max(0.001)
-    );
-    Ok((imported, skipped))
+    Ok((imported, comments, skipped))
 }

@@ -184,6 +184,13 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a batch of imported tickets in one transaction (all or none), numbering them in
     /// order; returns their numbers.
     async fn import_tickets(&self, batch: Vec<ImportedTicket>) -> StoreResult<Vec<TicketNumber>>;
+    /// Before a first import: when there are no tickets yet, sets aside the secondary indexes of
+    /// the ticket tables (remembering their definitions) so the rows go in without maintaining
+    /// them. Returns how many were set aside (0: tickets exist, or the backend keeps them).
+    async fn set_aside_ticket_indexes(&self) -> StoreResult<usize>;
+    /// Builds every index set aside, e.g. after an import, or one that was interrupted (every
+    /// migrate does this). Returns how many were built.
+    async fn rebuild_set_aside_indexes(&self) -> StoreResult<usize>;
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;
     async fn ticket_by_number(&self, number: TicketNumber) -> StoreResult<Option<Ticket>>;
     /// Stores `change.ticket` if the stored version is still `change.expected_version`, with

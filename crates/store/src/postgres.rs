@@ -295,6 +295,11 @@ async fn actor_on(c: &impl GenericClient, id: UserId) -> StoreResult<Option<Acto
     }))
 }
 
+/// `name` as a PostgreSQL identifier, whatever it contains.
+fn quoted_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 fn exactly_one(affected: u64) -> StoreResult<()> {
     if affected == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
@@ -454,6 +459,11 @@ impl Store for PgStore {
             names.push(m.name.to_string());
         }
         tx.commit().await.map_err(db)?;
+        // An import that died with indexes set aside: build them before anything is served.
+        let rebuilt = self.rebuild_set_aside_indexes().await?;
+        if rebuilt > 0 {
+            tracing::warn!(indexes = rebuilt, "rebuilt indexes an interrupted import had set aside");
+        }
         Ok(names)
     }
 
@@ -739,6 +749,65 @@ impl Store for PgStore {
         let ticket = create_in(&tx, draft, TicketId::generate(), matrix, actor, now, idempotency).await?;
         tx.commit().await.map_err(db)?;
         Ok(ticket)
+    }
+
+    async fn set_aside_ticket_indexes(&self) -> StoreResult<usize> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let empty =
+            one(&tx, &Stmt::new("SELECT NOT EXISTS (SELECT 1 FROM tickets) AS empty", vec![]), |r| r.boolean("empty"))
+                .await?;
+        if empty != Some(true) {
+            return Ok(0);
+        }
+        // Secondary indexes only: primary keys and unique constraints keep guarding the rows.
+        let indexes = rows(
+            &tx,
+            &Stmt::new(
+                "SELECT i.indexname AS name, i.indexdef AS definition FROM pg_indexes i \
+                 JOIN pg_class c ON c.relname = i.indexname AND c.relnamespace = to_regnamespace(i.schemaname) \
+                 JOIN pg_index x ON x.indexrelid = c.oid \
+                 WHERE i.schemaname = current_schema() AND NOT x.indisunique AND NOT x.indisprimary \
+                 AND i.tablename IN ('tickets', 'comments', 'ticket_history', 'ticket_tags', 'ticket_watchers')",
+                vec![],
+            ),
+            |r| Ok((r.text("name")?, r.text("definition")?)),
+        )
+        .await?;
+        for (name, definition) in &indexes {
+            exec(
+                &tx,
+                &Stmt::new(
+                    "INSERT INTO set_aside_indexes (name, definition) VALUES ($1, $2)",
+                    vec![Param::Text(name.clone()), Param::Text(definition.clone())],
+                ),
+            )
+            .await?;
+            tx.batch_execute(&format!("DROP INDEX {}", quoted_identifier(name))).await.map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(indexes.len())
+    }
+
+    async fn rebuild_set_aside_indexes(&self) -> StoreResult<usize> {
+        let mut c = self.client().await?;
+        let pending =
+            rows(&c, &Stmt::new("SELECT name, definition FROM set_aside_indexes ORDER BY name", vec![]), |r| {
+                Ok((r.text("name")?, r.text("definition")?))
+            })
+            .await?;
+        for (name, definition) in &pending {
+            // Each index in its own transaction with its record, so a crash half-way leaves the
+            // rest listed. IF NOT EXISTS: another process may have built it meanwhile.
+            let tx = c.transaction().await.map_err(db)?;
+            tx.batch_execute("SET LOCAL maintenance_work_mem = '256MB'").await.map_err(db)?;
+            let create = definition.replacen("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1);
+            tx.batch_execute(&create).await.map_err(db)?;
+            exec(&tx, &Stmt::new("DELETE FROM set_aside_indexes WHERE name = $1", vec![Param::Text(name.clone())]))
+                .await?;
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(pending.len())
     }
 
     async fn import_tickets(&self, batch: Vec<ImportedTicket>) -> StoreResult<Vec<TicketNumber>> {

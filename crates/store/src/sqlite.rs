@@ -906,6 +906,15 @@ impl Store for SqliteStore {
         self.write(move |c| create_in(c, draft, TicketId::generate(), &matrix, actor, now, idempotency)).await
     }
 
+    /// SQLite imports 1M tickets within its 5-minute target with its indexes in place.
+    async fn set_aside_ticket_indexes(&self) -> StoreResult<usize> {
+        Ok(0)
+    }
+
+    async fn rebuild_set_aside_indexes(&self) -> StoreResult<usize> {
+        Ok(0)
+    }
+
     async fn import_tickets(&self, batch: Vec<ImportedTicket>) -> StoreResult<Vec<TicketNumber>> {
         self.write(move |c| {
             let first: i64 =
