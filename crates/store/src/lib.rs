@@ -130,14 +130,14 @@ pub trait Store: Send + Sync + 'static {
 
     // Sessions and login throttling
     async fn create_session(&self, session: &Session, secret_hash: &str) -> StoreResult<()>;
-    /// The live session with this secret hash (not expired, not idle longer than `idle`);
-    /// records activity at most once a minute.
-    async fn session(
+    /// The live session with this secret hash (not expired, not idle longer than `idle`) with
+    /// its owner, who must be active; records activity at most once a minute.
+    async fn signed_in(
         &self,
         secret_hash: &str,
         now: Timestamp,
         idle: jiff::SignedDuration,
-    ) -> StoreResult<Option<Session>>;
+    ) -> StoreResult<Option<SignedIn>>;
     async fn list_sessions(&self, user: UserId) -> StoreResult<Vec<Session>>;
     /// Ends one session of a user; false when there was none.
     async fn delete_session(&self, user: UserId, id: SessionId) -> StoreResult<bool>;

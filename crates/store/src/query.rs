@@ -565,6 +565,11 @@ pub(crate) fn insert_token(t: &ApiToken, hash: &str) -> Stmt {
     )
 }
 
+/// One user by id.
+pub(crate) fn user_by_id(id: UserId) -> Stmt {
+    Stmt::new(format!("SELECT {} FROM users WHERE id = $1", crate::row::USER_COLUMNS), vec![Param::Uuid(id.0)])
+}
+
 /// (find a live token of an active user by hash; record its use — the token id is appended).
 pub(crate) fn token_statements(hash: &str, now: jiff::Timestamp) -> (Stmt, Stmt) {
     (

@@ -214,6 +214,15 @@ pub struct Session {
     pub expires_at: Timestamp,
 }
 
+/// A live session with its owner's rights and record: what every signed-in request needs first,
+/// read together (`Store::signed_in`).
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session: Session,
+    pub actor: ferrodesk_core::access::Actor,
+    pub user: crate::User,
+}
+
 /// Login throttling: how many attempts a key may make per window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleRule {

@@ -650,7 +650,7 @@ impl Store for SqliteStore {
     }
 
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
-        let s = Stmt::new(format!("SELECT {} FROM users WHERE id = $1", row::USER_COLUMNS), by_id(id.0));
+        let s = query::user_by_id(id);
         self.read(move |c| one(c, &s, |r| row::user(r))).await
     }
 
@@ -735,18 +735,30 @@ impl Store for SqliteStore {
         self.write(move |c| exec(c, &s).map(drop)).await
     }
 
-    async fn session(
+    async fn signed_in(
         &self,
         secret_hash: &str,
         now: Timestamp,
         idle: jiff::SignedDuration,
-    ) -> StoreResult<Option<Session>> {
+    ) -> StoreResult<Option<SignedIn>> {
         let (find, mut touch) = query::session_statements(secret_hash, now, idle);
-        let found = self.read(move |c| one(c, &find, |r| row::session(r))).await?;
+        // One hop for what every page needs first.
+        let found = self
+            .read(move |c| {
+                let Some(session) = one(c, &find, |r| row::session(r))? else {
+                    return Ok(None);
+                };
+                let Some(actor) = actor_in(c, session.user_id)? else {
+                    return Ok(None);
+                };
+                let user = one(c, &query::user_by_id(session.user_id), |r| row::user(r))?;
+                Ok(user.map(|user| SignedIn { session, actor, user }))
+            })
+            .await?;
         if let Some(s) = &found
-            && micros(now) - micros(s.last_seen_at) > 60_000_000
+            && micros(now) - micros(s.session.last_seen_at) > 60_000_000
         {
-            touch.params.push(Param::Uuid(s.id.0));
+            touch.params.push(Param::Uuid(s.session.id.0));
             self.write(move |c| exec(c, &touch).map(drop)).await?;
         }
         Ok(found)

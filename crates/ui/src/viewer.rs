@@ -45,23 +45,11 @@ impl FromRequestParts<AppState> for Viewer {
             Redirect::to(&format!("/login?next={}", crate::forms::url_encode(next))).into_response()
         };
         let Some(secret) = session_cookie(parts) else { return Err(to_login()) };
-        let session = match state.store.session(&hash_token(&secret), state.now(), SESSION_IDLE).await {
-            Ok(Some(s)) => s,
-            Ok(None) => return Err(to_login()),
-            Err(e) => return Err(UiError::from(ferrodesk_web::error::ApiError::from(e)).into_response()),
-        };
-        // Both at once: on PostgreSQL each is a round trip, and every page pays them.
-        let (actor, user) = tokio::join!(state.store.actor(session.user_id), state.store.user(session.user_id));
-        let actor = match actor {
-            Ok(Some(a)) => a,
-            Ok(None) => return Err(to_login()),
-            Err(e) => return Err(UiError::from(ferrodesk_web::error::ApiError::from(e)).into_response()),
-        };
-        let user = match user {
-            Ok(Some(u)) => u,
-            _ => return Err(to_login()),
-        };
-        Ok(Viewer { actor, user, session })
+        match state.store.signed_in(&hash_token(&secret), state.now(), SESSION_IDLE).await {
+            Ok(Some(ferrodesk_store::SignedIn { session, actor, user })) => Ok(Viewer { actor, user, session }),
+            Ok(None) => Err(to_login()),
+            Err(e) => Err(UiError::from(ferrodesk_web::error::ApiError::from(e)).into_response()),
+        }
     }
 }
 

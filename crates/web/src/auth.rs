@@ -112,9 +112,9 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller { actor, session: None });
         }
         let secret = session_cookie(parts).ok_or_else(ApiError::unauthenticated)?;
-        let session = state
+        let ferrodesk_store::SignedIn { session, actor, .. } = state
             .store
-            .session(&hash_token(&secret), state.now(), SESSION_IDLE)
+            .signed_in(&hash_token(&secret), state.now(), SESSION_IDLE)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
         // Cookies ride along on cross-site requests; a write must also prove it read our page.
@@ -128,7 +128,6 @@ impl FromRequestParts<AppState> for Caller {
                 ));
             }
         }
-        let actor = state.store.actor(session.user_id).await?.ok_or_else(ApiError::unauthenticated)?;
         Ok(Caller { actor, session: Some(session) })
     }
 }

@@ -128,13 +128,21 @@ pub async fn ticket_draft(state: &AppState, actor: &Actor, body: CreateTicket) -
     }
     let requester_id = body.requester_id.unwrap_or(actor.user_id);
     // Independent reads, at once (each is a hop to a reader, or a round trip on PostgreSQL).
-    let (requester, (), defs) = tokio::try_join!(
-        async { state.store.user(requester_id).await.map_err(ApiError::from) },
-        check_assignee(state, body.assignee_id),
-        async { state.store.custom_fields().await.map_err(ApiError::from) },
-    )?;
-    let requester =
-        requester.filter(|u| u.active).ok_or_else(|| ApiError::invalid("requester_id", "no such active user"))?;
+    // A person raising their own ticket is known already: an actor is an active user.
+    let requester_organisation = async {
+        if requester_id == actor.user_id {
+            return Ok(actor.organisation_id);
+        }
+        let requester = state.store.user(requester_id).await?;
+        requester
+            .filter(|u| u.active)
+            .map(|u| u.organisation_id)
+            .ok_or_else(|| ApiError::invalid("requester_id", "no such active user"))
+    };
+    let (organisation_id, (), defs) =
+        tokio::try_join!(requester_organisation, check_assignee(state, body.assignee_id), async {
+            state.store.custom_fields().await.map_err(ApiError::from)
+        },)?;
     let mut watchers = body.watchers;
     watchers.sort();
     watchers.dedup();
@@ -143,7 +151,7 @@ pub async fn ticket_draft(state: &AppState, actor: &Actor, body: CreateTicket) -
         subject: validate_subject(&body.subject)?,
         description: validate_description(&body.description)?,
         requester_id,
-        organisation_id: requester.organisation_id,
+        organisation_id,
         category_id: body.category_id,
         impact: body.impact,
         urgency: body.urgency,
