@@ -282,17 +282,7 @@ async fn actor_on(c: &impl GenericClient, id: UserId) -> StoreResult<Option<Acto
         rows(c, &groups, |r| Ok(GroupId(r.uuid("group_id")?))),
         one(c, &see_all, |r| r.text("value")),
     )?;
-    let Some((role, org, shares)) = found else {
-        return Ok(None);
-    };
-    Ok(Some(Actor {
-        user_id: id,
-        role,
-        group_ids,
-        organisation_id: org,
-        organisation_shares_tickets: shares,
-        agents_see_all: see_all.is_some_and(|v| v == "true"),
-    }))
+    Ok(query::actor_from(id, found, group_ids, see_all))
 }
 
 /// `name` as a PostgreSQL identifier, whatever it contains.

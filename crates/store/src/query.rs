@@ -552,6 +552,24 @@ pub(crate) fn actor_statements(id: ferrodesk_core::ids::UserId) -> (Stmt, Stmt, 
     )
 }
 
+/// The actor from the answers to `actor_statements` (`None`: no such active user).
+pub(crate) fn actor_from(
+    id: ferrodesk_core::ids::UserId,
+    who: Option<(ferrodesk_core::user::Role, Option<ferrodesk_core::ids::OrganisationId>, bool)>,
+    group_ids: Vec<ferrodesk_core::ids::GroupId>,
+    agents_see_all: Option<String>,
+) -> Option<ferrodesk_core::access::Actor> {
+    let (role, organisation_id, organisation_shares_tickets) = who?;
+    Some(ferrodesk_core::access::Actor {
+        user_id: id,
+        role,
+        group_ids,
+        organisation_id,
+        organisation_shares_tickets,
+        agents_see_all: agents_see_all.is_some_and(|v| v == "true"),
+    })
+}
+
 pub(crate) fn insert_token(t: &ApiToken, hash: &str) -> Stmt {
     Stmt::new(
         "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)",

@@ -332,19 +332,12 @@ impl SqliteStore {
 /// Everything access decisions need about an active user (see `Store::actor`).
 fn actor_in(c: &Connection, id: UserId) -> StoreResult<Option<Actor>> {
     let (who, groups, see_all) = query::actor_statements(id);
-    let Some((role, org, shares)) = one(c, &who, |r| row::actor(r))? else {
+    let Some(found) = one(c, &who, |r| row::actor(r))? else {
         return Ok(None);
     };
     let group_ids = rows(c, &groups, |r| Ok(GroupId(r.uuid("group_id")?)))?;
-    let agents_see_all = one(c, &see_all, |r| r.text("value"))?.is_some_and(|v| v == "true");
-    Ok(Some(Actor {
-        user_id: id,
-        role,
-        group_ids,
-        organisation_id: org,
-        organisation_shares_tickets: shares,
-        agents_see_all,
-    }))
+    let see_all = one(c, &see_all, |r| r.text("value"))?;
+    Ok(query::actor_from(id, Some(found), group_ids, see_all))
 }
 
 fn reindex(conn: &Connection, t: &Ticket) -> StoreResult<()> {

@@ -346,6 +346,28 @@ async fn a_first_import_builds_the_ticket_indexes_at_the_end_and_a_crash_loses_n
     assert_eq!(postgres_texts(&url, INDEXES).await, before);
 }
 
+/// Runs `ferrodesk migrate`, then counts the tickets each query's words find for staff and for
+/// the requester Ann (user ...0001), as (staff, requester); -1 on a store error.
+async fn migrated_search_counts(url: &str, queries: &[&[&str]]) -> Vec<(i64, i64)> {
+    let migrated = ferrodesk(url, &["migrate"], None);
+    assert_eq!(migrated.code, 0, "{}", migrated.stderr);
+    let store = ferrodesk_store::open(url).await.unwrap_or_else(|e| panic!("{e}"));
+    let ann = ferrodesk_core::ids::UserId(
+        uuid::Uuid::parse_str("00000000-0000-7000-8000-000000000001").unwrap_or_else(|e| panic!("{e}")),
+    );
+    let requester = ferrodesk_core::access::TicketScope::Requester { user_id: ann, organisation_id: None };
+    let mut counts = Vec::new();
+    for terms in queries {
+        let query = ferrodesk_store::TicketQuery {
+            terms: terms.iter().map(|t| (*t).to_owned()).collect(),
+            ..Default::default()
+        };
+        let staff = store.count_tickets(&query, &ferrodesk_core::access::TicketScope::All).await.unwrap_or(-1);
+        counts.push((staff, store.count_tickets(&query, &requester).await.unwrap_or(-1)));
+    }
+    counts
+}
+
 /// Migration 0016 (SQLite) rebuilds the search index without its copy of the text and without
 /// word positions. The database is put back into its 0015 shape (the old FTS5 table with text,
 /// no record of 0016) with tickets indexed the old way; `ferrodesk migrate` copies the entries,
@@ -375,29 +397,9 @@ async fn the_lean_search_index_migration_keeps_every_ticket_findable() {
               SELECT number, subject, description, 'réponse', 'vendor' || (number - 1000) FROM tickets;",
     )
     .await;
-    let migrated = ferrodesk(&url, &["migrate"], None);
-    assert_eq!(migrated.code, 0, "{}", migrated.stderr);
-    let store = ferrodesk_store::open(&url).await.unwrap_or_else(|e| panic!("{e}"));
-    let ann = ferrodesk_core::ids::UserId(
-        uuid::Uuid::parse_str("00000000-0000-7000-8000-000000000001").unwrap_or_else(|e| panic!("{e}")),
-    );
-    let count = |terms: &[&str], scope: ferrodesk_core::access::TicketScope| {
-        let query = ferrodesk_store::TicketQuery {
-            terms: terms.iter().map(|t| (*t).to_owned()).collect(),
-            ..Default::default()
-        };
-        let store = store.clone();
-        async move { store.count_tickets(&query, &scope).await.unwrap_or(-1) }
-    };
-    let requester = ferrodesk_core::access::TicketScope::Requester { user_id: ann, organisation_id: None };
-    use ferrodesk_core::access::TicketScope::All;
-    assert_eq!(count(&["toner"], All).await, 3);
-    assert_eq!(count(&["toner"], requester.clone()).await, 3);
-    assert_eq!(count(&["printer", "2"], All).await, 1);
-    assert_eq!(count(&["reponse"], requester.clone()).await, 3, "the same tokenizer: accents folded");
-    // Words only in internal notes stay staff-only.
-    assert_eq!(count(&["vendor2"], All).await, 1);
-    assert_eq!(count(&["vendor2"], requester).await, 0);
+    let found = migrated_search_counts(&url, &[&["toner"], &["printer", "2"], &["reponse"], &["vendor2"]]).await;
+    // (staff, requester): the same tokenizer (accents folded); internal words stay staff-only.
+    assert_eq!(found, vec![(3, 3), (1, 1), (3, 3), (1, 0)]);
     let conn = rusqlite::Connection::open(url.trim_start_matches("sqlite://")).unwrap_or_else(|e| panic!("{e}"));
     let shape: String = conn
         .query_row("SELECT sql FROM sqlite_master WHERE name = 'ticket_search'", [], |r| r.get(0))
@@ -439,26 +441,7 @@ async fn the_search_vector_migration_keeps_every_ticket_findable() {
                 FROM generate_series(1, 3) AS n;",
     )
     .await;
-    let migrated = ferrodesk(&url, &["migrate"], None);
-    assert_eq!(migrated.code, 0, "{}", migrated.stderr);
-    let store = ferrodesk_store::open(&url).await.unwrap_or_else(|e| panic!("{e}"));
-    let ann = ferrodesk_core::ids::UserId(
-        uuid::Uuid::parse_str("00000000-0000-7000-8000-000000000001").unwrap_or_else(|e| panic!("{e}")),
-    );
-    let count = |terms: &[&str], scope: ferrodesk_core::access::TicketScope| {
-        let query = ferrodesk_store::TicketQuery {
-            terms: terms.iter().map(|t| (*t).to_owned()).collect(),
-            ..Default::default()
-        };
-        let store = store.clone();
-        async move { store.count_tickets(&query, &scope).await.unwrap_or(-1) }
-    };
-    let requester = ferrodesk_core::access::TicketScope::Requester { user_id: ann, organisation_id: None };
-    use ferrodesk_core::access::TicketScope::All;
-    assert_eq!(count(&["toner"], All).await, 3);
-    assert_eq!(count(&["toner"], requester.clone()).await, 3);
-    assert_eq!(count(&["printer", "2"], All).await, 1);
-    // Words only in the old staff vector stay staff-only.
-    assert_eq!(count(&["vendor2"], All).await, 1);
-    assert_eq!(count(&["vendor2"], requester).await, 0);
+    let found = migrated_search_counts(&url, &[&["toner"], &["printer", "2"], &["vendor2"]]).await;
+    // (staff, requester): words only in the old staff vector stay staff-only.
+    assert_eq!(found, vec![(3, 3), (1, 1), (1, 0)]);
 }
