@@ -158,10 +158,7 @@ async fn tamper(b: Backend, url: &str, sql: &str) {
             conn.execute_batch(sql).unwrap_or_else(|e| panic!("{e}"));
         }
         Backend::Postgres => {
-            let (client, conn) =
-                tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap_or_else(|e| panic!("{e}"));
-            tokio::spawn(conn);
-            client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{e}"));
+            postgres_client(url).await.batch_execute(sql).await.unwrap_or_else(|e| panic!("{e}"));
         }
     }
 }
@@ -287,11 +284,16 @@ async fn import_keeps_good_lines_and_reports_bad_ones(b: Backend) {
     assert_eq!(last.map(|t| t.subject), Some("Later".into()));
 }
 
-/// The first column of every row `sql` returns on PostgreSQL, as text.
-async fn postgres_texts(url: &str, sql: &str) -> Vec<String> {
+/// A connection to the test's PostgreSQL database, driven in the background.
+async fn postgres_client(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap_or_else(|e| panic!("{e}"));
     tokio::spawn(conn);
-    let rows = client.query(sql, &[]).await.unwrap_or_else(|e| panic!("{e}"));
+    client
+}
+
+/// The first column of every row `sql` returns on PostgreSQL, as text.
+async fn postgres_texts(url: &str, sql: &str) -> Vec<String> {
+    let rows = postgres_client(url).await.query(sql, &[]).await.unwrap_or_else(|e| panic!("{e}"));
     rows.iter().map(|r| r.get::<_, String>(0)).collect()
 }
 
