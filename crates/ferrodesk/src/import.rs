@@ -294,12 +294,14 @@ pub async fn run(store: &dyn Store, input: impl BufRead, batch_size: usize) -> R
     let started = Instant::now();
     // Into an empty PostgreSQL database the rows go in first and the indexes are built once.
     let set_aside = store.set_aside_ticket_indexes().await?;
+    store.bulk_writes(true).await?;
     let outcome = import_lines(store, input, batch_size).await;
     if set_aside > 0 {
         eprintln!("building {set_aside} indexes");
     }
     // Also after a failed import: the tickets imported so far are kept and must be found.
     store.rebuild_set_aside_indexes().await?;
+    store.bulk_writes(false).await?;
     let (imported, comments, skipped) = outcome?;
     let secs = started.elapsed().as_secs_f64();
     println!(

@@ -784,6 +784,11 @@ impl Store for PgStore {
         Ok(indexes.len())
     }
 
+    async fn bulk_writes(&self, _on: bool) -> StoreResult<()> {
+        // The server's caches are its own (shared_buffers); nothing to size per connection.
+        Ok(())
+    }
+
     async fn rebuild_set_aside_indexes(&self) -> StoreResult<usize> {
         /// Builds at once, each on its own connection: the search index (GIN, the largest) on
         /// one core while the others take turns on the other.
