@@ -209,12 +209,19 @@ const STATISTICS_EVERY: std::time::Duration = std::time::Duration::from_secs(360
 const SEARCH_QUEUE: &str = "CREATE TEMP TABLE search_queue (\
     rowid INTEGER PRIMARY KEY, fresh INTEGER NOT NULL, subject TEXT NOT NULL, \
     description TEXT NOT NULL, public_text TEXT NOT NULL, internal_text TEXT NOT NULL)";
-/// Runs at the end of every write batch, inside its transaction.
-const FLUSH_SEARCH: &str = "\
-    DELETE FROM ticket_search WHERE rowid IN (SELECT rowid FROM temp.search_queue WHERE NOT fresh); \
-    INSERT INTO ticket_search (rowid, subject, description, public_text, internal_text) \
-        SELECT rowid, subject, description, public_text, internal_text FROM temp.search_queue ORDER BY rowid; \
-    DELETE FROM temp.search_queue;";
+/// Runs at the end of every write batch, inside its transaction; through `exec`, so the three
+/// statements are prepared once, not parsed again for every batch.
+fn flush_search(conn: &Connection) -> StoreResult<()> {
+    for sql in [
+        "DELETE FROM ticket_search WHERE rowid IN (SELECT rowid FROM temp.search_queue WHERE NOT fresh)",
+        "INSERT INTO ticket_search (rowid, subject, description, public_text, internal_text) \
+         SELECT rowid, subject, description, public_text, internal_text FROM temp.search_queue ORDER BY rowid",
+        "DELETE FROM temp.search_queue",
+    ] {
+        exec(conn, &Stmt::new(sql, vec![]))?;
+    }
+    Ok(())
+}
 
 fn run_writer(conn: Connection, jobs: mpsc::Receiver<Job>) {
     loop {
@@ -276,11 +283,8 @@ fn run_writer(conn: Connection, jobs: mpsc::Receiver<Job>) {
         // A lone job that failed goes with the transaction: nothing to commit, and its own
         // error is what it reports.
         let discard = alone && failed;
-        let commit = if discard {
-            Ok(())
-        } else {
-            conn.execute_batch(FLUSH_SEARCH).and_then(|()| conn.execute_batch("COMMIT")).map_err(db)
-        };
+        let commit =
+            if discard { Ok(()) } else { flush_search(&conn).and_then(|()| conn.execute_batch("COMMIT").map_err(db)) };
         if discard || commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
