@@ -191,8 +191,10 @@ pub trait Store: Send + Sync + 'static {
     /// Builds every index set aside, e.g. after an import, or one that was interrupted (every
     /// migrate does this). Returns how many were built.
     async fn rebuild_set_aside_indexes(&self) -> StoreResult<usize>;
-    /// Sized for writing in bulk (`true`, an import) or for serving (`false`): on SQLite the
-    /// writer's page cache, which at a million tickets must hold the indexes being filled.
+    /// Set up for writing in bulk (`true`, an import) or for serving (`false`): on SQLite the
+    /// writer's page cache, which at a million tickets must hold the indexes being filled, and
+    /// how the search index merges its segments (whole levels at once while importing; the
+    /// next migrate restores the serving way if an import dies).
     async fn bulk_writes(&self, on: bool) -> StoreResult<()>;
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;
     async fn ticket_by_number(&self, number: TicketNumber) -> StoreResult<Option<Ticket>>;

@@ -15,7 +15,7 @@ use ferrodesk_core::ticket::{Ticket, TicketDraft};
 use ferrodesk_core::user::{EmailAddress, User};
 use jiff::Timestamp;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{Semaphore, oneshot};
 use uuid::Uuid;
 
@@ -175,6 +175,34 @@ const CACHE: i32 = -8192;
 /// The writer's page cache during an import: at 1M tickets with 8 MiB the writer re-read index
 /// pages from the operating system for every insert (a quarter of the import's time).
 const BULK_CACHE: i32 = -524_288;
+
+/// How FTS5 merges the search index's segments while serving: a little after each write, 8
+/// segments of a level at a time (automerge; 4 cost create throughput, migration 0010), and all
+/// of a level at once only if it reaches 16 (the default crisis limit).
+const SERVING_SEARCH_MERGES: &str = "INSERT INTO ticket_search (ticket_search, rank) VALUES ('automerge', 8); \
+    INSERT INTO ticket_search (ticket_search, rank) VALUES ('crisismerge', 16);";
+/// While importing: no merging a little at a time, only whole levels of 8 segments at once.
+/// Incremental merges of a growing index were a third of a 1M import's time, most of it
+/// deleting the pages each step had consumed from every input segment; a whole-level merge
+/// deletes each input once. And it leaves fewer than 8 segments on every level, so the serving
+/// automerge has no large merge pending after an import (one was what made create latency
+/// worse on a freshly imported database).
+const BULK_SEARCH_MERGES: &str = "INSERT INTO ticket_search (ticket_search, rank) VALUES ('automerge', 0); \
+    INSERT INTO ticket_search (ticket_search, rank) VALUES ('crisismerge', 8);";
+
+/// Puts back the serving merge settings if an import that died left its own (FTS5 keeps them
+/// in the database). Every migrate does this.
+fn restore_search_merges(c: &Connection) -> StoreResult<()> {
+    let automerge: Option<i64> = c
+        .query_row("SELECT v FROM ticket_search_config WHERE k = 'automerge'", [], |r| r.get(0))
+        .optional()
+        .map_err(db)?;
+    if automerge == Some(0) {
+        tracing::warn!("an interrupted import left the search index's merge settings; restored");
+        c.execute_batch(SERVING_SEARCH_MERGES).map_err(db)?;
+    }
+    Ok(())
+}
 
 /// Makes a file or folder accessible to its owner only.
 fn restrict(path: &Path, mode: u32) -> StoreResult<()> {
@@ -614,6 +642,7 @@ impl Store for SqliteStore {
                 // New indexes get their statistics now rather than at the next hourly run.
                 c.execute_batch(REFRESH_STATISTICS).map_err(db)?;
             }
+            restore_search_merges(c)?;
             Ok(names)
         })
         .await
@@ -979,8 +1008,12 @@ impl Store for SqliteStore {
     }
 
     async fn bulk_writes(&self, on: bool) -> StoreResult<()> {
-        let pages = if on { BULK_CACHE } else { CACHE };
-        self.write(move |c| c.execute_batch(&format!("PRAGMA cache_size = {pages}")).map_err(db)).await
+        let (pages, merges) = if on { (BULK_CACHE, BULK_SEARCH_MERGES) } else { (CACHE, SERVING_SEARCH_MERGES) };
+        self.write(move |c| {
+            c.execute_batch(&format!("PRAGMA cache_size = {pages}")).map_err(db)?;
+            c.execute_batch(merges).map_err(db)
+        })
+        .await
     }
 
     async fn import_tickets(&self, batch: Vec<ImportedTicket>) -> StoreResult<Vec<TicketNumber>> {
@@ -1426,6 +1459,39 @@ mod tests {
         assert_eq!(cache().await.ok(), Some(BULK_CACHE));
         store.bulk_writes(false).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cache().await.ok(), Some(CACHE));
+        removed(store, &path);
+    }
+
+    /// The search index's merge settings (automerge, crisismerge) as FTS5 keeps them; a
+    /// setting never written has FTS5's default (crisismerge 16).
+    async fn search_merges(store: &SqliteStore) -> (i64, i64) {
+        let read = |k: &'static str| {
+            store.write(move |c| {
+                c.query_row("SELECT v FROM ticket_search_config WHERE k = ?1", [k], |r| r.get::<_, i64>(0))
+                    .optional()
+                    .map_err(db)
+            })
+        };
+        let (a, c) = tokio::join!(read("automerge"), read("crisismerge"));
+        (a.ok().flatten().unwrap_or(-1), c.ok().flatten().unwrap_or(16))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_import_merges_whole_levels_and_a_dead_one_is_undone_by_the_next_migrate() {
+        let (store, path) = temporary_store().await;
+        assert_eq!(search_merges(&store).await, (8, 16));
+        store.bulk_writes(true).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(search_merges(&store).await, (0, 8));
+        store.bulk_writes(false).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(search_merges(&store).await, (8, 16));
+
+        // The import dies with its settings in place: the next start's migrate restores them.
+        store.bulk_writes(true).await.unwrap_or_else(|e| panic!("{e}"));
+        drop(store);
+        let store = SqliteStore::open(&path).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(search_merges(&store).await, (0, 8));
+        store.migrate().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(search_merges(&store).await, (8, 16));
         removed(store, &path);
     }
 }
