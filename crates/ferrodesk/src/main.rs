@@ -241,9 +241,9 @@ async fn run(command: Command, config: Config) -> Result<()> {
             let (_, skipped) = match file {
                 Some(path) => {
                     let f = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-                    import::run(store.as_ref(), std::io::BufReader::new(f), usize::from(batch)).await?
+                    import::run(store, std::io::BufReader::new(f), usize::from(batch)).await?
                 }
-                None => import::run(store.as_ref(), std::io::stdin().lock(), usize::from(batch)).await?,
+                None => import::run(store, std::io::stdin().lock(), usize::from(batch)).await?,
             };
             if skipped > 0 {
                 bail!("{skipped} line(s) were skipped; the others were imported");
