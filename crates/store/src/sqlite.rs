@@ -191,7 +191,8 @@ const BULK_SEARCH_MERGES: &str = "INSERT INTO ticket_search (ticket_search, rank
     INSERT INTO ticket_search (ticket_search, rank) VALUES ('crisismerge', 8);";
 
 /// Puts back the serving merge settings if an import that died left its own (FTS5 keeps them
-/// in the database). Every migrate does this.
+/// in the database). Every migrate does this — also one by another command started while an
+/// import runs, which then goes on with the serving merges: slower, never wrong.
 fn restore_search_merges(c: &Connection) -> StoreResult<()> {
     let automerge: Option<i64> = c
         .query_row("SELECT v FROM ticket_search_config WHERE k = 'automerge'", [], |r| r.get(0))
@@ -1477,7 +1478,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_import_merges_whole_levels_and_a_dead_one_is_undone_by_the_next_migrate() {
+    async fn bulk_writes_switch_the_search_merges_and_a_migrate_undoes_a_dead_imports() {
         let (store, path) = temporary_store().await;
         assert_eq!(search_merges(&store).await, (8, 16));
         store.bulk_writes(true).await.unwrap_or_else(|e| panic!("{e}"));
