@@ -647,7 +647,7 @@ async fn acknowledgements_are_rate_limited_and_never_sent_to_machines_case_j69(b
 
 async fn a_relay_down_for_hours_gets_each_mail_once_and_refusals_show_on_the_ticket_case_k78(b: Backend) {
     let app = with_mailbox(b).await;
-    let port = crate::helpers::free_port();
+    let (down, port) = crate::helpers::reserved_port();
     let out = outbox(&app, &format!("smtp://127.0.0.1:{port}"));
     let opened = deliver_expecting(
         &app,
@@ -670,6 +670,7 @@ async fn a_relay_down_for_hours_gets_each_mail_once_and_refusals_show_on_the_tic
         out.run_due_once(now).await.unwrap_or_else(|e| panic!("{e}"));
     }
     // The relay is back: the mail goes out once, and only once.
+    drop(down);
     let smtp = SmtpCapture::start_on(port, &[]);
     now = now.checked_add(jiff::SignedDuration::from_hours(1)).unwrap_or(now);
     assert_eq!(out.run_due_once(now).await.unwrap_or_default(), 1);
