@@ -404,11 +404,10 @@ impl TestApp {
     }
 }
 
-/// A port free on 127.0.0.1 right now (for a server a test starts).
 /// A port bound but not listening, held until the socket is dropped: connecting to it is
 /// refused (a server that is down), and no other test can be handed it meanwhile (a port from
-/// `free_port` is free again at once, and a concurrent test's server once took one while a
-/// test kept its relay "down" on it).
+/// `free_port` is free again at once, so a concurrent test's server may be handed it while a
+/// test keeps its relay "down" on it).
 pub fn reserved_port() -> (tokio::net::TcpSocket, u16) {
     let socket = tokio::net::TcpSocket::new_v4().unwrap_or_else(|e| panic!("socket: {e}"));
     socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).unwrap_or_else(|e| panic!("bind: {e}"));
@@ -416,6 +415,7 @@ pub fn reserved_port() -> (tokio::net::TcpSocket, u16) {
     (socket, port)
 }
 
+/// A port free on 127.0.0.1 right now (for a server a test starts).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
