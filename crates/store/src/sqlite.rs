@@ -199,7 +199,9 @@ fn restore_search_merges(c: &Connection) -> StoreResult<()> {
         .optional()
         .map_err(db)?;
     if automerge == Some(0) {
-        tracing::warn!("an interrupted import left the search index's merge settings; restored");
+        tracing::warn!(
+            "the search index had an import's merge settings (an import died or is running); serving ones restored"
+        );
         c.execute_batch(SERVING_SEARCH_MERGES).map_err(db)?;
     }
     Ok(())
