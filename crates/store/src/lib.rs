@@ -92,6 +92,12 @@ pub trait Store: Send + Sync + 'static {
 
     // Settings
     async fn settings(&self) -> StoreResult<Settings>;
+    /// What opening a ticket reads: the settings (its priority matrix) and the custom field
+    /// definitions (its values are checked against them). One read where the backend can do
+    /// both at once (SQLite: one hop to a reader thread instead of two, on every create).
+    async fn ticket_rules(&self) -> StoreResult<(Settings, Vec<CustomFieldDef>)> {
+        tokio::try_join!(self.settings(), self.custom_fields())
+    }
     async fn save_settings(&self, settings: &Settings) -> StoreResult<()>;
 
     // People
@@ -216,6 +222,22 @@ pub trait Store: Send + Sync + 'static {
     /// How many tickets within `scope` match `query` (its page and sort are ignored).
     async fn count_tickets(&self, query: &TicketQuery, scope: &TicketScope) -> StoreResult<i64>;
     async fn comments(&self, ticket: TicketId, include_internal: bool) -> StoreResult<Vec<Comment>>;
+    /// A ticket with all its comments, internal notes included (the caller decides who sees
+    /// them). One read where the backend can do both in one (SQLite: one hop to a reader
+    /// thread instead of two, and one snapshot). Here the ticket is read first: a comment
+    /// added in between then shows with the version before it, so a client that sends that
+    /// version back is refused as stale (412) and reads again; never the other way round.
+    async fn ticket_with_comments(&self, ticket: TicketRef) -> StoreResult<Option<(Ticket, Vec<Comment>)>> {
+        let found = match ticket {
+            TicketRef::Id(id) => self.ticket(id).await?,
+            TicketRef::Number(n) => self.ticket_by_number(n).await?,
+        };
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let comments = self.comments(found.id, true).await?;
+        Ok(Some((found, comments)))
+    }
     /// Merges: saves both changes (each version-guarded) and moves the source's conversation
     /// to the target, atomically. Returns (source, target) as stored.
     async fn merge_tickets(&self, source: TicketChange, target: TicketChange) -> StoreResult<(Ticket, Ticket)>;

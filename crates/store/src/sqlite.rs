@@ -419,6 +419,16 @@ fn actor_in(c: &Connection, id: UserId) -> StoreResult<Option<Actor>> {
     Ok(query::actor_from(id, Some(found), group_ids, see_all))
 }
 
+fn settings_in(c: &Connection) -> StoreResult<Settings> {
+    let pairs =
+        rows(c, &Stmt::new("SELECT key, value FROM settings", vec![]), |r| Ok((r.text("key")?, r.text("value")?)))?;
+    Ok(query::settings_from_pairs(&pairs))
+}
+
+fn custom_fields_in(c: &Connection) -> StoreResult<Vec<CustomFieldDef>> {
+    rows(c, &Stmt::new(ticket_work::LIST_CUSTOM_FIELDS, vec![]), |r| row::custom_field(r))
+}
+
 /// Queues a changed ticket's search row (written at the end of the batch, see `SEARCH_QUEUE`).
 fn reindex(conn: &Connection, t: &Ticket) -> StoreResult<()> {
     let comments = rows(
@@ -513,6 +523,10 @@ fn create_in(
 
 fn current_ticket(id: TicketId) -> Stmt {
     Stmt::new(format!("SELECT {} FROM tickets t WHERE t.id = $1", row::TICKET_COLUMNS), by_id(id.0))
+}
+
+fn ticket_by_number(number: TicketNumber) -> Stmt {
+    Stmt::new(format!("SELECT {} FROM tickets t WHERE t.number = $1", row::TICKET_COLUMNS), vec![Param::Int(number.0)])
 }
 
 /// Stores a raw message inside the caller's transaction: `pending`, or `duplicate` of the copy
@@ -647,14 +661,11 @@ impl Store for SqliteStore {
     }
 
     async fn settings(&self) -> StoreResult<Settings> {
-        let pairs = self
-            .read(|c| {
-                rows(c, &Stmt::new("SELECT key, value FROM settings", vec![]), |r| {
-                    Ok((r.text("key")?, r.text("value")?))
-                })
-            })
-            .await?;
-        Ok(query::settings_from_pairs(&pairs))
+        self.read(settings_in).await
+    }
+
+    async fn ticket_rules(&self) -> StoreResult<(Settings, Vec<CustomFieldDef>)> {
+        self.read(|c| Ok((settings_in(c)?, custom_fields_in(c)?))).await
     }
 
     async fn save_settings(&self, settings: &Settings) -> StoreResult<()> {
@@ -1034,16 +1045,30 @@ impl Store for SqliteStore {
     }
 
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
-        let s = Stmt::new(format!("SELECT {} FROM tickets t WHERE t.id = $1", row::TICKET_COLUMNS), by_id(id.0));
+        let s = current_ticket(id);
         self.read(move |c| one(c, &s, |r| row::ticket(r))).await
     }
 
     async fn ticket_by_number(&self, number: TicketNumber) -> StoreResult<Option<Ticket>> {
-        let s = Stmt::new(
-            format!("SELECT {} FROM tickets t WHERE t.number = $1", row::TICKET_COLUMNS),
-            vec![Param::Int(number.0)],
-        );
+        let s = ticket_by_number(number);
         self.read(move |c| one(c, &s, |r| row::ticket(r))).await
+    }
+
+    async fn ticket_with_comments(&self, ticket: TicketRef) -> StoreResult<Option<(Ticket, Vec<Comment>)>> {
+        let find = match ticket {
+            TicketRef::Id(id) => current_ticket(id),
+            TicketRef::Number(n) => ticket_by_number(n),
+        };
+        self.read(move |c| {
+            // One snapshot for both reads; dropped (rolled back) at the end, it only read.
+            let snapshot = c.unchecked_transaction().map_err(db)?;
+            let Some(found) = one(&snapshot, &find, |r| row::ticket(r))? else {
+                return Ok(None);
+            };
+            let comments = rows(&snapshot, &query::list_comments(found.id, true), |r| row::comment(r))?;
+            Ok(Some((found, comments)))
+        })
+        .await
     }
 
     async fn save_ticket(&self, change: TicketChange) -> StoreResult<Ticket> {
@@ -1203,7 +1228,7 @@ impl Store for SqliteStore {
     }
 
     async fn custom_fields(&self) -> StoreResult<Vec<CustomFieldDef>> {
-        self.read(|c| rows(c, &Stmt::new(ticket_work::LIST_CUSTOM_FIELDS, vec![]), |r| row::custom_field(r))).await
+        self.read(custom_fields_in).await
     }
 
     async fn create_mailbox(&self, mailbox: &Mailbox) -> StoreResult<()> {

@@ -239,7 +239,7 @@ pub async fn create(State(state): State<AppState>, viewer: Viewer, form: Multipa
         watchers: vec![],
         custom_fields,
     };
-    let mut draft = match usecases::ticket_draft(&state, &viewer.actor, body).await {
+    let (mut draft, matrix) = match usecases::ticket_draft(&state, &viewer.actor, body).await {
         Ok(d) => d,
         Err(e) if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN => {
             return new_page(&state, &viewer, Some(e.detail))
@@ -249,12 +249,8 @@ pub async fn create(State(state): State<AppState>, viewer: Viewer, form: Multipa
         Err(e) => return Err(e.into()),
     };
     draft.channel = Channel::Web;
-    let settings = state.store.settings().await.map_err(api)?;
-    let ticket = state
-        .store
-        .create_ticket(draft, &settings.priority_matrix, Some(viewer.user.id), state.now(), None)
-        .await
-        .map_err(api)?;
+    let ticket =
+        state.store.create_ticket(draft, &matrix, Some(viewer.user.id), state.now(), None).await.map_err(api)?;
     let mut failed = 0;
     for (name, content_type, data) in form.files {
         if usecases::attach_file(&state, &viewer.actor, &ticket, &name, &content_type, data, None, false).await.is_err()

@@ -33,6 +33,26 @@ pub async fn find_ticket(state: &AppState, actor: &Actor, raw: &str, action: Act
     Ok(ticket)
 }
 
+/// Whether the actor may see (and write) internal notes on the ticket.
+pub fn sees_internal(actor: &Actor, ticket: &Ticket) -> bool {
+    ferrodesk_core::access::decide(actor, Resource::Ticket(&TicketFacts::from(ticket)), Action::InternalNote)
+        .is_allowed()
+}
+
+/// A ticket the actor may read with its conversation as they may see it (internal notes only
+/// for those allowed them), oldest comment first.
+pub async fn find_conversation(state: &AppState, actor: &Actor, raw: &str) -> Result<(Ticket, Vec<Comment>), ApiError> {
+    let Some(reference) = TicketRef::parse(raw) else {
+        return Err(ApiError::not_found());
+    };
+    let (ticket, mut comments) = state.store.ticket_with_comments(reference).await?.ok_or_else(ApiError::not_found)?;
+    authorise(actor, Resource::Ticket(&TicketFacts::from(&ticket)), Action::Read)?;
+    if !sees_internal(actor, &ticket) {
+        comments.retain(|c| !c.internal);
+    }
+    Ok((ticket, comments))
+}
+
 /// Persists a changed ticket with its history (and comment); a no-op returns it unchanged.
 pub async fn commit(
     state: &AppState,
@@ -104,9 +124,14 @@ pub async fn check_assignee(state: &AppState, assignee: Option<UserId>) -> Resul
     Ok(())
 }
 
-/// Turns a create request into a validated draft: requesters raise only their own tickets and
-/// cannot set routing or priority; custom fields are checked against their definitions.
-pub async fn ticket_draft(state: &AppState, actor: &Actor, body: CreateTicket) -> Result<TicketDraft, ApiError> {
+/// Turns a create request into a validated draft, with the priority matrix to open it by:
+/// requesters raise only their own tickets and cannot set routing or priority; custom fields
+/// are checked against their definitions.
+pub async fn ticket_draft(
+    state: &AppState,
+    actor: &Actor,
+    body: CreateTicket,
+) -> Result<(TicketDraft, PriorityMatrix), ApiError> {
     let staff = actor.role.is_staff();
     if !staff {
         // Requesters raise their own tickets; routing and priority are the desk's to set.
@@ -139,9 +164,9 @@ pub async fn ticket_draft(state: &AppState, actor: &Actor, body: CreateTicket) -
             .map(|u| u.organisation_id)
             .ok_or_else(|| ApiError::invalid("requester_id", "no such active user"))
     };
-    let (organisation_id, (), defs) =
+    let (organisation_id, (), (settings, defs)) =
         tokio::try_join!(requester_organisation, check_assignee(state, body.assignee_id), async {
-            state.store.custom_fields().await.map_err(ApiError::from)
+            state.store.ticket_rules().await.map_err(ApiError::from)
         },)?;
     let mut watchers = body.watchers;
     watchers.sort();
@@ -164,7 +189,7 @@ pub async fn ticket_draft(state: &AppState, actor: &Actor, body: CreateTicket) -
         custom_fields: body.custom_fields,
     };
     ferrodesk_core::custom_field::validate_values(&defs, draft.ticket_type, &draft.custom_fields, true)?;
-    Ok(draft)
+    Ok((draft, settings.priority_matrix))
 }
 
 /// Applies one change to a ticket the actor may change: the domain function `change` gets the

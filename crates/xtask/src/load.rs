@@ -22,7 +22,7 @@ pub enum Scenario {
     CreateTicket,
     /// `POST /api/v1/tickets/{n}/comments` as an agent, on an open ticket of their group.
     AddComment,
-    /// `GET /api/v1/tickets/{n}` and `GET /api/v1/tickets/{n}/comments`, one after the other.
+    /// `GET /api/v1/tickets/{n}?include=comments`: the ticket with its conversation, one request.
     GetTicket,
     /// The agent's ticket page (`/desk/tickets/{n}`), rendered server-side with its conversation.
     TicketPage,
@@ -168,10 +168,11 @@ async fn one(ctx: &Context, http: &reqwest::Client, scenario: Scenario, rng: &mu
         }
         Scenario::GetTicket => {
             let n = pick(rng, &ctx.tickets);
-            expect_ok(http.get(format!("{base}/api/v1/tickets/{n}")).bearer_auth(&ctx.agent_token).send().await)
-                .await?;
             expect_ok(
-                http.get(format!("{base}/api/v1/tickets/{n}/comments")).bearer_auth(&ctx.agent_token).send().await,
+                http.get(format!("{base}/api/v1/tickets/{n}?include=comments"))
+                    .bearer_auth(&ctx.agent_token)
+                    .send()
+                    .await,
             )
             .await
         }

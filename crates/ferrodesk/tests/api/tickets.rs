@@ -11,6 +11,7 @@ dual!(
     filters_by_people_organisation_category_and_update_time,
     lifecycle_with_optimistic_concurrency,
     conversation_and_internal_notes,
+    a_ticket_with_its_conversation_in_one_request,
     listing_filters_search_and_pages,
     actions_record_history
 );
@@ -123,6 +124,67 @@ async fn conversation_and_internal_notes(b: Backend) {
     assert_eq!(theirs.body["items"].as_array().map(Vec::len), Some(0), "internal text is not searchable by requesters");
     let public = app.get("/api/v1/tickets?q=photo", &requester).await;
     assert_eq!(public.body["items"].as_array().map(Vec::len), Some(1));
+}
+
+async fn a_ticket_with_its_conversation_in_one_request(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (_, requester) = app.user_with_token("rita@example.org", Role::Requester).await;
+    let (_, other) = app.user_with_token("otto@example.org", Role::Requester).await;
+    let t = app.ticket(&requester, json!({"subject": "Laptop fan loud", "description": "Since the update."})).await;
+    let number = t["number"].as_i64().unwrap_or_default();
+    let path = format!("/api/v1/tickets/{}", t["id"].as_str().unwrap_or_default());
+    for (body, internal) in [("Asked the requester for a video", false), ("Warranty ends next week", true)] {
+        let c = app.post(&format!("{path}/comments"), &app.admin, json!({"body": body, "internal": internal})).await;
+        assert_eq!(c.status, StatusCode::CREATED, "{:?}", c.body);
+    }
+    let reply = app.post(&format!("{path}/comments"), &requester, json!({"body": "Video attached"})).await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+
+    let bodies = |r: &crate::helpers::Reply| -> Vec<String> {
+        r.body["comments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["body"].as_str().map(str::to_owned))
+            .collect()
+    };
+    // Staff, by number: the ticket's fields, its version as ETag, every comment oldest first.
+    let staff = app.get(&format!("/api/v1/tickets/{number}?include=comments"), &app.admin).await;
+    assert_eq!(staff.status, StatusCode::OK, "{:?}", staff.body);
+    assert_eq!(staff.body["subject"], "Laptop fan loud");
+    let version = staff.body["version"].as_i64().unwrap_or_default();
+    assert_eq!(version, 4, "created, then three comments");
+    assert_eq!(staff.headers.get("etag").and_then(|v| v.to_str().ok()), Some(format!("\"{version}\"").as_str()));
+    assert_eq!(bodies(&staff), ["Asked the requester for a video", "Warranty ends next week", "Video attached"]);
+    // The same as the two separate requests give.
+    let separate = app.get(&format!("{path}/comments"), &app.admin).await;
+    assert_eq!(Some(&separate.body["items"]), Some(&staff.body["comments"]));
+
+    // The requester, by id: no internal note.
+    let theirs = app.get(&format!("{path}?include=comments"), &requester).await;
+    assert_eq!(theirs.status, StatusCode::OK);
+    assert_eq!(
+        bodies(&theirs),
+        ["Asked the requester for a video", "Video attached"],
+        "internal notes never reach requesters"
+    );
+
+    // Someone else's ticket is not there at all; a ticket without comments has an empty list.
+    let stranger = app.get(&format!("{path}?include=comments"), &other).await;
+    assert_eq!(stranger.status, StatusCode::NOT_FOUND);
+    assert!(stranger.body["comments"].is_null());
+    let fresh = app.ticket(&other, json!({"subject": "Mouse", "description": "Broken wheel"})).await;
+    let empty = app.get(&format!("/api/v1/tickets/{}?include=comments", fresh["number"]), &other).await;
+    assert_eq!(empty.body["comments"], json!([]));
+    // Without include: the ticket alone, as before.
+    assert!(app.get(&path, &app.admin).await.body.get("comments").is_none());
+
+    // Anything else to include is refused, naming the parameter.
+    let bad = app.get(&format!("{path}?include=history"), &app.admin).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", bad.body);
+    assert_eq!(bad.body["field"], "include");
+    let unknown = app.get(&format!("{path}?expand=comments"), &app.admin).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{:?}", unknown.body);
 }
 
 async fn listing_filters_search_and_pages(b: Backend) {

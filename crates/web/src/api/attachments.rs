@@ -7,7 +7,7 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ferrodesk_core::access::{Action, Resource, TicketFacts, decide};
+use ferrodesk_core::access::{Action, Resource, TicketFacts};
 use ferrodesk_core::attachment::{sanitize_filename, served_content_type};
 use ferrodesk_core::ids::{AttachmentId, CommentId};
 use ferrodesk_store::Attachment;
@@ -133,8 +133,7 @@ async fn upload_attachment(
     };
     if let Some(cid) = comment_id {
         // The comment must be on this ticket and visible to the uploader; its visibility wins.
-        let may_see_internal =
-            decide(&actor, Resource::Ticket(&TicketFacts::from(&ticket)), Action::InternalNote).is_allowed();
+        let may_see_internal = crate::usecases::sees_internal(&actor, &ticket);
         let comment = state.store.comments(ticket.id, may_see_internal).await?.into_iter().find(|c| c.id == cid);
         let Some(comment) = comment else {
             return Err(ApiError::invalid("comment_id", "no such comment on this ticket"));
@@ -159,7 +158,7 @@ async fn list_attachments(
     Path(id): Path<String>,
 ) -> Result<Json<Page<AttachmentView>>, ApiError> {
     let ticket = find_ticket(&state, &actor, &id, Action::Read).await?;
-    let internal = decide(&actor, Resource::Ticket(&TicketFacts::from(&ticket)), Action::InternalNote).is_allowed();
+    let internal = crate::usecases::sees_internal(&actor, &ticket);
     Ok(page(state.store.attachments(ticket.id, internal).await?.into_iter().map(Into::into).collect()))
 }
 
@@ -191,9 +190,7 @@ async fn download_attachment(
     let id: AttachmentId = parse_id(&id)?;
     let attachment = state.store.attachment(id).await?.ok_or_else(ApiError::not_found)?;
     let ticket = find_ticket(&state, &actor, &attachment.ticket_id.to_string(), Action::Read).await?;
-    if attachment.internal
-        && !decide(&actor, Resource::Ticket(&TicketFacts::from(&ticket)), Action::InternalNote).is_allowed()
-    {
+    if attachment.internal && !crate::usecases::sees_internal(&actor, &ticket) {
         return Err(ApiError::not_found());
     }
     let data =

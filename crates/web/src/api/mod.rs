@@ -26,7 +26,7 @@ use crate::error::ApiError;
     info(title = "Ferrodesk API", description = "IT helpdesk and service desk. Errors are RFC 9457 problem+json with a stable `code`."),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    components(schemas(crate::error::Problem))
+    components(schemas(crate::error::Problem, tickets::TicketWithComments))
 )]
 struct ApiDoc;
 

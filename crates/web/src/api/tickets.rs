@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ferrodesk_core::access::{Action, Actor, Resource, TicketFacts, TicketScope};
+use ferrodesk_core::access::{Action, Actor, Resource, TicketScope};
 use ferrodesk_core::ids::*;
 use ferrodesk_core::priority::{Impact, Priority, Urgency};
 use ferrodesk_core::ticket::*;
@@ -41,10 +41,10 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 
 /// A ticket reply with its ETag (the version) so clients can send `If-Match`.
 pub(super) fn with_etag(status: StatusCode, t: ferrodesk_core::ticket::Ticket) -> Response {
-    let etag = format!("\"{}\"", t.version);
+    let etag = ticket_etag(&t);
     let location = format!("/api/v1/tickets/{}", t.id);
     let mut resp = (status, Json(TicketView::from(t))).into_response();
-    if let Ok(v) = HeaderValue::from_str(&etag) {
+    if let Some(v) = etag {
         resp.headers_mut().insert(header::ETAG, v);
     }
     if status == StatusCode::CREATED
@@ -53,6 +53,10 @@ pub(super) fn with_etag(status: StatusCode, t: ferrodesk_core::ticket::Ticket) -
         resp.headers_mut().insert(header::LOCATION, v);
     }
     resp
+}
+
+fn ticket_etag(t: &Ticket) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!("\"{}\"", t.version)).ok()
 }
 
 /// The version the client says it has seen (`If-Match`); a stale one fails before any work.
@@ -129,14 +133,8 @@ async fn create_ticket(
     {
         return replay_ticket(&state, k, &hit).await;
     }
-    let (draft, settings) = tokio::try_join!(usecases::ticket_draft(&state, &actor, body), async {
-        state.store.settings().await.map_err(ApiError::from)
-    })?;
-    match state
-        .store
-        .create_ticket(draft, &settings.priority_matrix, Some(actor.user_id), state.now(), key.clone())
-        .await
-    {
+    let (draft, matrix) = usecases::ticket_draft(&state, &actor, body).await?;
+    match state.store.create_ticket(draft, &matrix, Some(actor.user_id), state.now(), key.clone()).await {
         Ok(ticket) => Ok(with_etag(StatusCode::CREATED, ticket)),
         // A concurrent request with the same key won the race: answer as it was answered.
         Err(StoreError::Duplicate { what }) if what == "idempotency key" => {
@@ -163,16 +161,52 @@ async fn replay_ticket(state: &AppState, key: &Idempotency, hit: &IdempotentHit)
     Ok(resp)
 }
 
-/// Get a ticket by id or by number (`1042` or `%231042`).
-#[utoipa::path(get, path = "/tickets/{id}", tag = "tickets", params(("id" = String, Path, description = "UUID or number")),
-    responses((status = 200, body = TicketView), (status = 404, body = crate::error::Problem)))]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GetTicketParams {
+    /// `comments`: the ticket's conversation comes along as `comments` (as the caller may see
+    /// it, oldest first), so a client reads a ticket with its conversation in one request.
+    include: Option<String>,
+}
+
+/// A ticket with its conversation (`GET /tickets/{id}?include=comments`).
+#[derive(Serialize, ToSchema)]
+pub struct TicketWithComments {
+    #[serde(flatten)]
+    pub ticket: TicketView,
+    pub comments: Vec<CommentView>,
+}
+
+/// Get a ticket by id or by number (`1042` or `%231042`); with `include=comments`, its
+/// conversation too (see `TicketWithComments`).
+#[utoipa::path(get, path = "/tickets/{id}", tag = "tickets",
+    params(("id" = String, Path, description = "UUID or number"), GetTicketParams),
+    responses((status = 200, body = TicketView), (status = 400, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem)))]
 async fn get_ticket(
     State(state): State<AppState>,
     Auth(actor): Auth,
     Path(id): Path<String>,
+    ApiQuery(params): ApiQuery<GetTicketParams>,
 ) -> Result<Response, ApiError> {
-    let ticket = find_ticket(&state, &actor, &id, Action::Read).await?;
-    Ok(with_etag(StatusCode::OK, ticket))
+    match params.include.as_deref() {
+        None => Ok(with_etag(StatusCode::OK, find_ticket(&state, &actor, &id, Action::Read).await?)),
+        Some("comments") => {
+            let (ticket, comments) = usecases::find_conversation(&state, &actor, &id).await?;
+            let etag = ticket_etag(&ticket);
+            let body = TicketWithComments {
+                ticket: TicketView::from(ticket),
+                comments: comments.into_iter().map(CommentView::from).collect(),
+            };
+            let mut resp = Json(body).into_response();
+            if let Some(v) = etag {
+                resp.headers_mut().insert(header::ETAG, v);
+            }
+            Ok(resp)
+        }
+        Some(_) => Err(ApiError::invalid("include", "include may only be \"comments\"")),
+    }
 }
 
 /// List and search tickets the caller may see.
@@ -348,10 +382,7 @@ async fn list_comments(
     Path(id): Path<String>,
 ) -> Result<Json<Page<CommentView>>, ApiError> {
     let ticket = find_ticket(&state, &actor, &id, Action::Read).await?;
-    let internal =
-        ferrodesk_core::access::decide(&actor, Resource::Ticket(&TicketFacts::from(&ticket)), Action::InternalNote)
-            .is_allowed();
-    let comments = state.store.comments(ticket.id, internal).await?;
+    let comments = state.store.comments(ticket.id, usecases::sees_internal(&actor, &ticket)).await?;
     Ok(page(comments.into_iter().map(CommentView::from).collect()))
 }
 
