@@ -354,7 +354,7 @@ pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScop
                 format!("SELECT * FROM ({}) AS s{i}", page_select(dialect, &one, scope, &mut s))
             })
             .collect();
-        let limit = s.bind(Param::Int(i64::from(q.limit)));
+        let limit = q.limit;
         s.sql = format!(
             "SELECT * FROM ({}) AS merged ORDER BY {col} {dir}, number {dir} LIMIT {limit}",
             branches.join(" UNION ALL ")
@@ -384,7 +384,10 @@ fn page_select(dialect: Dialect, q: &TicketQuery, scope: &TicketScope, s: &mut S
             wh.push(format!("ticket_search.rowid {cmp} {n}"));
         }
     }
-    let limit = s.bind(Param::Int(i64::from(q.limit)));
+    // A number in the text, not a parameter: SQLite's planner reads a bound LIMIT's value, so
+    // each new binding made it prepare the statement again (a fifth of the queue page's list
+    // query). Pages come in a few sizes: a few cached statements.
+    let limit = q.limit;
     let where_sql = if wh.is_empty() { String::new() } else { format!("WHERE {}", wh.join(" AND ")) };
     if driving {
         return format!(
@@ -533,7 +536,8 @@ pub(crate) fn list_users(q: &UserQuery) -> Stmt {
     if let Some(after) = &q.after_email {
         wh.push(format!("email > {}", s.bind(Param::Text(after.clone()))));
     }
-    let limit = s.bind(Param::Int(i64::from(q.limit)));
+    // A number in the text, as for tickets (see `page_select`).
+    let limit = q.limit;
     let where_sql = if wh.is_empty() { String::new() } else { format!("WHERE {}", wh.join(" AND ")) };
     s.sql = format!("SELECT {} FROM users {where_sql} ORDER BY email LIMIT {limit}", crate::row::USER_COLUMNS);
     s

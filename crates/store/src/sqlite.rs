@@ -73,31 +73,52 @@ impl rusqlite::ToSql for Param {
     }
 }
 
-impl RowAccess for rusqlite::Row<'_> {
+/// A result row with its statement's column names, read once per statement. The decoders look
+/// columns up by name; rusqlite's own look-up asks SQLite for each column's name and compares
+/// them all again for every column of every row (an eighth of a queue page's time). Decoders
+/// mostly ask in the order the columns are selected, so the search starts after the last hit.
+struct LiteRow<'r, 's> {
+    row: &'r rusqlite::Row<'s>,
+    names: &'r [String],
+    next: std::cell::Cell<usize>,
+}
+
+impl LiteRow<'_, '_> {
+    fn get<T: rusqlite::types::FromSql>(&self, col: &str) -> StoreResult<T> {
+        let n = self.names.len();
+        let start = self.next.get();
+        let found = (0..n).map(|k| (start + k) % n).find(|&i| self.names[i].eq_ignore_ascii_case(col));
+        let i = found.ok_or_else(|| StoreError::Database(format!("no column {col} in the result")))?;
+        self.next.set(i + 1);
+        self.row.get(i).map_err(db)
+    }
+}
+
+impl RowAccess for LiteRow<'_, '_> {
     fn text(&self, col: &str) -> StoreResult<String> {
-        self.get(col).map_err(db)
+        self.get(col)
     }
     fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
-        self.get(col).map_err(db)
+        self.get(col)
     }
     fn int(&self, col: &str) -> StoreResult<i64> {
-        self.get(col).map_err(db)
+        self.get(col)
     }
     fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
-        self.get(col).map_err(db)
+        self.get(col)
     }
     fn boolean(&self, col: &str) -> StoreResult<bool> {
-        Ok(self.get::<_, i64>(col).map_err(db)? != 0)
+        Ok(self.get::<i64>(col)? != 0)
     }
     fn uuid(&self, col: &str) -> StoreResult<Uuid> {
-        let s: String = self.get(col).map_err(db)?;
+        let s: String = self.get(col)?;
         Uuid::parse_str(&s).map_err(|e| StoreError::Database(format!("{col}: {e}")))
     }
     fn bytes(&self, col: &str) -> StoreResult<Vec<u8>> {
-        self.get(col).map_err(db)
+        self.get(col)
     }
     fn opt_uuid(&self, col: &str) -> StoreResult<Option<Uuid>> {
-        let s: Option<String> = self.get(col).map_err(db)?;
+        let s: Option<String> = self.get(col)?;
         s.map(|s| Uuid::parse_str(&s).map_err(|e| StoreError::Database(format!("{col}: {e}")))).transpose()
     }
 }
@@ -141,23 +162,20 @@ fn exec(conn: &Connection, s: &Stmt) -> StoreResult<usize> {
     done
 }
 
-fn rows<T>(conn: &Connection, s: &Stmt, decode: impl Fn(&rusqlite::Row<'_>) -> StoreResult<T>) -> StoreResult<Vec<T>> {
+fn rows<T>(conn: &Connection, s: &Stmt, decode: impl Fn(&LiteRow<'_, '_>) -> StoreResult<T>) -> StoreResult<Vec<T>> {
     let started = std::time::Instant::now();
     let mut st = conn.prepare_cached(&lite(&s.sql)).map_err(db)?;
+    let names: Vec<String> = st.column_names().into_iter().map(str::to_owned).collect();
     let mut rs = st.query(rusqlite::params_from_iter(s.params.iter())).map_err(db)?;
     let mut out = Vec::new();
-    while let Some(r) = rs.next().map_err(db)? {
-        out.push(decode(r)?);
+    while let Some(row) = rs.next().map_err(db)? {
+        out.push(decode(&LiteRow { row, names: &names, next: std::cell::Cell::new(0) })?);
     }
     s.note_duration(started);
     Ok(out)
 }
 
-fn one<T>(
-    conn: &Connection,
-    s: &Stmt,
-    decode: impl Fn(&rusqlite::Row<'_>) -> StoreResult<T>,
-) -> StoreResult<Option<T>> {
+fn one<T>(conn: &Connection, s: &Stmt, decode: impl Fn(&LiteRow<'_, '_>) -> StoreResult<T>) -> StoreResult<Option<T>> {
     Ok(rows(conn, s, decode)?.into_iter().next())
 }
 
@@ -1403,6 +1421,18 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_columns_are_found_by_name_in_any_order_and_a_missing_one_is_an_error() {
+        let c = Connection::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
+        let s = Stmt::new("SELECT 1 AS a, 'two' AS b, 3 AS c UNION ALL SELECT 4, 'five', 6", vec![]);
+        // In order, backwards, one name asked twice, and in another case.
+        let got = rows(&c, &s, |r| Ok((r.int("a")?, r.int("c")?, r.text("b")?, r.int("A")?, r.int("C")?)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(got, vec![(1, 3, "two".to_owned(), 1, 3), (4, 6, "five".to_owned(), 4, 6)]);
+        let missing = rows(&c, &s, |r| r.int("d"));
+        assert!(matches!(&missing, Err(StoreError::Database(m)) if m.contains("no column d")), "{missing:?}");
+    }
 
     /// Ticket numbers whose search rows hold `word`, read on a reader connection.
     async fn found(store: &SqliteStore, word: &'static str) -> Vec<i64> {
