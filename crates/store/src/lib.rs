@@ -223,21 +223,11 @@ pub trait Store: Send + Sync + 'static {
     async fn count_tickets(&self, query: &TicketQuery, scope: &TicketScope) -> StoreResult<i64>;
     async fn comments(&self, ticket: TicketId, include_internal: bool) -> StoreResult<Vec<Comment>>;
     /// A ticket with all its comments, internal notes included (the caller decides who sees
-    /// them). One read where the backend can do both in one (SQLite: one hop to a reader
-    /// thread instead of two, and one snapshot). Here the ticket is read first: a comment
-    /// added in between then shows with the version before it, so a client that sends that
-    /// version back is refused as stale (412) and reads again; never the other way round.
-    async fn ticket_with_comments(&self, ticket: TicketRef) -> StoreResult<Option<(Ticket, Vec<Comment>)>> {
-        let found = match ticket {
-            TicketRef::Id(id) => self.ticket(id).await?,
-            TicketRef::Number(n) => self.ticket_by_number(n).await?,
-        };
-        let Some(found) = found else {
-            return Ok(None);
-        };
-        let comments = self.comments(found.id, true).await?;
-        Ok(Some((found, comments)))
-    }
+    /// them), in one read (SQLite: one hop to a reader, one snapshot; PostgreSQL: both
+    /// statements in one round trip). The ticket is never read after its comments: a comment
+    /// added in between can only make the version shown stale (a client sending it back gets
+    /// 412 and reads again), never newer than the comments shown.
+    async fn ticket_with_comments(&self, ticket: TicketRef) -> StoreResult<Option<(Ticket, Vec<Comment>)>>;
     /// Merges: saves both changes (each version-guarded) and moves the source's conversation
     /// to the target, atomically. Returns (source, target) as stored.
     async fn merge_tickets(&self, source: TicketChange, target: TicketChange) -> StoreResult<(Ticket, Ticket)>;

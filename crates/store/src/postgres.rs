@@ -872,6 +872,15 @@ impl Store for PgStore {
         Ok(numbers.into_iter().map(TicketNumber).collect())
     }
 
+    async fn ticket_with_comments(&self, ticket: TicketRef) -> StoreResult<Option<(Ticket, Vec<Comment>)>> {
+        let (find, comments) = query::ticket_with_comments(ticket);
+        // Sent together on one connection (one round trip); the ticket's statement runs first
+        // (see the trait for why that order).
+        let c = self.client().await?;
+        let (found, comments) = tokio::try_join!(one(&c, &find, row::ticket), rows(&c, &comments, row::comment))?;
+        Ok(found.map(|t| (t, comments)))
+    }
+
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
         let s = Stmt::new(format!("SELECT {} FROM tickets t WHERE t.id = $1", row::TICKET_COLUMNS), by_id(id.0));
         one(&self.client().await?, &s, row::ticket).await

@@ -428,6 +428,26 @@ pub(crate) fn needs_reindex(change: &TicketChange) -> bool {
     change.comment.is_some() || change.changes.iter().any(|c| c.field == "subject" || c.field == "description")
 }
 
+/// A ticket by id or number, and all its comments (internal notes too), as two statements that
+/// need nothing from each other: the comments find their ticket themselves, so both can be
+/// sent at once (`Store::ticket_with_comments`).
+pub(crate) fn ticket_with_comments(ticket: ferrodesk_core::ids::TicketRef) -> (Stmt, Stmt) {
+    use ferrodesk_core::ids::TicketRef;
+    let (condition, key) = match ticket {
+        TicketRef::Id(id) => ("t.id = $1", Param::Uuid(id.0)),
+        TicketRef::Number(n) => ("t.number = $1", Param::Int(n.0)),
+    };
+    let found = Stmt::new(format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE {condition}"), vec![key.clone()]);
+    let comments = Stmt::new(
+        format!(
+            "SELECT id, ticket_id, author_id, body, internal, created_at FROM comments \
+             WHERE ticket_id = (SELECT t.id FROM tickets t WHERE {condition}) ORDER BY created_at, id"
+        ),
+        vec![key],
+    );
+    (found, comments)
+}
+
 pub(crate) fn list_comments(ticket: ferrodesk_core::ids::TicketId, include_internal: bool) -> Stmt {
     let filter = if include_internal { "" } else { " AND internal = $2" };
     let mut params = vec![Param::Uuid(ticket.0)];

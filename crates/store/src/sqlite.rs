@@ -543,10 +543,6 @@ fn current_ticket(id: TicketId) -> Stmt {
     Stmt::new(format!("SELECT {} FROM tickets t WHERE t.id = $1", row::TICKET_COLUMNS), by_id(id.0))
 }
 
-fn ticket_by_number(number: TicketNumber) -> Stmt {
-    Stmt::new(format!("SELECT {} FROM tickets t WHERE t.number = $1", row::TICKET_COLUMNS), vec![Param::Int(number.0)])
-}
-
 /// Stores a raw message inside the caller's transaction: `pending`, or `duplicate` of the copy
 /// that holds its key.
 fn receive_in(c: &Connection, message: &NewInbound) -> StoreResult<Received> {
@@ -1068,23 +1064,22 @@ impl Store for SqliteStore {
     }
 
     async fn ticket_by_number(&self, number: TicketNumber) -> StoreResult<Option<Ticket>> {
-        let s = ticket_by_number(number);
+        let s = Stmt::new(
+            format!("SELECT {} FROM tickets t WHERE t.number = $1", row::TICKET_COLUMNS),
+            vec![Param::Int(number.0)],
+        );
         self.read(move |c| one(c, &s, |r| row::ticket(r))).await
     }
 
     async fn ticket_with_comments(&self, ticket: TicketRef) -> StoreResult<Option<(Ticket, Vec<Comment>)>> {
-        let find = match ticket {
-            TicketRef::Id(id) => current_ticket(id),
-            TicketRef::Number(n) => ticket_by_number(n),
-        };
+        let (find, comments) = query::ticket_with_comments(ticket);
         self.read(move |c| {
             // One snapshot for both reads; dropped (rolled back) at the end, it only read.
             let snapshot = c.unchecked_transaction().map_err(db)?;
             let Some(found) = one(&snapshot, &find, |r| row::ticket(r))? else {
                 return Ok(None);
             };
-            let comments = rows(&snapshot, &query::list_comments(found.id, true), |r| row::comment(r))?;
-            Ok(Some((found, comments)))
+            Ok(Some((found, rows(&snapshot, &comments, |r| row::comment(r))?)))
         })
         .await
     }
