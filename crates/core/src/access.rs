@@ -158,6 +158,17 @@ impl TicketScope {
         }
     }
 
+    /// The scope left to apply to tickets already limited to those assigned to `assignee`: a
+    /// group-limited staff member sees every ticket assigned to them, so asking for their own
+    /// needs no visibility filter (and a database then reads them from the assignee index
+    /// alone). Any other assignee, or another kind of scope, keeps the scope as it is.
+    pub fn for_assignee(&self, assignee: UserId) -> &TicketScope {
+        match self {
+            TicketScope::Groups { user_id, .. } if *user_id == assignee => &TicketScope::All,
+            other => other,
+        }
+    }
+
     pub fn contains(&self, t: &TicketFacts) -> bool {
         let involves = |u: &UserId| t.requester_id == *u || t.watchers.contains(u);
         match self {
@@ -236,6 +247,24 @@ pub fn decide(actor: &Actor, resource: Resource<'_>, action: Action) -> Decision
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn own_assigned_tickets_need_no_visibility_filter_for_group_limited_staff_only() {
+        let agent = actor(Role::Agent, vec![GroupId::generate()]);
+        let scope = TicketScope::of(&agent);
+        assert_eq!(scope.for_assignee(agent.user_id), &TicketScope::All);
+        // Someone else's tickets stay filtered by the agent's groups.
+        assert_eq!(scope.for_assignee(UserId::generate()), &scope);
+        // A requester's scope is never widened.
+        let requester = actor(Role::Requester, vec![]);
+        let theirs = TicketScope::of(&requester);
+        assert_eq!(theirs.for_assignee(requester.user_id), &theirs);
+        // And what it widens to is what `contains` already says: their own ticket in another
+        // group is visible.
+        let mut t = facts(UserId::generate(), Some(GroupId::generate()));
+        t.assignee_id = Some(agent.user_id);
+        assert!(scope.contains(&t));
+    }
 
     fn actor(role: Role, groups: Vec<GroupId>) -> Actor {
         Actor {

@@ -334,8 +334,18 @@ fn conditions(dialect: Dialect, q: &TicketQuery, scope: &TicketScope, s: &mut St
     wh
 }
 
+/// The scope still to apply to `q` (an agent's "mine": no visibility filter, see
+/// `TicketScope::for_assignee`; it walked the agent's assigned tickets three times to count them).
+fn narrowed<'a>(q: &TicketQuery, scope: &'a TicketScope) -> &'a TicketScope {
+    match q.assignee_id {
+        Some(Some(assignee)) => scope.for_assignee(assignee),
+        _ => scope,
+    }
+}
+
 /// Builds the ticket list query for a dialect: scope, filters, full text, keyset page.
 pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScope) -> Stmt {
+    let scope = narrowed(q, scope);
     let mut s = Stmt::new("", vec![]);
     let col = q.sort.column();
     let dir = if q.descending { "DESC" } else { "ASC" };
@@ -770,6 +780,7 @@ pub(crate) fn update_category(c: &Category) -> Stmt {
 
 /// Counts the tickets a query matches (ignoring its page and sort).
 pub(crate) fn count_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScope) -> Stmt {
+    let scope = narrowed(q, scope);
     if dialect == Dialect::Sqlite
         && let Some(s) = count_from_counters(q, scope)
     {

@@ -263,6 +263,9 @@ async fn list_sql_matches_the_visibility_rule(b: Backend) {
             assert!(all.iter().all(|t| matches!(t.status, Status::New | Status::Open)));
             let counted = s.count_tickets(&q, &scope).await.unwrap_or(-1);
             assert_eq!(counted, want as i64, "filtered count: {scope:?}");
+            // The same tickets listed (an agent's own need no visibility filter; others' do).
+            let listed = s.list_tickets(&TicketQuery { limit: 1000, ..q }, &scope).await.unwrap_or_default().len();
+            assert_eq!(listed, want, "filtered list: {scope:?}");
         }
     }
 }
