@@ -438,6 +438,9 @@ pub(crate) fn needs_reindex(change: &TicketChange) -> bool {
     change.comment.is_some() || change.changes.iter().any(|c| c.field == "subject" || c.field == "description")
 }
 
+/// What `row::comment` decodes.
+const COMMENT_COLUMNS: &str = "id, ticket_id, author_id, body, internal, created_at";
+
 /// A ticket by id or number, and all its comments (internal notes too), as two statements that
 /// need nothing from each other: the comments find their ticket themselves, so both can be
 /// sent at once (`Store::ticket_with_comments`).
@@ -450,7 +453,7 @@ pub(crate) fn ticket_with_comments(ticket: ferrodesk_core::ids::TicketRef) -> (S
     let found = Stmt::new(format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE {condition}"), vec![key.clone()]);
     let comments = Stmt::new(
         format!(
-            "SELECT id, ticket_id, author_id, body, internal, created_at FROM comments \
+            "SELECT {COMMENT_COLUMNS} FROM comments \
              WHERE ticket_id = (SELECT t.id FROM tickets t WHERE {condition}) ORDER BY created_at, id"
         ),
         vec![key],
@@ -465,9 +468,7 @@ pub(crate) fn list_comments(ticket: ferrodesk_core::ids::TicketId, include_inter
         params.push(Param::Bool(false));
     }
     Stmt::new(
-        format!(
-            "SELECT id, ticket_id, author_id, body, internal, created_at FROM comments WHERE ticket_id = $1{filter} ORDER BY created_at, id"
-        ),
+        format!("SELECT {COMMENT_COLUMNS} FROM comments WHERE ticket_id = $1{filter} ORDER BY created_at, id"),
         params,
     )
 }
