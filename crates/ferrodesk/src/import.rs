@@ -14,7 +14,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use ferrodesk_core::ids::*;
 use ferrodesk_core::priority::{Impact, Priority, PriorityMatrix, Urgency};
 use ferrodesk_core::ticket::*;
@@ -304,12 +304,32 @@ pub async fn run(store: Arc<dyn Store>, input: impl BufRead, batch_size: usize) 
     store.rebuild_set_aside_indexes().await?;
     store.bulk_writes(false).await?;
     let (imported, comments, skipped) = outcome?;
+    // An import leaves the SQLite search index in a dozen large segments (at 1M); serving then
+    // merged new tickets into them, which held create at 16 clients to ~4,600/s with a p99 of
+    // 25 ms. Merged into one (6.5 s at 1M): 5,500-5,950/s, p99 6-7 ms.
+    compact_search(store.as_ref()).await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "imported {imported} tickets with {comments} comments in {secs:.1} s ({:.0} tickets/s); skipped {skipped} lines",
         imported as f64 / secs.max(0.001)
     );
     Ok((imported, skipped))
+}
+
+/// Merges the search index into one segment, step by step (see `Store::compact_search_index`);
+/// returns how many steps did work.
+pub async fn compact_search(store: &dyn Store) -> Result<u64> {
+    let started = Instant::now();
+    let mut steps = 0u64;
+    // Steps of a few thousand pages (a fraction of a second each): a running server's writes
+    // wait at most that long.
+    while store.compact_search_index(4000).await.context("cannot merge the search index")? {
+        steps += 1;
+        if steps.is_multiple_of(20) {
+            eprintln!("merging the search index ({} s)", started.elapsed().as_secs());
+        }
+    }
+    Ok(steps)
 }
 
 /// Lines that could not be imported: counted, and the first 50 reported with their number.

@@ -78,6 +78,10 @@ enum Command {
         #[command(subcommand)]
         command: TemplatesCommand,
     },
+    /// Merge the search index into one piece (SQLite; PostgreSQL needs nothing). Worth running
+    /// once after a large import: new tickets and searches then do less merging. About two
+    /// minutes per million tickets; a running server keeps working meanwhile.
+    CompactSearch,
     /// Import tickets from JSON Lines (one ticket object per line) on standard input or a file.
     Import {
         /// Read this file instead of standard input.
@@ -185,6 +189,14 @@ async fn run(command: Command, config: Config) -> Result<()> {
         Command::Migrate => {
             open_store(&config).await?;
             println!("database is up to date");
+            Ok(())
+        }
+        Command::CompactSearch => {
+            let store = open_store(&config).await?;
+            let started = std::time::Instant::now();
+            let steps = import::compact_search(store.as_ref()).await?;
+            let unit = if steps == 1 { "step" } else { "steps" };
+            println!("search index merged ({steps} {unit}, {:.1} s)", started.elapsed().as_secs_f64());
             Ok(())
         }
         Command::User { command: UserCommand::Create { email, name, role, password_stdin } } => {

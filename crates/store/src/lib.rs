@@ -202,6 +202,12 @@ pub trait Store: Send + Sync + 'static {
     /// how the search index merges its segments (whole levels at once while importing; the
     /// next migrate restores the serving way if an import dies).
     async fn bulk_writes(&self, on: bool) -> StoreResult<()>;
+    /// One step (about `pages` pages of work, in its own transaction, so writes of a running
+    /// server go on between steps) of merging the search index into one segment; `true` while
+    /// there is more to do. SQLite's index is a set of segments that every write merges a
+    /// little; one segment after a large import spares new tickets and searches that work.
+    /// PostgreSQL maintains its indexes itself: always `false`.
+    async fn compact_search_index(&self, pages: u32) -> StoreResult<bool>;
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;
     async fn ticket_by_number(&self, number: TicketNumber) -> StoreResult<Option<Ticket>>;
     /// Stores `change.ticket` if the stored version is still `change.expected_version`, with

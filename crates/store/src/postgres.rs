@@ -784,6 +784,11 @@ impl Store for PgStore {
         Ok(indexes.len())
     }
 
+    async fn compact_search_index(&self, _pages: u32) -> StoreResult<bool> {
+        // GIN indexes are maintained by PostgreSQL (its pending list by autovacuum).
+        Ok(false)
+    }
+
     async fn bulk_writes(&self, _on: bool) -> StoreResult<()> {
         // The server's caches are its own (shared_buffers); nothing to size per connection.
         Ok(())

@@ -1039,6 +1039,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn compact_search_index(&self, pages: u32) -> StoreResult<bool> {
+        self.write(move |c| {
+            // A negative page count asks FTS5 to merge every segment, not only full levels; the
+            // merge goes on from where the last step left it. Whether this step did anything is
+            // told by the rows FTS5 wrote: more than the one change the command itself counts.
+            let before = c.total_changes();
+            c.execute(
+                "INSERT INTO ticket_search (ticket_search, rank) VALUES ('merge', ?1)",
+                [-i64::from(pages.max(1))],
+            )
+            .map_err(db)?;
+            Ok(c.total_changes() - before > 1)
+        })
+        .await
+    }
+
     async fn import_tickets(&self, batch: Vec<ImportedTicket>) -> StoreResult<Vec<TicketNumber>> {
         self.write(move |c| {
             let first: i64 =

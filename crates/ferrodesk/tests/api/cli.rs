@@ -10,7 +10,8 @@ use crate::helpers::{Backend, ferrodesk, fresh_database};
 dual!(
     user_and_token_commands_then_serve_and_drain_on_sigterm,
     edited_or_newer_migrations_stop_start_up_cases_82_83,
-    import_keeps_good_lines_and_reports_bad_ones
+    import_keeps_good_lines_and_reports_bad_ones,
+    compact_search_leaves_one_index_segment_and_every_ticket_findable
 );
 
 async fn user_and_token_commands_then_serve_and_drain_on_sigterm(b: Backend) {
@@ -284,6 +285,68 @@ async fn import_keeps_good_lines_and_reports_bad_ones(b: Backend) {
     assert_eq!(again.code, 0, "{}", again.stderr);
     let last = store.ticket_by_number(ferrodesk_core::ids::TicketNumber(1004)).await.ok().flatten();
     assert_eq!(last.map(|t| t.subject), Some("Later".into()));
+}
+
+/// An import ends with the search index merged into one segment, and `ferrodesk compact-search`
+/// does the same later; on both backends every word finds what it found.
+async fn compact_search_leaves_one_index_segment_and_every_ticket_findable(b: Backend) {
+    let (url, _dir) = fresh_database(b).await;
+    let lines: Vec<String> = (0..40)
+        .map(|i| {
+            let word = ["printer", "vpn", "laptop", "badge"][i % 4];
+            format!(r#"{{"subject": "{word} {i}", "description": "case{i} details", "requester": "ann@example.org"}}"#)
+        })
+        .collect();
+    // One ticket per batch: forty segments before the import's own merge.
+    let imported = ferrodesk(&url, &["import", "--batch", "1"], Some(&lines.join("\n")));
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+    let sqlite = (b == Backend::Sqlite)
+        .then(|| rusqlite::Connection::open(url.trim_start_matches("sqlite://")).unwrap_or_else(|e| panic!("{e}")));
+    let segments = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("SELECT count(DISTINCT segid) FROM ticket_search_idx", [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let store = ferrodesk_store::open(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let counts = || {
+        let store = store.clone();
+        async move {
+            let mut found = Vec::new();
+            for terms in [vec!["printer"], vec!["vpn"], vec!["case7"], vec!["badge", "case39"], vec!["nothing"]] {
+                let q = ferrodesk_store::TicketQuery {
+                    terms: terms.iter().map(|t| (*t).to_owned()).collect(),
+                    limit: 100,
+                    ..Default::default()
+                };
+                found.push(store.count_tickets(&q, &ferrodesk_core::access::TicketScope::All).await.unwrap_or(-1));
+            }
+            found
+        }
+    };
+    assert_eq!(counts().await, vec![10, 10, 1, 1, 0]);
+    if let Some(conn) = &sqlite {
+        assert_eq!(segments(conn), 1, "the import merged the index");
+        // Later writes add segments of their own (one per transaction).
+        for n in 0..5 {
+            conn.execute(
+                "INSERT INTO ticket_search (rowid, subject, description, public_text, internal_text) \
+                 VALUES (?1, 'later', '', '', '')",
+                [9000 + n],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(segments(conn), 6);
+    }
+
+    let compacted = ferrodesk(&url, &["compact-search"], None);
+    assert_eq!(compacted.code, 0, "{}", compacted.stderr);
+    assert!(compacted.stdout.contains("search index merged"), "{}", compacted.stdout);
+    if let Some(conn) = &sqlite {
+        assert_eq!(segments(conn), 1);
+    }
+    assert_eq!(counts().await, vec![10, 10, 1, 1, 0], "the same words find the same tickets");
+    // Once merged, there is nothing left to do.
+    let again = ferrodesk(&url, &["compact-search"], None);
+    assert!(again.stdout.contains("(0 steps"), "{}", again.stdout);
 }
 
 /// A connection to the test's PostgreSQL database, driven in the background.
