@@ -306,8 +306,11 @@ pub async fn run(store: Arc<dyn Store>, input: impl BufRead, batch_size: usize) 
     let (imported, comments, skipped) = outcome?;
     // An import leaves the SQLite search index in a dozen large segments (at 1M); serving then
     // merged new tickets into them, which held create at 16 clients to ~4,600/s with a p99 of
-    // 25 ms. Merged into one (6.5 s at 1M): 5,500-5,950/s, p99 6-7 ms.
-    compact_search(store.as_ref()).await?;
+    // 25 ms. Merged into one (6.5 s at 1M): 5,500-6,300/s, p99 6-7 ms. The tickets are stored
+    // and searchable either way, so a failure here is reported, not the import's.
+    if let Err(e) = compact_search(store.as_ref()).await {
+        eprintln!("the search index was not merged ({e:#}); run `ferrodesk compact-search` later");
+    }
     let secs = started.elapsed().as_secs_f64();
     println!(
         "imported {imported} tickets with {comments} comments in {secs:.1} s ({:.0} tickets/s); skipped {skipped} lines",
