@@ -887,16 +887,11 @@ impl Store for PgStore {
     }
 
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
-        let s = Stmt::new(format!("SELECT {} FROM tickets t WHERE t.id = $1", row::TICKET_COLUMNS), by_id(id.0));
-        one(&self.client().await?, &s, row::ticket).await
+        one(&self.client().await?, &query::find_ticket(TicketRef::Id(id)), row::ticket).await
     }
 
     async fn ticket_by_number(&self, number: TicketNumber) -> StoreResult<Option<Ticket>> {
-        let s = Stmt::new(
-            format!("SELECT {} FROM tickets t WHERE t.number = $1", row::TICKET_COLUMNS),
-            vec![Param::Int(number.0)],
-        );
-        one(&self.client().await?, &s, row::ticket).await
+        one(&self.client().await?, &query::find_ticket(TicketRef::Number(number)), row::ticket).await
     }
 
     async fn save_ticket(&self, change: TicketChange) -> StoreResult<Ticket> {

@@ -445,12 +445,7 @@ const COMMENT_COLUMNS: &str = "id, ticket_id, author_id, body, internal, created
 /// need nothing from each other: the comments find their ticket themselves, so both can be
 /// sent at once (`Store::ticket_with_comments`).
 pub(crate) fn ticket_with_comments(ticket: ferrodesk_core::ids::TicketRef) -> (Stmt, Stmt) {
-    use ferrodesk_core::ids::TicketRef;
-    let (condition, key) = match ticket {
-        TicketRef::Id(id) => ("t.id = $1", Param::Uuid(id.0)),
-        TicketRef::Number(n) => ("t.number = $1", Param::Int(n.0)),
-    };
-    let found = Stmt::new(format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE {condition}"), vec![key.clone()]);
+    let (condition, key) = ticket_condition(ticket);
     let comments = Stmt::new(
         format!(
             "SELECT {COMMENT_COLUMNS} FROM comments \
@@ -458,7 +453,21 @@ pub(crate) fn ticket_with_comments(ticket: ferrodesk_core::ids::TicketRef) -> (S
         ),
         vec![key],
     );
-    (found, comments)
+    (find_ticket(ticket), comments)
+}
+
+/// One ticket by id or number.
+pub(crate) fn find_ticket(ticket: ferrodesk_core::ids::TicketRef) -> Stmt {
+    let (condition, key) = ticket_condition(ticket);
+    Stmt::new(format!("SELECT {TICKET_COLUMNS} FROM tickets t WHERE {condition}"), vec![key])
+}
+
+fn ticket_condition(ticket: ferrodesk_core::ids::TicketRef) -> (&'static str, Param) {
+    use ferrodesk_core::ids::TicketRef;
+    match ticket {
+        TicketRef::Id(id) => ("t.id = $1", Param::Uuid(id.0)),
+        TicketRef::Number(n) => ("t.number = $1", Param::Int(n.0)),
+    }
 }
 
 pub(crate) fn list_comments(ticket: ferrodesk_core::ids::TicketId, include_internal: bool) -> Stmt {

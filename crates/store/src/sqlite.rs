@@ -540,7 +540,7 @@ fn create_in(
 }
 
 fn current_ticket(id: TicketId) -> Stmt {
-    Stmt::new(format!("SELECT {} FROM tickets t WHERE t.id = $1", row::TICKET_COLUMNS), by_id(id.0))
+    query::find_ticket(TicketRef::Id(id))
 }
 
 /// Stores a raw message inside the caller's transaction: `pending`, or `duplicate` of the copy
@@ -1080,10 +1080,7 @@ impl Store for SqliteStore {
     }
 
     async fn ticket_by_number(&self, number: TicketNumber) -> StoreResult<Option<Ticket>> {
-        let s = Stmt::new(
-            format!("SELECT {} FROM tickets t WHERE t.number = $1", row::TICKET_COLUMNS),
-            vec![Param::Int(number.0)],
-        );
+        let s = query::find_ticket(TicketRef::Number(number));
         self.read(move |c| one(c, &s, |r| row::ticket(r))).await
     }
 
