@@ -41,22 +41,23 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 
 /// A ticket reply with its ETag (the version) so clients can send `If-Match`.
 pub(super) fn with_etag(status: StatusCode, t: ferrodesk_core::ticket::Ticket) -> Response {
-    let etag = ticket_etag(&t);
-    let location = format!("/api/v1/tickets/{}", t.id);
-    let mut resp = (status, Json(TicketView::from(t))).into_response();
-    if let Some(v) = etag {
+    let (id, version) = (t.id, t.version);
+    ticket_response(status, id, version, TicketView::from(t))
+}
+
+/// `body` (a view of ticket `id` at `version`) with the ticket's ETag, and its Location when
+/// it was created.
+fn ticket_response(status: StatusCode, id: TicketId, version: i64, body: impl Serialize) -> Response {
+    let mut resp = (status, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
         resp.headers_mut().insert(header::ETAG, v);
     }
     if status == StatusCode::CREATED
-        && let Ok(v) = HeaderValue::from_str(&location)
+        && let Ok(v) = HeaderValue::from_str(&format!("/api/v1/tickets/{id}"))
     {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     resp
-}
-
-fn ticket_etag(t: &Ticket) -> Option<HeaderValue> {
-    HeaderValue::from_str(&format!("\"{}\"", t.version)).ok()
 }
 
 /// The version the client says it has seen (`If-Match`); a stale one fails before any work.
@@ -194,16 +195,12 @@ async fn get_ticket(
         None => Ok(with_etag(StatusCode::OK, find_ticket(&state, &actor, &id, Action::Read).await?)),
         Some("comments") => {
             let (ticket, comments) = usecases::find_conversation(&state, &actor, &id).await?;
-            let etag = ticket_etag(&ticket);
+            let (id, version) = (ticket.id, ticket.version);
             let body = TicketWithComments {
                 ticket: TicketView::from(ticket),
                 comments: comments.into_iter().map(CommentView::from).collect(),
             };
-            let mut resp = Json(body).into_response();
-            if let Some(v) = etag {
-                resp.headers_mut().insert(header::ETAG, v);
-            }
-            Ok(resp)
+            Ok(ticket_response(StatusCode::OK, id, version, body))
         }
         Some(_) => Err(ApiError::invalid("include", "include may only be \"comments\"")),
     }
