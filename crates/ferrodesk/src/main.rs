@@ -78,9 +78,9 @@ enum Command {
         #[command(subcommand)]
         command: TemplatesCommand,
     },
-    /// Merge the search index into one piece (SQLite; PostgreSQL needs nothing). Worth running
-    /// once after a large import: new tickets and searches then do less merging. About two
-    /// minutes per million tickets; a running server keeps working meanwhile.
+    /// Merge the search index into one piece (SQLite; PostgreSQL needs nothing). An import does
+    /// it at its end; worth running after a long time of use: new tickets and searches then do
+    /// less merging. Seconds at a million tickets; a running server keeps working meanwhile.
     CompactSearch,
     /// Import tickets from JSON Lines (one ticket object per line) on standard input or a file.
     Import {
