@@ -346,6 +346,9 @@ fn narrowed<'a>(q: &TicketQuery, scope: &'a TicketScope) -> &'a TicketScope {
 /// Builds the ticket list query for a dialect: scope, filters, full text, keyset page.
 pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScope) -> Stmt {
     let scope = narrowed(q, scope);
+    if let Some(s) = queue_by_source(dialect, q, scope) {
+        return s;
+    }
     let mut s = Stmt::new("", vec![]);
     let col = q.sort.column();
     let dir = if q.descending { "DESC" } else { "ASC" };
@@ -375,6 +378,89 @@ pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScop
     s
 }
 
+/// A staff member's queue in priority order ("open in my groups"): one ordered read per status
+/// and source of visibility — each of their groups, no group yet, assigned to them — plus the
+/// few they requested or watch, merged, and then the page's rows. Each read walks an index
+/// (`tickets_group_queue`, `tickets_assignee_queue`) in the page's order and stops after a page,
+/// so it meets only visible tickets: one read of all tickets of a status, checking each, met
+/// four invisible ones for every visible one in a desk of five groups, and fetched every one
+/// of them from the table (1.2 ms → 0.15 ms per page at 1M tickets). `None` for other scopes,
+/// orders and searches.
+fn queue_by_source(dialect: Dialect, q: &TicketQuery, scope: &TicketScope) -> Option<Stmt> {
+    let TicketScope::Groups { user_id, group_ids } = scope else {
+        return None;
+    };
+    if q.sort != TicketSortKey::Priority || q.statuses.is_empty() || !q.terms.is_empty() {
+        return None;
+    }
+    let mut s = Stmt::new("", vec![]);
+    let tickets = "tickets t";
+    let mut branches = Vec::new();
+    for status in &q.statuses {
+        let one = TicketQuery { statuses: vec![*status], ..q.clone() };
+        for group in group_ids {
+            let source = format!("t.group_id = {}", s.bind(Param::Uuid(group.0)));
+            branches.push(sort_keys_page(dialect, &one, tickets, source, &mut s));
+        }
+        branches.push(sort_keys_page(dialect, &one, tickets, "t.group_id IS NULL".to_owned(), &mut s));
+        let source = format!("t.assignee_id = {}", s.bind(Param::Uuid(user_id.0)));
+        branches.push(sort_keys_page(dialect, &one, tickets, source, &mut s));
+    }
+    let source = format!("t.requester_id = {}", s.bind(Param::Uuid(user_id.0)));
+    branches.push(sort_keys_page(dialect, q, tickets, source, &mut s));
+    let source = format!("w.user_id = {}", s.bind(Param::Uuid(user_id.0)));
+    branches.push(sort_keys_page(dialect, q, watched_tickets(dialect), source, &mut s));
+    let union: Vec<String> =
+        branches.into_iter().enumerate().map(|(i, b)| format!("SELECT * FROM ({b}) AS b{i}")).collect();
+    let col = q.sort.column();
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    let limit = q.limit;
+    // UNION, not UNION ALL: a ticket of their group assigned to them comes from two sources.
+    s.sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.number IN (SELECT number FROM ({}) AS visible \
+         ORDER BY {col} {dir}, number {dir} LIMIT {limit}) ORDER BY t.{col} {dir}, t.number {dir}",
+        union.join(" UNION ")
+    );
+    Some(s)
+}
+
+/// The sort key and number of a page of the tickets of `from` (`t`) that match `q` and `source`,
+/// in the query's order.
+fn sort_keys_page(dialect: Dialect, q: &TicketQuery, from: &str, source: String, s: &mut Stmt) -> String {
+    let mut wh = ticket_conditions(dialect, q, &TicketScope::All, s);
+    wh.push(source);
+    wh.extend(after_cursor(q, s));
+    let col = q.sort.column();
+    format!("SELECT t.{col}, t.number FROM {from} WHERE {} {}", wh.join(" AND "), order_and_limit(q))
+}
+
+/// Tickets (`t`) joined to their watchers (`w`), the watcher's index read first. SQLite keeps
+/// the left side of a CROSS JOIN outermost; PostgreSQL spells it JOIN.
+fn watched_tickets(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "ticket_watchers w CROSS JOIN tickets t ON t.id = w.ticket_id",
+        Dialect::Postgres => "ticket_watchers w JOIN tickets t ON t.id = w.ticket_id",
+    }
+}
+
+/// The keyset condition of a later page: after the cursor in the query's order.
+fn after_cursor(q: &TicketQuery, s: &mut Stmt) -> Option<String> {
+    let c = q.after?;
+    let cmp = if q.descending { "<" } else { ">" };
+    let v = s.bind(Param::Int(c.value));
+    let n = s.bind(Param::Int(c.number));
+    Some(format!("(t.{}, t.number) {cmp} ({v}, {n})", q.sort.column()))
+}
+
+/// `ORDER BY` the query's sort key then number, and its page size.
+fn order_and_limit(q: &TicketQuery) -> String {
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    // A number in the text, not a parameter: SQLite's planner reads a bound LIMIT's value, so
+    // each new binding made it prepare the statement again (a fifth of the queue page's list
+    // query). Pages come in a few sizes: a few cached statements.
+    format!("ORDER BY t.{} {dir}, t.number {dir} LIMIT {}", q.sort.column(), q.limit)
+}
+
 /// One page of tickets matching `q`, in the query's order.
 fn page_select(dialect: Dialect, q: &TicketQuery, scope: &TicketScope, s: &mut Stmt) -> String {
     // Search words in number order (the search default): SQLite reads matches from the search
@@ -382,30 +468,22 @@ fn page_select(dialect: Dialect, q: &TicketQuery, scope: &TicketScope, s: &mut S
     // matching ticket (10,000 for a word in 1% of a million) to sort them.
     let driving = dialect == Dialect::Sqlite && !q.terms.is_empty() && q.sort == TicketSortKey::Number;
     let mut wh = conditions(dialect, q, scope, s, if driving { Words::Driving } else { Words::Filter });
-    let col = q.sort.column();
     let (dir, cmp) = if q.descending { ("DESC", "<") } else { ("ASC", ">") };
-    if let Some(c) = q.after {
-        let v = s.bind(Param::Int(c.value));
+    wh.extend(after_cursor(q, s));
+    if let (true, Some(c)) = (driving, q.after) {
+        // Also as a rowid bound the search index applies itself, so later pages start there.
         let n = s.bind(Param::Int(c.number));
-        wh.push(format!("(t.{col}, t.number) {cmp} ({v}, {n})"));
-        if driving {
-            // Also as a rowid bound the search index applies itself, so later pages start there.
-            let n = s.bind(Param::Int(c.number));
-            wh.push(format!("ticket_search.rowid {cmp} {n}"));
-        }
+        wh.push(format!("ticket_search.rowid {cmp} {n}"));
     }
-    // A number in the text, not a parameter: SQLite's planner reads a bound LIMIT's value, so
-    // each new binding made it prepare the statement again (a fifth of the queue page's list
-    // query). Pages come in a few sizes: a few cached statements.
-    let limit = q.limit;
     let where_sql = if wh.is_empty() { String::new() } else { format!("WHERE {}", wh.join(" AND ")) };
     if driving {
+        let limit = q.limit;
         return format!(
             "SELECT {TICKET_COLUMNS} FROM ticket_search CROSS JOIN tickets t ON t.number = ticket_search.rowid \
              {where_sql} ORDER BY ticket_search.rowid {dir} LIMIT {limit}"
         );
     }
-    format!("SELECT {TICKET_COLUMNS} FROM tickets t {where_sql} ORDER BY t.{col} {dir}, t.number {dir} LIMIT {limit}")
+    format!("SELECT {TICKET_COLUMNS} FROM tickets t {where_sql} {}", order_and_limit(q))
 }
 
 /// Text a ticket's search entry is made of: (subject, description, public replies, internal notes).
@@ -959,11 +1037,7 @@ fn own_in_other_groups(
     };
     let assigned = branch(s, "tickets t", "t.assignee_id");
     let requested = branch(s, "tickets t", "t.requester_id");
-    // SQLite keeps the left side of a CROSS JOIN outermost; PostgreSQL spells it JOIN.
-    let watched = match dialect {
-        Dialect::Sqlite => branch(s, "ticket_watchers w CROSS JOIN tickets t ON t.id = w.ticket_id", "w.user_id"),
-        Dialect::Postgres => branch(s, "ticket_watchers w JOIN tickets t ON t.id = w.ticket_id", "w.user_id"),
-    };
+    let watched = branch(s, watched_tickets(dialect), "w.user_id");
     format!("(SELECT count(*) FROM ({assigned} UNION {requested} UNION {watched}) mine)")
 }
 
