@@ -45,7 +45,7 @@ pub struct SqliteStore {
 struct Readers {
     path: std::path::PathBuf,
     idle: Mutex<Vec<Connection>>,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
 }
 
 impl Readers {
@@ -366,7 +366,7 @@ impl SqliteStore {
         let readers = Readers {
             path: path.to_owned(),
             idle: Mutex::new(Vec::with_capacity(READERS)),
-            permits: Semaphore::new(READERS),
+            permits: Arc::new(Semaphore::new(READERS)),
         };
         // One reader now, so that a database that cannot be read fails at open, not later.
         let first = readers.open()?;
@@ -406,9 +406,19 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let _permit = self.readers.permits.acquire().await.map_err(|_| StoreError::Database("store closed".into()))?;
+        let permit = self
+            .readers
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Database("store closed".into()))?;
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
+            // The permit goes with the connection, not with the awaiting task: held until this
+            // thread is done, not until the runtime gets round to polling the caller again
+            // (which, under load, took longer than the read and left readers idle).
+            let _permit = permit;
             let conn = readers.idle.lock().map_err(|_| StoreError::Database("reader pool poisoned".into()))?.pop();
             // The permit guarantees fewer than READERS are in use: open one more if none idles.
             let conn = match conn {
@@ -778,6 +788,11 @@ impl Store for SqliteStore {
     async fn count_tickets(&self, q: &TicketQuery, scope: &TicketScope) -> StoreResult<i64> {
         let s = query::count_tickets(Dialect::Sqlite, q, scope);
         self.read(move |c| one(c, &s, |r| r.int("n"))).await.map(|n| n.unwrap_or(0))
+    }
+
+    async fn count_tickets_each(&self, queries: &[TicketQuery], scope: &TicketScope) -> StoreResult<Vec<i64>> {
+        let statements: Vec<Stmt> = queries.iter().map(|q| query::count_tickets(Dialect::Sqlite, q, scope)).collect();
+        self.read(move |c| statements.iter().map(|s| one(c, s, |r| r.int("n")).map(|n| n.unwrap_or(0))).collect()).await
     }
 
     async fn actor(&self, id: UserId) -> StoreResult<Option<Actor>> {

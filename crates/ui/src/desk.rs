@@ -156,16 +156,12 @@ impl FilterValues {
     }
 }
 
-async fn names(
-    state: &AppState,
-    tickets: &[Ticket],
-) -> Result<(HashMap<UserId, String>, HashMap<GroupId, String>), UiError> {
+/// The names of the tickets' requesters and assignees.
+async fn user_names(state: &AppState, tickets: &[Ticket]) -> Result<HashMap<UserId, String>, UiError> {
     let mut ids: Vec<UserId> = tickets.iter().flat_map(|t| [Some(t.requester_id), t.assignee_id]).flatten().collect();
     ids.sort();
     ids.dedup();
-    let users = state.store.users_by_ids(&ids).await.map_err(api)?.into_iter().map(|u| (u.id, u.name)).collect();
-    let groups = state.store.list_groups().await.map_err(api)?.into_iter().map(|g| (g.id, g.name)).collect();
-    Ok((users, groups))
+    Ok(state.store.users_by_ids(&ids).await.map_err(api)?.into_iter().map(|u| (u.id, u.name)).collect())
 }
 
 pub async fn queue(
@@ -204,40 +200,19 @@ pub async fn queue(
     } else {
         p.view.clone().filter(|v| VIEWS.iter().any(|(k, _)| k == v)).unwrap_or_else(|| "mine".into())
     };
-    // Every count at once: each is its own read, and the store has several readers.
-    let view_queries: Vec<TicketQuery> = VIEWS.iter().map(|(key, _)| view_query(key, viewer.user.id)).collect();
-    // A saved filter that no longer parses counts 0 (it is shown with its error when opened).
-    let saved_queries: Vec<Option<TicketQuery>> = saved
+    // The views' counts, then the saved filters' (one that no longer parses counts 0; it is
+    // shown with its error when opened).
+    let mut counted: Vec<TicketQuery> = VIEWS.iter().map(|(key, _)| view_query(key, viewer.user.id)).collect();
+    let saved_queries: Vec<Option<usize>> = saved
         .iter()
         .map(|f| {
-            serde_urlencoded::from_str::<usecases::ListParams>(&f.query)
+            let q = serde_urlencoded::from_str::<usecases::ListParams>(&f.query)
                 .ok()
-                .and_then(|lp| usecases::to_query(&lp, &viewer.actor).ok())
+                .and_then(|lp| usecases::to_query(&lp, &viewer.actor).ok())?;
+            counted.push(q);
+            Some(counted.len() - 1)
         })
         .collect();
-    let view_counts =
-        futures_util::future::try_join_all(view_queries.iter().map(|q| state.store.count_tickets(q, &scope)));
-    let saved_counts = futures_util::future::try_join_all(saved_queries.iter().map(|q| async {
-        match q {
-            Some(q) => state.store.count_tickets(q, &scope).await,
-            None => Ok(0),
-        }
-    }));
-    let (view_counts, saved_counts) = futures_util::future::try_join(view_counts, saved_counts).await.map_err(api)?;
-    let tabs: Vec<ViewTab> = VIEWS
-        .iter()
-        .zip(view_counts)
-        .map(|((key, label), count)| ViewTab { key, label, count, current: *key == view })
-        .collect();
-    let mut saved_tabs = Vec::new();
-    for (f, count) in saved.iter().zip(saved_counts) {
-        saved_tabs.push(SavedTab {
-            id: f.id.to_string(),
-            name: f.name.clone(),
-            count,
-            current: p.saved.as_deref() == Some(&f.id.to_string()),
-        });
-    }
     let filter_values: Vec<(String, String)> =
         filter.as_ref().map(|(_, fq)| serde_urlencoded::from_str(fq).unwrap_or_default()).unwrap_or_default();
     let mut error = None;
@@ -273,15 +248,34 @@ pub async fn queue(
     }
     let limit = query.limit as usize;
     query.limit += 1;
-    let mut tickets =
-        if error.is_none() { state.store.list_tickets(&query, &scope).await.map_err(api)? } else { vec![] };
+    // The page, its counts and the group names at once: none needs another.
+    let listed = async { if error.is_none() { state.store.list_tickets(&query, &scope).await } else { Ok(vec![]) } };
+    let (mut tickets, counts, groups) =
+        tokio::try_join!(listed, state.store.count_tickets_each(&counted, &scope), state.store.list_groups())
+            .map_err(api)?;
+    let tabs: Vec<ViewTab> = VIEWS
+        .iter()
+        .zip(&counts)
+        .map(|((key, label), count)| ViewTab { key, label, count: *count, current: *key == view })
+        .collect();
+    let saved_tabs: Vec<SavedTab> = saved
+        .iter()
+        .zip(saved_queries)
+        .map(|(f, at)| SavedTab {
+            id: f.id.to_string(),
+            name: f.name.clone(),
+            count: at.and_then(|i| counts.get(i).copied()).unwrap_or(0),
+            current: p.saved.as_deref() == Some(&f.id.to_string()),
+        })
+        .collect();
+    let groups: HashMap<GroupId, String> = groups.into_iter().map(|g| (g.id, g.name)).collect();
     let next = if tickets.len() > limit {
         tickets.truncate(limit);
         tickets.last().map(|t| format!("{here}&cursor={}", usecases::encode_cursor(query.sort, t)))
     } else {
         None
     };
-    let (users, groups) = names(&state, &tickets).await?;
+    let users = user_names(&state, &tickets).await?;
     let group_choices: Vec<(String, String)> = groups.iter().map(|(id, name)| (id.to_string(), name.clone())).collect();
     let terms = query.terms.clone();
     let now = state.now();
