@@ -415,9 +415,8 @@ impl SqliteStore {
             .map_err(|_| StoreError::Database("store closed".into()))?;
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            // The permit goes with the connection, not with the awaiting task: held until this
-            // thread is done, not until the runtime gets round to polling the caller again
-            // (which, under load, took longer than the read and left readers idle).
+            // The permit goes with the connection: released when this thread is done with it,
+            // not when the runtime next polls the caller.
             let _permit = permit;
             let conn = readers.idle.lock().map_err(|_| StoreError::Database("reader pool poisoned".into()))?.pop();
             // The permit guarantees fewer than READERS are in use: open one more if none idles.

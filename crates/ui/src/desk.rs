@@ -203,7 +203,7 @@ pub async fn queue(
     // The views' counts, then the saved filters' (one that no longer parses counts 0; it is
     // shown with its error when opened).
     let mut counted: Vec<TicketQuery> = VIEWS.iter().map(|(key, _)| view_query(key, viewer.user.id)).collect();
-    let saved_queries: Vec<Option<usize>> = saved
+    let saved_count_at: Vec<Option<usize>> = saved
         .iter()
         .map(|f| {
             let q = serde_urlencoded::from_str::<usecases::ListParams>(&f.query)
@@ -260,7 +260,7 @@ pub async fn queue(
         .collect();
     let saved_tabs: Vec<SavedTab> = saved
         .iter()
-        .zip(saved_queries)
+        .zip(saved_count_at)
         .map(|(f, at)| SavedTab {
             id: f.id.to_string(),
             name: f.name.clone(),
