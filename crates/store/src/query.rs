@@ -350,8 +350,6 @@ pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScop
         return s;
     }
     let mut s = Stmt::new("", vec![]);
-    let col = q.sort.column();
-    let dir = if q.descending { "DESC" } else { "ASC" };
     // Several statuses ("new, open or pending" — every queue): one page per status, each read
     // in index order (status, sort column, number), merged. As one `status IN (…)` neither
     // database can read an index in the page's order, so both sorted every active ticket
@@ -361,17 +359,12 @@ pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScop
         let branches: Vec<String> = q
             .statuses
             .iter()
-            .enumerate()
-            .map(|(i, status)| {
+            .map(|status| {
                 let one = TicketQuery { statuses: vec![*status], ..q.clone() };
-                format!("SELECT * FROM ({}) AS s{i}", page_select(dialect, &one, scope, &mut s))
+                page_select(dialect, &one, scope, &mut s)
             })
             .collect();
-        let limit = q.limit;
-        s.sql = format!(
-            "SELECT * FROM ({}) AS merged ORDER BY {col} {dir}, number {dir} LIMIT {limit}",
-            branches.join(" UNION ALL ")
-        );
+        s.sql = merged_page(q, "*", &branches, "UNION ALL");
         return s;
     }
     s.sql = page_select(dialect, q, scope, &mut s);
@@ -411,18 +404,28 @@ fn queue_by_source(dialect: Dialect, q: &TicketQuery, scope: &TicketScope) -> Op
     branches.push(sort_keys_page(dialect, q, tickets, source, &mut s));
     let source = format!("w.user_id = {}", s.bind(Param::Uuid(user_id.0)));
     branches.push(sort_keys_page(dialect, q, watched_tickets(dialect), source, &mut s));
-    let union: Vec<String> =
-        branches.into_iter().enumerate().map(|(i, b)| format!("SELECT * FROM ({b}) AS b{i}")).collect();
-    let col = q.sort.column();
-    let dir = if q.descending { "DESC" } else { "ASC" };
-    let limit = q.limit;
     // UNION, not UNION ALL: a ticket of their group assigned to them comes from two sources.
+    let numbers = merged_page(q, "number", &branches, "UNION");
+    let (col, dir) = (q.sort.column(), direction(q));
     s.sql = format!(
-        "SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.number IN (SELECT number FROM ({}) AS visible \
-         ORDER BY {col} {dir}, number {dir} LIMIT {limit}) ORDER BY t.{col} {dir}, t.number {dir}",
-        union.join(" UNION ")
+        "SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.number IN ({numbers}) ORDER BY t.{col} {dir}, t.number {dir}"
     );
     Some(s)
+}
+
+/// The first page, in the query's order, of the rows of `pages` (each a page in that order)
+/// joined by `set_op`; `columns` of it.
+fn merged_page(q: &TicketQuery, columns: &str, pages: &[String], set_op: &str) -> String {
+    let parts: Vec<String> = pages.iter().enumerate().map(|(i, p)| format!("SELECT * FROM ({p}) AS p{i}")).collect();
+    let (col, dir, limit) = (q.sort.column(), direction(q), q.limit);
+    format!(
+        "SELECT {columns} FROM ({}) AS merged ORDER BY {col} {dir}, number {dir} LIMIT {limit}",
+        parts.join(&format!(" {set_op} "))
+    )
+}
+
+fn direction(q: &TicketQuery) -> &'static str {
+    if q.descending { "DESC" } else { "ASC" }
 }
 
 /// The sort key and number of a page of the tickets of `from` (`t`) that match `q` and `source`,
@@ -455,7 +458,7 @@ fn after_cursor(q: &TicketQuery, s: &mut Stmt) -> Option<String> {
 
 /// `ORDER BY` the query's sort key then number, and its page size.
 fn order_and_limit(q: &TicketQuery) -> String {
-    let dir = if q.descending { "DESC" } else { "ASC" };
+    let dir = direction(q);
     // A number in the text, not a parameter: SQLite's planner reads a bound LIMIT's value, so
     // each new binding made it prepare the statement again (a fifth of the queue page's list
     // query). Pages come in a few sizes: a few cached statements.

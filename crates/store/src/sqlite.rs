@@ -548,10 +548,6 @@ fn create_in(
     Ok(ticket)
 }
 
-fn current_ticket(id: TicketId) -> Stmt {
-    query::find_ticket(TicketRef::Id(id))
-}
-
 /// Stores a raw message inside the caller's transaction: `pending`, or `duplicate` of the copy
 /// that holds its key.
 fn receive_in(c: &Connection, message: &NewInbound) -> StoreResult<Received> {
@@ -580,8 +576,8 @@ fn settle_in(c: &Connection, o: InboundOutcome) -> StoreResult<Settled> {
         }
         InboundEffect::Comment { comment, author_is_staff, watchers } => {
             let comment_id = comment.id.0;
-            let current =
-                one(c, &current_ticket(comment.ticket_id), |r| row::ticket(r))?.ok_or(StoreError::NotFound)?;
+            let current = one(c, &query::find_ticket(TicketRef::Id(comment.ticket_id)), |r| row::ticket(r))?
+                .ok_or(StoreError::NotFound)?;
             let change = crate::inbound_comment_change(current, comment, author_is_staff, &watchers)?;
             (Some(save_in(c, change)?), Some(comment_id))
         }
@@ -1089,7 +1085,7 @@ impl Store for SqliteStore {
     }
 
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
-        let s = current_ticket(id);
+        let s = query::find_ticket(TicketRef::Id(id));
         self.read(move |c| one(c, &s, |r| row::ticket(r))).await
     }
 
@@ -1122,7 +1118,7 @@ impl Store for SqliteStore {
         idempotency: Option<Idempotency>,
         jobs: Vec<NewJob>,
     ) -> StoreResult<Ticket> {
-        let find = current_ticket(comment.ticket_id);
+        let find = query::find_ticket(TicketRef::Id(comment.ticket_id));
         // Read and written by the one writer, in one transaction: nothing can come between.
         self.write(move |c| {
             let current = one(c, &find, |r| row::ticket(r))?.ok_or(StoreError::NotFound)?;
