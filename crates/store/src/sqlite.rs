@@ -16,7 +16,7 @@ use ferrodesk_core::user::{EmailAddress, User};
 use jiff::Timestamp;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use uuid::Uuid;
 
 use crate::migrate::{self, Applied};
@@ -57,6 +57,23 @@ impl Readers {
         .map_err(db)?;
         configure(&c)?;
         Ok(c)
+    }
+
+    /// Runs `f` on an idle connection, in one read transaction: its statements see one snapshot,
+    /// and take the database's read locks once rather than once each. The caller holds a permit,
+    /// so fewer than READERS are in use and one more may be opened if none idles.
+    fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let idle = self.idle.lock().map_err(|_| StoreError::Database("reader pool poisoned".into()))?.pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => self.open()?,
+        };
+        // Dropped (rolled back) at the end: it only read.
+        let result = conn.unchecked_transaction().map_err(db).and_then(|snapshot| f(&snapshot));
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+        result
     }
 }
 
@@ -402,36 +419,33 @@ impl SqliteStore {
         rx.await.map_err(|_| stopped())?
     }
 
+    async fn reader_permit(&self) -> StoreResult<OwnedSemaphorePermit> {
+        self.readers.permits.clone().acquire_owned().await.map_err(|_| StoreError::Database("store closed".into()))
+    }
+
+    /// A read that may take long (lists, searches, counts over many rows, large values): on a
+    /// blocking thread, so that it never holds up the async runtime.
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let permit = self
-            .readers
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| StoreError::Database("store closed".into()))?;
+        let permit = self.reader_permit().await?;
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            // The permit goes with the connection: released when this thread is done with it,
-            // not when the runtime next polls the caller.
+            // The permit goes with the connection: released when this thread is done with it.
             let _permit = permit;
-            let conn = readers.idle.lock().map_err(|_| StoreError::Database("reader pool poisoned".into()))?.pop();
-            // The permit guarantees fewer than READERS are in use: open one more if none idles.
-            let conn = match conn {
-                Some(c) => c,
-                None => readers.open()?,
-            };
-            let result = f(&conn);
-            if let Ok(mut idle) = readers.idle.lock() {
-                idle.push(conn);
-            }
-            result
+            readers.with_connection(f)
         })
         .await
         .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+    }
+
+    /// A read of a few rows found by key (a session, a ticket and its conversation, a user):
+    /// run where the caller is. It takes tens of microseconds; handing it to a blocking thread
+    /// and back cost more than that in thread wake-ups (see docs/PERFORMANCE.md).
+    async fn read_by_key<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let _permit = self.reader_permit().await?;
+        self.readers.with_connection(f)
     }
 }
 
@@ -622,7 +636,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db)).await
+        self.read_by_key(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db)).await
     }
 
     async fn migrate(&self) -> StoreResult<Vec<String>> {
@@ -680,11 +694,11 @@ impl Store for SqliteStore {
     }
 
     async fn settings(&self) -> StoreResult<Settings> {
-        self.read(settings_in).await
+        self.read_by_key(settings_in).await
     }
 
     async fn ticket_rules(&self) -> StoreResult<(Settings, Vec<CustomFieldDef>)> {
-        self.read(|c| Ok((settings_in(c)?, custom_fields_in(c)?))).await
+        self.read_by_key(|c| Ok((settings_in(c)?, custom_fields_in(c)?))).await
     }
 
     async fn save_settings(&self, settings: &Settings) -> StoreResult<()> {
@@ -759,7 +773,7 @@ impl Store for SqliteStore {
 
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
         let s = query::user_by_id(id);
-        self.read(move |c| one(c, &s, |r| row::user(r))).await
+        self.read_by_key(move |c| one(c, &s, |r| row::user(r))).await
     }
 
     async fn user_by_email(&self, email: &EmailAddress) -> StoreResult<Option<(User, Option<String>)>> {
@@ -767,7 +781,7 @@ impl Store for SqliteStore {
             format!("SELECT {}, password_hash FROM users WHERE email = $1", row::USER_COLUMNS),
             vec![Param::Text(email.as_str().into())],
         );
-        self.read(move |c| one(c, &s, |r| Ok((row::user(r)?, r.opt_text("password_hash")?)))).await
+        self.read_by_key(move |c| one(c, &s, |r| Ok((row::user(r)?, r.opt_text("password_hash")?)))).await
     }
 
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Vec<User>> {
@@ -777,7 +791,7 @@ impl Store for SqliteStore {
 
     async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
         let s = query::users_by_ids(ids);
-        self.read(move |c| rows(c, &s, |r| row::user(r))).await
+        self.read_by_key(move |c| rows(c, &s, |r| row::user(r))).await
     }
 
     async fn count_tickets(&self, q: &TicketQuery, scope: &TicketScope) -> StoreResult<i64> {
@@ -791,7 +805,7 @@ impl Store for SqliteStore {
     }
 
     async fn actor(&self, id: UserId) -> StoreResult<Option<Actor>> {
-        self.read(move |c| actor_in(c, id)).await
+        self.read_by_key(move |c| actor_in(c, id)).await
     }
 
     async fn create_token(&self, token: &ApiToken, token_hash: &str) -> StoreResult<()> {
@@ -803,7 +817,7 @@ impl Store for SqliteStore {
         let (find, touch) = query::token_statements(token_hash, now);
         // The token and its owner's rights in one read: every API request starts here.
         let owner = self
-            .read(move |c| {
+            .read_by_key(move |c| {
                 let Some((token_id, user, last_used)) = one(c, &find, |r| {
                     Ok((TokenId(r.uuid("id")?), UserId(r.uuid("user_id")?), r.opt_int("last_used_at")?))
                 })?
@@ -857,7 +871,7 @@ impl Store for SqliteStore {
         let (find, mut touch) = query::session_statements(secret_hash, now, idle);
         // One hop for what every page needs first.
         let found = self
-            .read(move |c| {
+            .read_by_key(move |c| {
                 let Some(session) = one(c, &find, |r| row::session(r))? else {
                     return Ok(None);
                 };
@@ -947,12 +961,12 @@ impl Store for SqliteStore {
 
     async fn list_groups(&self) -> StoreResult<Vec<Group>> {
         let s = Stmt::new("SELECT id, name, support_level, created_at FROM support_groups ORDER BY name", vec![]);
-        self.read(move |c| rows(c, &s, |r| row::group(r))).await
+        self.read_by_key(move |c| rows(c, &s, |r| row::group(r))).await
     }
 
     async fn group(&self, id: GroupId) -> StoreResult<Option<Group>> {
         let s = Stmt::new("SELECT id, name, support_level, created_at FROM support_groups WHERE id = $1", by_id(id.0));
-        self.read(move |c| one(c, &s, |r| row::group(r))).await
+        self.read_by_key(move |c| one(c, &s, |r| row::group(r))).await
     }
 
     async fn add_group_member(&self, group: GroupId, user: UserId) -> StoreResult<()> {
@@ -970,7 +984,7 @@ impl Store for SqliteStore {
 
     async fn group_members(&self, group: GroupId) -> StoreResult<Vec<UserId>> {
         let s = Stmt::new("SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id", by_id(group.0));
-        self.read(move |c| rows(c, &s, |r| Ok(UserId(r.uuid("user_id")?)))).await
+        self.read_by_key(move |c| rows(c, &s, |r| Ok(UserId(r.uuid("user_id")?)))).await
     }
 
     async fn create_category(&self, category: &Category) -> StoreResult<()> {
@@ -980,7 +994,7 @@ impl Store for SqliteStore {
 
     async fn list_categories(&self) -> StoreResult<Vec<Category>> {
         let s = Stmt::new("SELECT id, parent_id, name, created_at FROM categories ORDER BY name", vec![]);
-        self.read(move |c| rows(c, &s, |r| row::category(r))).await
+        self.read_by_key(move |c| rows(c, &s, |r| row::category(r))).await
     }
 
     async fn update_organisation(&self, org: &Organisation) -> StoreResult<()> {
@@ -1086,23 +1100,22 @@ impl Store for SqliteStore {
 
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>> {
         let s = query::find_ticket(TicketRef::Id(id));
-        self.read(move |c| one(c, &s, |r| row::ticket(r))).await
+        self.read_by_key(move |c| one(c, &s, |r| row::ticket(r))).await
     }
 
     async fn ticket_by_number(&self, number: TicketNumber) -> StoreResult<Option<Ticket>> {
         let s = query::find_ticket(TicketRef::Number(number));
-        self.read(move |c| one(c, &s, |r| row::ticket(r))).await
+        self.read_by_key(move |c| one(c, &s, |r| row::ticket(r))).await
     }
 
     async fn ticket_with_comments(&self, ticket: TicketRef) -> StoreResult<Option<(Ticket, Vec<Comment>)>> {
         let (find, comments) = query::ticket_with_comments(ticket);
-        self.read(move |c| {
-            // One snapshot for both reads; dropped (rolled back) at the end, it only read.
-            let snapshot = c.unchecked_transaction().map_err(db)?;
-            let Some(found) = one(&snapshot, &find, |r| row::ticket(r))? else {
+        // One read: both statements see the same snapshot.
+        self.read_by_key(move |c| {
+            let Some(found) = one(c, &find, |r| row::ticket(r))? else {
                 return Ok(None);
             };
-            Ok(Some((found, rows(&snapshot, &comments, |r| row::comment(r))?)))
+            Ok(Some((found, rows(c, &comments, |r| row::comment(r))?)))
         })
         .await
     }
@@ -1189,7 +1202,8 @@ impl Store for SqliteStore {
 
     async fn ticket_links(&self, ticket: TicketId) -> StoreResult<Vec<(LinkKind, Ticket)>> {
         let s = ticket_work::list_links(ticket);
-        self.read(move |c| rows(c, &s, |r| Ok((ticket_work::link_kind(&r.text("link_kind")?), row::ticket(r)?)))).await
+        self.read_by_key(move |c| rows(c, &s, |r| Ok((ticket_work::link_kind(&r.text("link_kind")?), row::ticket(r)?))))
+            .await
     }
 
     async fn add_time_entry(&self, entry: &TimeEntry) -> StoreResult<()> {
@@ -1199,12 +1213,12 @@ impl Store for SqliteStore {
 
     async fn time_entries(&self, ticket: TicketId) -> StoreResult<Vec<TimeEntry>> {
         let s = ticket_work::list_time_entries(ticket);
-        self.read(move |c| rows(c, &s, |r| row::time_entry(r))).await
+        self.read_by_key(move |c| rows(c, &s, |r| row::time_entry(r))).await
     }
 
     async fn idempotent_target(&self, user: UserId, key: &str, now: Timestamp) -> StoreResult<Option<IdempotentHit>> {
         let s = ticket_work::find_idempotency(user, key, now);
-        self.read(move |c| {
+        self.read_by_key(move |c| {
             one(c, &s, |r| Ok(IdempotentHit { request_hash: r.text("request_hash")?, target_id: r.uuid("target_id")? }))
         })
         .await
@@ -1230,12 +1244,12 @@ impl Store for SqliteStore {
             format!("SELECT {} FROM attachments WHERE id = $1", ticket_work::ATTACHMENT_COLUMNS),
             by_id(id.0),
         );
-        self.read(move |c| one(c, &s, |r| row::attachment(r))).await
+        self.read_by_key(move |c| one(c, &s, |r| row::attachment(r))).await
     }
 
     async fn attachments(&self, ticket: TicketId, include_internal: bool) -> StoreResult<Vec<Attachment>> {
         let s = ticket_work::list_attachments(ticket, include_internal);
-        self.read(move |c| rows(c, &s, |r| row::attachment(r))).await
+        self.read_by_key(move |c| rows(c, &s, |r| row::attachment(r))).await
     }
 
     async fn blob(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -1250,7 +1264,7 @@ impl Store for SqliteStore {
 
     async fn saved_filters(&self, user: UserId) -> StoreResult<Vec<SavedFilter>> {
         let s = ticket_work::list_saved_filters(user);
-        self.read(move |c| rows(c, &s, |r| row::saved_filter(r))).await
+        self.read_by_key(move |c| rows(c, &s, |r| row::saved_filter(r))).await
     }
 
     async fn delete_saved_filter(&self, user: UserId, id: Uuid) -> StoreResult<bool> {
@@ -1264,7 +1278,7 @@ impl Store for SqliteStore {
     }
 
     async fn custom_fields(&self) -> StoreResult<Vec<CustomFieldDef>> {
-        self.read(custom_fields_in).await
+        self.read_by_key(custom_fields_in).await
     }
 
     async fn create_mailbox(&self, mailbox: &Mailbox) -> StoreResult<()> {
@@ -1424,7 +1438,7 @@ impl Store for SqliteStore {
 
     async fn comments(&self, ticket: TicketId, include_internal: bool) -> StoreResult<Vec<Comment>> {
         let s = query::list_comments(ticket, include_internal);
-        self.read(move |c| rows(c, &s, |r| row::comment(r))).await
+        self.read_by_key(move |c| rows(c, &s, |r| row::comment(r))).await
     }
 
     async fn history(&self, ticket: TicketId) -> StoreResult<Vec<HistoryEntry>> {
@@ -1432,7 +1446,7 @@ impl Store for SqliteStore {
             "SELECT id, ticket_id, actor_id, at, field, old_value, new_value FROM ticket_history WHERE ticket_id = $1 ORDER BY id",
             by_id(ticket.0),
         );
-        self.read(move |c| rows(c, &s, |r| row::history_entry(r))).await
+        self.read_by_key(move |c| rows(c, &s, |r| row::history_entry(r))).await
     }
 }
 
