@@ -936,14 +936,13 @@ pub(crate) fn import_document(item: &ImportedTicket) -> (String, String, String,
     search_document(&item.ticket, &comments)
 }
 
-/// A view count (statuses, optionally "unassigned", nothing else) from the counters that
-/// SQLite's triggers keep (migration 0009): a sum over a few rows instead of an index scan.
-/// `None` when the query or scope needs the tickets themselves.
+/// A view count (statuses and assignee, nothing else) from the counters that SQLite's triggers
+/// keep per group, status and assignee (migrations 0009, 0019): a sum over a few rows instead of
+/// an index scan. `None` when the query or scope needs the tickets themselves.
 fn count_from_counters(q: &TicketQuery, scope: &TicketScope) -> Option<Stmt> {
     let only_view_filters = q.priorities.is_empty()
         && q.types.is_empty()
         && q.group_id.is_none()
-        && matches!(q.assignee_id, None | Some(None))
         && q.requester_id.is_none()
         && q.organisation_id.is_none()
         && q.category_id.is_none()
@@ -962,8 +961,10 @@ fn count_from_counters(q: &TicketQuery, scope: &TicketScope) -> Option<Stmt> {
         let marks: Vec<String> = q.statuses.iter().map(|v| s.bind(Param::Text(v.as_str().into()))).collect();
         conditions.push(format!("status IN ({})", marks.join(", ")));
     }
-    if q.assignee_id == Some(None) {
-        conditions.push("unassigned = 1".to_owned());
+    match q.assignee_id {
+        None => {}
+        Some(None) => conditions.push("assignee_key = ''".to_owned()),
+        Some(Some(a)) => conditions.push(format!("assignee_key = {}", s.bind(Param::Uuid(a.0)))),
     }
     let counted = |group_condition: String| {
         let mut all = conditions.clone();
@@ -976,13 +977,17 @@ fn count_from_counters(q: &TicketQuery, scope: &TicketScope) -> Option<Stmt> {
             s.sql = format!("SELECT {everything} AS n");
         }
         TicketScope::Groups { user_id, group_ids } => {
-            // Their groups and the ungrouped from the counters; tickets of other groups that are
-            // theirs by assignment, request or watch are few and counted as before.
+            // Three disjoint parts: their groups and the ungrouped, then other groups' tickets
+            // assigned to them (both from the counters), then other groups' tickets that are
+            // theirs only by request or watch (few, from the tickets).
             let mut keys: Vec<String> = group_ids.iter().map(|g| s.bind(Param::Uuid(g.0))).collect();
             keys.push("''".to_owned());
-            let from_counters = counted(format!("group_key IN ({})", keys.join(", ")));
-            let theirs = own_in_other_groups(Dialect::Sqlite, q, *user_id, group_ids, &mut s);
-            s.sql = format!("SELECT {from_counters} + {theirs} AS n");
+            let keys = keys.join(", ");
+            let in_groups = counted(format!("group_key IN ({keys})"));
+            let me = s.bind(Param::Uuid(user_id.0));
+            let assigned = counted(format!("assignee_key = {me} AND group_key NOT IN ({keys})"));
+            let involved = own_in_other_groups(Dialect::Sqlite, q, *user_id, group_ids, false, &mut s);
+            s.sql = format!("SELECT {in_groups} + {assigned} + {involved} AS n");
         }
         TicketScope::Requester { .. } => return None,
     }
@@ -1010,13 +1015,14 @@ fn count_in_groups(
         part(&mut s, &|s: &mut Stmt| format!("t.group_id IN ({})", group_list(s)));
     }
     part(&mut s, &|_: &mut Stmt| "t.group_id IS NULL".to_owned());
-    parts.push(own_in_other_groups(dialect, q, user, groups, &mut s));
+    parts.push(own_in_other_groups(dialect, q, user, groups, true, &mut s));
     s.sql = format!("SELECT {} AS n", parts.join(" + "));
     s
 }
 
-/// The count of tickets of other groups that are the person's by assignment, request or watch.
-/// Each branch starts from the person (an index on assignee/requester/watcher) with every
+/// The count of tickets of other groups that are the person's by assignment, request or watch
+/// (without `assigned`: by request or watch and not assigned to them, the rest of a count whose
+/// assigned part comes from the counters). Each branch starts from the person (an index on assignee/requester/watcher) with every
 /// filter applied inside it, so it reads the person's matching tickets, not all they ever had
 /// (an agent is assignee of tens of thousands over the years). SQLite keeps the left side of a
 /// CROSS JOIN as the outer loop.
@@ -1025,6 +1031,7 @@ fn own_in_other_groups(
     q: &TicketQuery,
     user: ferrodesk_core::ids::UserId,
     groups: &[ferrodesk_core::ids::GroupId],
+    assigned: bool,
     s: &mut Stmt,
 ) -> String {
     let group_list = |s: &mut Stmt| groups.iter().map(|g| s.bind(Param::Uuid(g.0))).collect::<Vec<_>>().join(", ");
@@ -1036,13 +1043,19 @@ fn own_in_other_groups(
         } else {
             format!("t.group_id IS NOT NULL AND t.group_id NOT IN ({})", group_list(s))
         });
+        if !assigned {
+            wh.push(format!("(t.assignee_id IS NULL OR t.assignee_id <> {me})"));
+        }
         // The number, not the id: tickets_assignee_queue then answers the branch on its own.
         format!("SELECT t.number FROM {from} WHERE {who} = {me} AND {}", wh.join(" AND "))
     };
-    let assigned = branch(s, "tickets t", "t.assignee_id");
-    let requested = branch(s, "tickets t", "t.requester_id");
-    let watched = branch(s, watched_tickets(dialect), "w.user_id");
-    format!("(SELECT count(*) FROM ({assigned} UNION {requested} UNION {watched}) mine)")
+    let mut branches = Vec::new();
+    if assigned {
+        branches.push(branch(s, "tickets t", "t.assignee_id"));
+    }
+    branches.push(branch(s, "tickets t", "t.requester_id"));
+    branches.push(branch(s, watched_tickets(dialect), "w.user_id"));
+    format!("(SELECT count(*) FROM ({}) mine)", branches.join(" UNION "))
 }
 
 /// Single-row `INSERT … VALUES (…)` statements of the same text merged into multi-row inserts

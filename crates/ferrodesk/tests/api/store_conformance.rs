@@ -229,6 +229,30 @@ async fn list_sql_matches_the_visibility_rule(b: Backend) {
         }
         all.push(s.create_ticket(d, &m, None, jiff::Timestamp::now(), None).await.unwrap_or_else(|e| panic!("{e}")));
     }
+    // Half of them move on (status, assignee or group), so counts kept on write see changes too.
+    for t in all.iter_mut() {
+        if rng.random_bool(0.5) {
+            continue;
+        }
+        let mut moved = t.clone();
+        match rng.random_range(0..3) {
+            0 => moved.status = [Status::Pending, Status::Resolved, Status::Open][rng.random_range(0..3)],
+            1 => moved.assignee_id = rng.random_bool(0.7).then(|| people[rng.random_range(3..6)].id),
+            _ => moved.group_id = rng.random_bool(0.75).then(|| groups[rng.random_range(0..3)]),
+        }
+        let change = TicketChange {
+            expected_version: moved.version,
+            ticket: moved,
+            actor: None,
+            changes: vec![FieldChange { field: "moved".into(), old: None, new: None }],
+            comment: None,
+            at: jiff::Timestamp::now(),
+            idempotency: None,
+            jobs: vec![],
+        };
+        *t = s.save_ticket(change).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let active = [Status::New, Status::Open, Status::Pending];
     let mut scopes = vec![TicketScope::All];
     for p in &people {
         scopes.push(TicketScope::Requester { user_id: p.id, organisation_id: None });
@@ -254,7 +278,11 @@ async fn list_sql_matches_the_visibility_rule(b: Backend) {
         for (unassigned, descending) in [(false, false), (true, false), (false, true)] {
             let mut want: Vec<(i64, i64)> = all
                 .iter()
-                .filter(|t| scope.contains(&TicketFacts::from(*t)) && (!unassigned || t.assignee_id.is_none()))
+                .filter(|t| {
+                    scope.contains(&TicketFacts::from(*t))
+                        && active.contains(&t.status)
+                        && (!unassigned || t.assignee_id.is_none())
+                })
                 .map(|t| (TicketSortKey::Priority.value_of(t), t.number.0))
                 .collect();
             want.sort_unstable();
@@ -283,21 +311,28 @@ async fn list_sql_matches_the_visibility_rule(b: Backend) {
             }
             assert_eq!(got, want, "queue pages, unassigned {unassigned}, descending {descending}: {scope:?}");
         }
-        // Filters are applied inside every part of the count (each branch of the person's own).
-        for agent in &people[3..] {
-            // (Assigned at creation, a ticket starts open.)
-            let q = TicketQuery {
-                statuses: vec![Status::New, Status::Open],
-                assignee_id: Some(Some(agent.id)),
-                ..Default::default()
-            };
+        // Filters are applied inside every part of the count (each branch of the person's own,
+        // and the counters SQLite keeps per group, status and assignee): the desk's views, and
+        // every agent's open tickets.
+        let mut views: Vec<(Vec<Status>, Option<Option<UserId>>)> = vec![
+            (active.to_vec(), None),
+            (vec![Status::New, Status::Open], Some(None)),
+            (vec![Status::Pending], None),
+            (vec![Status::Resolved], None),
+        ];
+        views.extend(people[3..].iter().map(|agent| (vec![Status::New, Status::Open], Some(Some(agent.id)))));
+        for (statuses, assignee_id) in views {
             let want = all
                 .iter()
-                .filter(|t| t.assignee_id == Some(agent.id) && scope.contains(&TicketFacts::from(*t)))
+                .filter(|t| {
+                    statuses.contains(&t.status)
+                        && assignee_id.is_none_or(|a| t.assignee_id == a)
+                        && scope.contains(&TicketFacts::from(*t))
+                })
                 .count();
-            assert!(all.iter().all(|t| matches!(t.status, Status::New | Status::Open)));
+            let q = TicketQuery { statuses, assignee_id, ..Default::default() };
             let counted = s.count_tickets(&q, &scope).await.unwrap_or(-1);
-            assert_eq!(counted, want as i64, "filtered count: {scope:?}");
+            assert_eq!(counted, want as i64, "filtered count {:?} {:?}: {scope:?}", q.statuses, q.assignee_id);
             // The same tickets listed (an agent's own need no visibility filter; others' do).
             let listed = s.list_tickets(&TicketQuery { limit: 1000, ..q }, &scope).await.unwrap_or_default().len();
             assert_eq!(listed, want, "filtered list: {scope:?}");
@@ -427,7 +462,8 @@ async fn view_counts_follow_every_change(b: Backend) {
     let now = jiff::Timestamp::now();
     let requester = user("req@example.org", Role::Requester, None);
     let agent = user("agent@example.org", Role::Agent, None);
-    for u in [&requester, &agent] {
+    let other_agent = user("agent2@example.org", Role::Agent, None);
+    for u in [&requester, &agent, &other_agent] {
         s.create_user(u, None).await.unwrap_or_else(|e| panic!("{e}"));
     }
     let mut groups = Vec::new();
@@ -459,6 +495,13 @@ async fn view_counts_follow_every_change(b: Backend) {
         TicketQuery { statuses: vec![Status::Pending], ..Default::default() },
         TicketQuery { statuses: vec![Status::Resolved], ..Default::default() },
         TicketQuery::default(),
+        // "Mine", and another agent's (the counters hold the assignee too).
+        TicketQuery {
+            statuses: vec![Status::New, Status::Open, Status::Pending],
+            assignee_id: Some(Some(agent.id)),
+            ..Default::default()
+        },
+        TicketQuery { assignee_id: Some(Some(other_agent.id)), ..Default::default() },
     ];
     let check = |stage: &'static str| {
         let s = s.clone();
@@ -487,6 +530,10 @@ async fn view_counts_follow_every_change(b: Backend) {
         (4, TicketPatch { assignee_id: Some(None), ..Default::default() }),
         (5, TicketPatch { assignee_id: Some(Some(agent.id)), ..Default::default() }),
         (6, TicketPatch { status: Some(Status::Open), group_id: Some(Some(groups[1])), ..Default::default() }),
+        // From one agent to another, in a group the agent is not in and in none.
+        (8, TicketPatch { assignee_id: Some(Some(other_agent.id)), ..Default::default() }),
+        (7, TicketPatch { assignee_id: Some(Some(agent.id)), ..Default::default() }),
+        (7, TicketPatch { assignee_id: Some(Some(other_agent.id)), ..Default::default() }),
     ];
     for (i, patch) in steps {
         let current = s.ticket(tickets[i].id).await.ok().flatten().unwrap_or_else(|| panic!("ticket {i}"));
