@@ -163,6 +163,9 @@ pub fn when(t: jiff::Timestamp) -> String {
 /// Splits text into (piece, is a searched word) so that a template can mark the hits; words are
 /// matched whole and without case, as the search matched them.
 pub fn highlight(text: &str, terms: &[String]) -> Vec<(String, bool)> {
+    if terms.is_empty() {
+        return vec![(text.to_owned(), false)];
+    }
     let mut out: Vec<(String, bool)> = Vec::new();
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut Vec<(String, bool)>| {
@@ -219,6 +222,8 @@ mod tests {
         assert_eq!(joined, "VPN drops; vpnclient ok. Vpn!", "nothing lost");
         assert_eq!(super::snippet("short text about vpn", &["vpn".into()]).as_deref(), Some("short text about vpn"));
         assert_eq!(super::snippet("nothing", &["vpn".into()]), None);
+        // Without search words (every queue page): the text whole, one unmarked piece.
+        assert_eq!(super::highlight("VPN drops; ok.", &[]), vec![("VPN drops; ok.".to_string(), false)]);
     }
 
     use super::*;

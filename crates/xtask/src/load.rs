@@ -217,42 +217,83 @@ pub(crate) fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
 }
 
-/// Runs `scenario` with `concurrency` clients for `duration` and summarises it.
-pub async fn measure(
+/// What one load client saw: each operation's latency in µs, the errors and the first of them.
+type ClientOutcome = (Vec<u64>, usize, Option<String>);
+
+/// One client: operations one after another until `deadline`.
+async fn run_client(
     ctx: Arc<Context>,
     http: reqwest::Client,
+    scenario: Scenario,
+    seed: u64,
+    deadline: Instant,
+) -> ClientOutcome {
+    let mut rng = StdRng::seed_from_u64(seed * 7919 + 1);
+    let mut latencies: Vec<u64> = Vec::with_capacity(16_384);
+    let mut errors = 0;
+    let mut first_error = None;
+    while Instant::now() < deadline {
+        let t = Instant::now();
+        let outcome = one(&ctx, &http, scenario, &mut rng).await;
+        latencies.push(t.elapsed().as_micros() as u64);
+        if let Err(e) = outcome {
+            errors += 1;
+            first_error.get_or_insert(e);
+        }
+    }
+    (latencies, errors, first_error)
+}
+
+/// Runs `scenario` with `concurrency` clients for `duration` and summarises it. The clients are
+/// spread over one thread per core, each with its own single-threaded runtime and HTTP client
+/// (as `wrk` does), so a response wakes its client on the thread that read it. On one
+/// multi-threaded runtime the hand-offs between its threads left the machine half idle and
+/// the server waiting (docs/PERFORMANCE.md).
+pub async fn measure(
+    ctx: Arc<Context>,
     scenario: Scenario,
     concurrency: usize,
     duration: Duration,
 ) -> Result<Measurement> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, concurrency.max(1));
     let started = Instant::now();
     let deadline = started + duration;
-    let mut clients = Vec::with_capacity(concurrency);
-    for c in 0..concurrency {
+    let mut handles = Vec::with_capacity(threads);
+    for t in 0..threads {
         let ctx = ctx.clone();
-        let http = http.clone();
-        clients.push(tokio::spawn(async move {
-            let mut rng = StdRng::seed_from_u64(c as u64 * 7919 + 1);
-            let mut latencies: Vec<u64> = Vec::with_capacity(16_384);
-            let mut errors = 0;
-            let mut first_error = None;
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let outcome = one(&ctx, &http, scenario, &mut rng).await;
-                latencies.push(t.elapsed().as_micros() as u64);
-                if let Err(e) = outcome {
-                    errors += 1;
-                    first_error.get_or_insert(e);
+        let seeds: Vec<u64> = (0..concurrency).filter(|c| c % threads == t).map(|c| c as u64).collect();
+        handles.push(std::thread::spawn(move || -> Result<Vec<ClientOutcome>> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start a load thread's runtime")?;
+            let http = client()?;
+            runtime.block_on(async move {
+                let clients: Vec<_> = seeds
+                    .into_iter()
+                    .map(|seed| tokio::spawn(run_client(ctx.clone(), http.clone(), scenario, seed, deadline)))
+                    .collect();
+                let mut outcomes = Vec::with_capacity(clients.len());
+                for c in clients {
+                    outcomes.push(c.await.context("a load client failed")?);
                 }
-            }
-            (latencies, errors, first_error)
+                Ok(outcomes)
+            })
         }));
     }
+    let outcomes = tokio::task::spawn_blocking(move || -> Result<Vec<ClientOutcome>> {
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(h.join().map_err(|_| anyhow::anyhow!("a load thread panicked"))??);
+        }
+        Ok(all)
+    })
+    .await
+    .context("waiting for the load threads")??;
     let mut all = Vec::new();
     let mut errors = 0;
     let mut first_error = None;
-    for c in clients {
-        let (latencies, e, fe) = c.await.context("a load client failed")?;
+    for (latencies, e, fe) in outcomes {
         all.extend(latencies);
         errors += e;
         if first_error.is_none() {

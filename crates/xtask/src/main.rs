@@ -228,14 +228,14 @@ async fn bench(args: BenchArgs) -> Result<()> {
         };
         let concurrency: Vec<usize> = if main_size { args.concurrency.clone() } else { vec![1] };
         // A short warm-up so the first figures are not the page cache's.
-        load::measure(ctx.clone(), http.clone(), Scenario::Mixed, 4, Duration::from_secs(1)).await?;
+        load::measure(ctx.clone(), Scenario::Mixed, 4, Duration::from_secs(1)).await?;
         for scenario in scenarios.iter().filter(|s| args.only.is_empty() || args.only.contains(s)) {
             for c in &concurrency {
                 if *scenario == Scenario::Mixed && *c == *concurrency.iter().max().unwrap_or(c) {
                     // The peak the target means: under the mixed load at the highest concurrency.
                     node.reset_peak_rss();
                 }
-                let m = load::measure(ctx.clone(), http.clone(), *scenario, *c, duration).await?;
+                let m = load::measure(ctx.clone(), *scenario, *c, duration).await?;
                 let rss = node.rss_kib().map(|(now, peak)| format!("rss {} MB (peak {} MB)", now / 1024, peak / 1024));
                 eprintln!(
                     "{size:>8} tickets  {:<42} c={:<3} {:>8.0}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  {}",
@@ -256,7 +256,7 @@ async fn bench(args: BenchArgs) -> Result<()> {
         if let Some(second) = &extra {
             let both = Arc::new(node.context_with(&prepared, &http, &[second]).await?);
             for c in &args.concurrency {
-                let m = load::measure(both.clone(), http.clone(), Scenario::Mixed, *c, duration).await?;
+                let m = load::measure(both.clone(), Scenario::Mixed, *c, duration).await?;
                 eprintln!("two nodes: mixed c={c} {:.0}/s p99 {:.2} ms errors {}", m.per_second, m.p99_ms, m.errors);
                 report.two_nodes.push(m);
             }
