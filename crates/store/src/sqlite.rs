@@ -1428,7 +1428,7 @@ impl Store for SqliteStore {
     }
 
     async fn ticket_counts(&self) -> StoreResult<Vec<(ferrodesk_core::ticket::Status, i64)>> {
-        self.read(|c| rows(c, &Stmt::new(query::TICKET_COUNTS, vec![]), |r| row::status_count(r))).await
+        self.read(|c| rows(c, &Stmt::new(query::TICKET_COUNTS_FROM_COUNTERS, vec![]), |r| row::status_count(r))).await
     }
 
     async fn list_tickets(&self, q: &TicketQuery, scope: &TicketScope) -> StoreResult<Vec<Ticket>> {

@@ -1,6 +1,7 @@
 //! Health, readiness and the OpenAPI document.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
 
 use crate::dual;
 use crate::helpers::{Backend, TestApp};
@@ -72,4 +73,21 @@ async fn metrics_count_requests_by_route_and_tickets_by_status(b: Backend) {
         ),
         "{text}"
     );
+    // The ticket moves on: its old status is no longer listed, its new one is.
+    let path = format!("/api/v1/tickets/{id}");
+    let moved =
+        app.call(Method::PATCH, &path, &app.admin, Some(json!({"status": "open"})), &[("if-match", "\"1\"")]).await;
+    assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(text.contains("ferrodesk_tickets{status=\"open\"} 1"), "{text}");
+    assert!(!text.contains("ferrodesk_tickets{status=\"new\"}"), "{text}");
 }
