@@ -51,18 +51,10 @@ async fn metrics_count_requests_by_route_and_tickets_by_status(b: Backend) {
     let (_, agent) = app.user_with_token("agent@example.org", ferrodesk_core::user::Role::Agent).await;
     assert_eq!(app.get("/metrics", "").await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(app.get("/metrics", &agent).await.status, StatusCode::FORBIDDEN);
-    let resp = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .bearer_auth(&app.admin)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert!(
-        resp.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/plain"))
-    );
-    let text = resp.text().await.unwrap_or_default();
+    let (status, headers, body) = app.download("/metrics", &app.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/plain")));
+    let text = String::from_utf8_lossy(&body);
     assert!(text.contains("ferrodesk_tickets{status=\"new\"} 1"), "{text}");
     assert!(text.contains("route=\"/api/v1/tickets/{id}\",status=\"200\"} 1"), "templates, not raw paths: {text}");
     assert!(text.contains("route=\"/api/v1/tickets/{id}\",status=\"404\"} 1"), "{text}");
@@ -78,16 +70,8 @@ async fn metrics_count_requests_by_route_and_tickets_by_status(b: Backend) {
     let moved =
         app.call(Method::PATCH, &path, &app.admin, Some(json!({"status": "open"})), &[("if-match", "\"1\"")]).await;
     assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .bearer_auth(&app.admin)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let (_, _, body) = app.download("/metrics", &app.admin).await;
+    let text = String::from_utf8_lossy(&body);
     assert!(text.contains("ferrodesk_tickets{status=\"open\"} 1"), "{text}");
     assert!(!text.contains("ferrodesk_tickets{status=\"new\"}"), "{text}");
 }
