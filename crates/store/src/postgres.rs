@@ -114,9 +114,32 @@ fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
 
 async fn exec(c: &impl GenericClient, s: &Stmt) -> StoreResult<u64> {
     let started = std::time::Instant::now();
-    let done = c.execute(s.sql.as_str(), &refs(&s.params)).await.map_err(db);
+    let statement = c.prepare_cached(&s.sql).await.map_err(db)?;
+    let done = c.execute(&statement, &refs(&s.params)).await.map_err(db);
     s.note_duration(started);
     done
+}
+
+/// Runs `statements` in order, pipelined: they go out without waiting for each answer, so many
+/// statements cost a few round trips instead of one each. They are prepared first (a handful of
+/// distinct texts): a prepared statement is sent the moment it is polled, which keeps the order
+/// (an unprepared one waits for its own Parse first, and a comment could overtake its ticket).
+/// The first error fails the transaction.
+async fn exec_pipelined(tx: &deadpool_postgres::Transaction<'_>, statements: &[Stmt]) -> StoreResult<()> {
+    let mut prepared: std::collections::HashMap<&str, tokio_postgres::Statement> = std::collections::HashMap::new();
+    for s in statements {
+        if !prepared.contains_key(s.sql.as_str()) {
+            prepared.insert(s.sql.as_str(), tx.prepare_cached(&s.sql).await.map_err(db)?);
+        }
+    }
+    for chunk in statements.chunks(256) {
+        futures_util::future::try_join_all(chunk.iter().map(|s| {
+            let statement = &prepared[s.sql.as_str()];
+            async move { tx.execute(statement, &refs(&s.params)).await.map_err(db) }
+        }))
+        .await?;
+    }
+    Ok(())
 }
 
 async fn rows<T>(
@@ -125,7 +148,8 @@ async fn rows<T>(
     decode: impl Fn(&tokio_postgres::Row) -> StoreResult<T>,
 ) -> StoreResult<Vec<T>> {
     let started = std::time::Instant::now();
-    let found = c.query(s.sql.as_str(), &refs(&s.params)).await.map_err(db);
+    let statement = c.prepare_cached(&s.sql).await.map_err(db)?;
+    let found = c.query(&statement, &refs(&s.params)).await.map_err(db);
     s.note_duration(started);
     found?.iter().map(decode).collect()
 }
@@ -186,7 +210,6 @@ fn insert_with_search(insert: &mut Stmt, doc: (String, String, String, String)) 
     }
 }
 
-/// Stores a ticket change inside a transaction (see `Store::save_ticket`).
 /// Opens a ticket inside the caller's transaction: the next number, the row, its sets, a
 /// "created" history line, the idempotency key and the search entry.
 async fn create_in(
@@ -203,17 +226,17 @@ async fn create_in(
         .await?
         .ok_or_else(|| StoreError::Database("no ticket number".into()))?;
     let ticket = Ticket::open(draft, id, TicketNumber(number), matrix, now);
-    exec(tx, &query::insert_ticket(&ticket)).await?;
-    for s in query::replace_ticket_sets(&ticket) {
-        exec(tx, &s).await?;
-    }
-    for s in query::insert_history(&query::created_change(&ticket, actor, now)) {
-        exec(tx, &s).await?;
-    }
+    // The row carries its search vector (a new ticket has no comments yet): one version of the
+    // row, where a later `UPDATE` would write a second one and index it again.
+    let mut insert = query::insert_ticket(&ticket);
+    insert_with_search(&mut insert, query::search_document(&ticket, &[]));
+    let mut statements = vec![insert];
+    statements.extend(query::insert_ticket_sets(&ticket));
+    statements.extend(query::insert_history(&query::created_change(&ticket, actor, now)));
+    exec_pipelined(tx, &statements).await?;
     if let Some(key) = &idempotency {
         record_idempotency(tx, key, ticket.id.0, now).await?;
     }
-    reindex(tx, &ticket).await?;
     Ok(ticket)
 }
 
@@ -311,9 +334,19 @@ impl PgStore {
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(pool_err)
+        let client = self.pool.get().await.map_err(pool_err)?;
+        // Each statement text is prepared once per connection (`exec`, `rows`): one round trip
+        // instead of two, and no parsing again. Texts vary with the length of IN lists, so the
+        // cache is emptied now and then rather than growing without bound.
+        if client.statement_cache.size() > STATEMENT_CACHE_LIMIT {
+            client.statement_cache.clear();
+        }
+        Ok(client)
     }
 }
+
+/// Prepared statements kept per connection before the cache starts again.
+const STATEMENT_CACHE_LIMIT: usize = 500;
 
 /// The channel server processes announce on.
 const CHANNEL: &str = "ferrodesk_events";
@@ -854,25 +887,7 @@ impl Store for PgStore {
         }
         // Rows of a kind go in together: one multi-row insert per table and chunk.
         let statements = query::multi_row_inserts(statements, MAX_PARAMS_PER_STATEMENT);
-        // Pipelined: the statements go out without waiting for each answer, so a batch costs a
-        // few round trips instead of one per row. They are prepared first (a handful of distinct
-        // texts): a prepared statement is sent the moment it is polled, which keeps the order
-        // (an unprepared one waits for its own Parse first, and a comment could overtake its
-        // ticket). The first error fails the transaction, as before.
-        let mut prepared: std::collections::HashMap<&str, tokio_postgres::Statement> = std::collections::HashMap::new();
-        for s in &statements {
-            if !prepared.contains_key(s.sql.as_str()) {
-                prepared.insert(s.sql.as_str(), tx.prepare_cached(&s.sql).await.map_err(db)?);
-            }
-        }
-        let tx_ref = &tx;
-        for chunk in statements.chunks(256) {
-            futures_util::future::try_join_all(chunk.iter().map(|s| {
-                let statement = &prepared[s.sql.as_str()];
-                async move { tx_ref.execute(statement, &refs(&s.params)).await.map_err(db) }
-            }))
-            .await?;
-        }
+        exec_pipelined(&tx, &statements).await?;
         tx.commit().await.map_err(db)?;
         Ok(numbers.into_iter().map(TicketNumber).collect())
     }
@@ -880,8 +895,12 @@ impl Store for PgStore {
     async fn ticket_with_comments(&self, ticket: TicketRef) -> StoreResult<Option<(Ticket, Vec<Comment>)>> {
         let (find, comments) = query::ticket_with_comments(ticket);
         // Sent together on one connection (one round trip); the ticket's statement runs first
-        // (see the trait for why that order).
+        // (see the trait for why that order). Both are prepared beforehand, so neither waits for
+        // its own Parse and the order they are polled in is the order they are sent in.
         let c = self.client().await?;
+        for s in [&find, &comments] {
+            c.prepare_cached(&s.sql).await.map_err(db)?;
+        }
         let (found, comments) = tokio::try_join!(one(&c, &find, row::ticket), rows(&c, &comments, row::comment))?;
         Ok(found.map(|t| (t, comments)))
     }

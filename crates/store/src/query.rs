@@ -153,8 +153,16 @@ pub(crate) fn replace_ticket_sets(t: &Ticket) -> Vec<Stmt> {
     let id = Param::Uuid(t.id.0);
     let mut out = vec![
         Stmt::new("DELETE FROM ticket_tags WHERE ticket_id = $1", vec![id.clone()]),
-        Stmt::new("DELETE FROM ticket_watchers WHERE ticket_id = $1", vec![id.clone()]),
+        Stmt::new("DELETE FROM ticket_watchers WHERE ticket_id = $1", vec![id]),
     ];
+    out.extend(insert_ticket_sets(t));
+    out
+}
+
+/// The tag and watcher index rows of a ticket that has none stored yet.
+pub(crate) fn insert_ticket_sets(t: &Ticket) -> Vec<Stmt> {
+    let id = Param::Uuid(t.id.0);
+    let mut out = Vec::new();
     for tag in &t.tags {
         out.push(Stmt::new(
             "INSERT INTO ticket_tags (ticket_id, tag) VALUES ($1, $2)",
@@ -913,7 +921,7 @@ pub(crate) fn list_all_tokens(limit: u32) -> Stmt {
 pub(crate) fn import_statements(item: &ImportedTicket) -> Vec<Stmt> {
     let t = &item.ticket;
     let mut out = vec![insert_ticket(t)];
-    out.extend(replace_ticket_sets(t).into_iter().skip(2));
+    out.extend(insert_ticket_sets(t));
     for c in &item.comments {
         out.push(insert_comment(c));
     }

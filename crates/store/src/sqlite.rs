@@ -548,7 +548,7 @@ fn create_in(
         c.query_row("SELECT coalesce(max(number), 1000) + 1 FROM tickets", [], |r| r.get(0)).map_err(db)?;
     let ticket = Ticket::open(draft, id, TicketNumber(number), matrix, now);
     exec(c, &query::insert_ticket(&ticket))?;
-    for s in query::replace_ticket_sets(&ticket) {
+    for s in query::insert_ticket_sets(&ticket) {
         exec(c, &s)?;
     }
     for s in query::insert_history(&query::created_change(&ticket, actor, now)) {
