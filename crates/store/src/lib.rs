@@ -208,6 +208,11 @@ pub trait Store: Send + Sync + 'static {
     /// little; one segment after a large import spares new tickets and searches that work.
     /// PostgreSQL maintains its indexes itself: always `false`.
     async fn compact_search_index(&self, pages: u32) -> StoreResult<bool>;
+    /// Folds each view counter's appended deltas into one row (PostgreSQL, migration 0021; the
+    /// server calls it every second, any number of servers at once) and says how many summed rows
+    /// it wrote.
+    /// SQLite updates its counters in place: always 0.
+    async fn compact_view_counters(&self) -> StoreResult<u64>;
     async fn ticket(&self, id: TicketId) -> StoreResult<Option<Ticket>>;
     async fn ticket_by_number(&self, number: TicketNumber) -> StoreResult<Option<Ticket>>;
     /// Stores `change.ticket` if the stored version is still `change.expected_version`, with

@@ -817,6 +817,10 @@ impl Store for PgStore {
         Ok(indexes.len())
     }
 
+    async fn compact_view_counters(&self) -> StoreResult<u64> {
+        exec(&self.client().await?, &Stmt::new(query::COMPACT_VIEW_COUNTERS, vec![])).await
+    }
+
     async fn compact_search_index(&self, _pages: u32) -> StoreResult<bool> {
         // GIN indexes are maintained by PostgreSQL (its pending list by autovacuum).
         Ok(false)
@@ -1262,7 +1266,7 @@ impl Store for PgStore {
     }
 
     async fn ticket_counts(&self) -> StoreResult<Vec<(ferrodesk_core::ticket::Status, i64)>> {
-        rows(&self.client().await?, &Stmt::new(query::TICKET_COUNTS, vec![]), row::status_count).await
+        rows(&self.client().await?, &Stmt::new(query::TICKET_COUNTS_FROM_COUNTERS, vec![]), row::status_count).await
     }
 
     async fn list_tickets(&self, q: &TicketQuery, scope: &TicketScope) -> StoreResult<Vec<Ticket>> {

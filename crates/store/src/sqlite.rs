@@ -1063,6 +1063,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn compact_view_counters(&self) -> StoreResult<u64> {
+        Ok(0)
+    }
+
     async fn compact_search_index(&self, pages: u32) -> StoreResult<bool> {
         self.write(move |c| {
             // A negative page count asks FTS5 to merge every segment, not only full levels; the

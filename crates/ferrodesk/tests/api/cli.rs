@@ -384,7 +384,7 @@ async fn a_first_import_builds_the_ticket_indexes_at_the_end_and_a_crash_loses_n
 {"subject": "Printer jam", "requester": "bob@example.org", "tags": ["printer"]}"#;
     let first = ferrodesk(&url, &["import"], Some(lines));
     assert_eq!(first.code, 0, "{}", first.stderr);
-    assert!(first.stderr.contains("building 14 indexes"), "{}", first.stderr);
+    assert!(first.stderr.contains("building 15 indexes"), "{}", first.stderr);
     assert_eq!(postgres_texts(&url, INDEXES).await, before, "every index is back");
     assert!(postgres_texts(&url, SET_ASIDE).await.is_empty());
     let store = ferrodesk_store::open(&url).await.unwrap_or_else(|e| panic!("{e}"));
