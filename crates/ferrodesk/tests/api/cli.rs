@@ -512,3 +512,65 @@ async fn the_search_vector_migration_keeps_every_ticket_findable() {
     // (staff, requester): words only in the old staff vector stay staff-only.
     assert_eq!(found, vec![(3, 3), (1, 1), (1, 0)]);
 }
+
+/// Migration 0021 (PostgreSQL) adds the view counters. The database is put back into its 0020
+/// shape (no counters, no record of 0021) with tickets in several groups, statuses and
+/// assignees; `ferrodesk migrate` counts them all, and every view count then matches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_view_counter_migration_counts_every_existing_ticket() {
+    if crate::helpers::postgres_skipped() {
+        return;
+    }
+    let b = Backend::Postgres;
+    let (url, _dir) = fresh_database(b).await;
+    assert_eq!(ferrodesk(&url, &["migrate"], None).code, 0);
+    tamper(
+        b,
+        &url,
+        "DELETE FROM schema_migrations WHERE version = 21;
+         DROP TRIGGER ticket_counts_insert ON tickets; DROP TRIGGER ticket_counts_delete ON tickets;
+         DROP TRIGGER ticket_counts_update ON tickets;
+         DROP FUNCTION ticket_counts_added_or_removed(); DROP FUNCTION ticket_counts_moved();
+         DROP TABLE ticket_counts;
+         INSERT INTO users (id, email, name, role, created_at, updated_at) VALUES
+             ('00000000-0000-7000-8000-000000000001', 'ann@example.org', 'Ann', 'requester', 0, 0),
+             ('00000000-0000-7000-8000-000000000002', 'bo@example.org', 'Bo', 'agent', 0, 0);
+         INSERT INTO support_groups (id, name, support_level, created_at)
+              VALUES ('00000000-0000-7000-8000-000000000003', 'Network', 'l1', 0);
+         INSERT INTO tickets (id, number, ticket_type, subject, description, status, impact, urgency, priority,
+                              priority_overridden, support_level, requester_id, channel, tags, watchers,
+                              custom_fields, created_at, updated_at, version, group_id, assignee_id)
+              SELECT ('00000000-0000-7000-8000-00000000010' || n)::uuid, 1000 + n, 'incident', 'Printer ' || n,
+                     'toner streaks', (ARRAY['new', 'new', 'new', 'open', 'open', 'resolved'])[n], 'low', 'low', 4,
+                     false, 'l1', '00000000-0000-7000-8000-000000000001', 'email', '[]', '[]', '{}', 0, 0, 1,
+                     CASE WHEN n > 3 THEN '00000000-0000-7000-8000-000000000003'::uuid END,
+                     CASE WHEN n IN (4, 5) THEN '00000000-0000-7000-8000-000000000002'::uuid END
+                FROM generate_series(1, 6) AS n;",
+    )
+    .await;
+    let migrated = ferrodesk(&url, &["migrate"], None);
+    assert_eq!(migrated.code, 0, "{}", migrated.stderr);
+    let store = ferrodesk_store::open(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let bo = ferrodesk_core::ids::UserId(
+        uuid::Uuid::parse_str("00000000-0000-7000-8000-000000000002").unwrap_or_else(|e| panic!("{e}")),
+    );
+    let network = ferrodesk_core::ids::GroupId(
+        uuid::Uuid::parse_str("00000000-0000-7000-8000-000000000003").unwrap_or_else(|e| panic!("{e}")),
+    );
+    use ferrodesk_core::ticket::Status;
+    let views = [
+        (vec![Status::New], None, 3),
+        (vec![Status::Open], Some(Some(bo)), 2),
+        (vec![Status::New, Status::Open], Some(None), 3),
+        (vec![Status::Resolved], None, 1),
+        (vec![], None, 6),
+    ];
+    let agent = ferrodesk_core::access::TicketScope::Groups { user_id: bo, group_ids: vec![network] };
+    for (statuses, assignee_id, expected) in views {
+        let q = ferrodesk_store::TicketQuery { statuses: statuses.clone(), assignee_id, ..Default::default() };
+        for scope in [&ferrodesk_core::access::TicketScope::All, &agent] {
+            let counted = store.count_tickets(&q, scope).await.unwrap_or(-1);
+            assert_eq!(counted, expected, "{statuses:?} {assignee_id:?} {scope:?}");
+        }
+    }
+}
