@@ -222,18 +222,22 @@ async fn create_in(
     idempotency: Option<Idempotency>,
 ) -> StoreResult<Ticket> {
     let now = ferrodesk_core::time::to_storage_precision(now);
-    let number = one(tx, &Stmt::new("SELECT nextval('ticket_number_seq') AS n", vec![]), |r| r.int("n"))
-        .await?
-        .ok_or_else(|| StoreError::Database("no ticket number".into()))?;
-    let ticket = Ticket::open(draft, id, TicketNumber(number), matrix, now);
+    // Numbered by the insert itself (the column's default), which returns the number.
+    let mut ticket = Ticket::open(draft, id, TicketNumber(0), matrix, now);
     // The row carries its search vector (a new ticket has no comments yet): one version of the
     // row, where a later `UPDATE` would write a second one and index it again.
-    let mut insert = query::insert_ticket(&ticket);
+    let mut insert = query::insert_ticket_unnumbered(&ticket);
     insert_with_search(&mut insert, query::search_document(&ticket, &[]));
-    let mut statements = vec![insert];
-    statements.extend(query::insert_ticket_sets(&ticket));
-    statements.extend(query::insert_history(&query::created_change(&ticket, actor, now)));
-    exec_pipelined(tx, &statements).await?;
+    insert.sql.push_str(" RETURNING number");
+    let mut rest = query::insert_ticket_sets(&ticket);
+    rest.extend(query::insert_history(&query::created_change(&ticket, actor, now)));
+    // All prepared first, so each goes out when first polled: the row before the rows that refer
+    // to it, and everything in one round trip.
+    for s in std::iter::once(&insert).chain(&rest) {
+        tx.prepare_cached(&s.sql).await.map_err(db)?;
+    }
+    let (number, ()) = tokio::try_join!(one(tx, &insert, |r| r.int("number")), exec_pipelined(tx, &rest))?;
+    ticket.number = TicketNumber(number.ok_or_else(|| StoreError::Database("no ticket number".into()))?);
     if let Some(key) = &idempotency {
         record_idempotency(tx, key, ticket.id.0, now).await?;
     }

@@ -120,8 +120,17 @@ fn ticket_values(t: &Ticket) -> Vec<(&'static str, Param)> {
 }
 
 pub(crate) fn insert_ticket(t: &Ticket) -> Stmt {
+    insert_ticket_values(ticket_values(t))
+}
+
+/// `insert_ticket` without the number: the database gives the next (PostgreSQL: the column's
+/// default, from `ticket_number_seq`). The caller adds `RETURNING number` to learn it.
+pub(crate) fn insert_ticket_unnumbered(t: &Ticket) -> Stmt {
+    insert_ticket_values(ticket_values(t).into_iter().filter(|(col, _)| *col != "number").collect())
+}
+
+fn insert_ticket_values(values: Vec<(&'static str, Param)>) -> Stmt {
     let mut s = Stmt::new("", vec![]);
-    let values = ticket_values(t);
     let cols: Vec<&str> = values.iter().map(|(c, _)| *c).collect();
     let marks: Vec<String> = values.into_iter().map(|(_, p)| s.bind(p)).collect();
     s.sql = format!("INSERT INTO tickets ({}) VALUES ({})", cols.join(", "), marks.join(", "));
