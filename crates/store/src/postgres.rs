@@ -142,6 +142,12 @@ async fn exec_pipelined(tx: &deadpool_postgres::Transaction<'_>, statements: &[S
     Ok(())
 }
 
+/// See `Stmt::with_custom_plan`: connections keep generic plans, these statements are planned
+/// for their values.
+const GENERIC_PLANS: &str = "-c plan_cache_mode=force_generic_plan";
+const CUSTOM_PLAN_ON: &str = "SET plan_cache_mode = force_custom_plan";
+const CUSTOM_PLAN_OFF: &str = "RESET plan_cache_mode";
+
 async fn rows<T>(
     c: &impl GenericClient,
     s: &Stmt,
@@ -149,7 +155,18 @@ async fn rows<T>(
 ) -> StoreResult<Vec<T>> {
     let started = std::time::Instant::now();
     let statement = c.prepare_cached(&s.sql).await.map_err(db)?;
-    let found = c.query(&statement, &refs(&s.params)).await.map_err(db);
+    let found = if s.custom_plan {
+        // Pipelined with the query, one round trip: the setting on, the query, the setting back
+        // to the connection's (sent whatever happens to the query; in a transaction that fails,
+        // its rollback undoes the setting too).
+        let (on, off) =
+            (c.prepare_cached(CUSTOM_PLAN_ON).await.map_err(db)?, c.prepare_cached(CUSTOM_PLAN_OFF).await.map_err(db)?);
+        let params = refs(&s.params);
+        let (_, found, _) = tokio::join!(c.execute(&on, &[]), c.query(&statement, &params), c.execute(&off, &[]));
+        found.map_err(db)
+    } else {
+        c.query(&statement, &refs(&s.params)).await.map_err(db)
+    };
     s.note_duration(started);
     found?.iter().map(decode).collect()
 }
@@ -350,8 +367,13 @@ fn by_id(id: Uuid) -> Vec<Param> {
 
 impl PgStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        let config: tokio_postgres::Config =
+        let mut config: tokio_postgres::Config =
             url.parse().map_err(|e| StoreError::Database(format!("bad database URL: {e}")))?;
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {GENERIC_PLANS}"),
+            None => GENERIC_PLANS.to_owned(),
+        };
+        config.options(options);
         let manager =
             Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(16).build().map_err(pool_err)?;
