@@ -115,9 +115,28 @@ fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
 async fn exec(c: &impl GenericClient, s: &Stmt) -> StoreResult<u64> {
     let started = std::time::Instant::now();
     let statement = c.prepare_cached(&s.sql).await.map_err(db)?;
-    let done = c.execute(&statement, &refs(&s.params)).await.map_err(db);
+    let params = refs(&s.params);
+    let done = planned(c, s, c.execute(&statement, &params)).await;
     s.note_duration(started);
     done
+}
+
+/// Awaits `run`, the statement `s` sent on `c`, planned as `s` asks (see `Stmt::with_custom_plan`).
+/// A custom plan is a setting on, the statement, the setting back to the connection's, pipelined
+/// in one round trip: the last is sent whatever happens to the statement, and in a transaction
+/// that fails its rollback undoes the setting too.
+async fn planned<T>(
+    c: &impl GenericClient,
+    s: &Stmt,
+    run: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> StoreResult<T> {
+    if !s.custom_plan {
+        return run.await.map_err(db);
+    }
+    let on = c.prepare_cached(CUSTOM_PLAN_ON).await.map_err(db)?;
+    let off = c.prepare_cached(CUSTOM_PLAN_OFF).await.map_err(db)?;
+    let (_, done, _) = tokio::join!(c.execute(&on, &[]), run, c.execute(&off, &[]));
+    done.map_err(db)
 }
 
 /// Runs `statements` in order, pipelined: they go out without waiting for each answer, so many
@@ -155,18 +174,8 @@ async fn rows<T>(
 ) -> StoreResult<Vec<T>> {
     let started = std::time::Instant::now();
     let statement = c.prepare_cached(&s.sql).await.map_err(db)?;
-    let found = if s.custom_plan {
-        // Pipelined with the query, one round trip: the setting on, the query, the setting back
-        // to the connection's (sent whatever happens to the query; in a transaction that fails,
-        // its rollback undoes the setting too).
-        let (on, off) =
-            (c.prepare_cached(CUSTOM_PLAN_ON).await.map_err(db)?, c.prepare_cached(CUSTOM_PLAN_OFF).await.map_err(db)?);
-        let params = refs(&s.params);
-        let (_, found, _) = tokio::join!(c.execute(&on, &[]), c.query(&statement, &params), c.execute(&off, &[]));
-        found.map_err(db)
-    } else {
-        c.query(&statement, &refs(&s.params)).await.map_err(db)
-    };
+    let params = refs(&s.params);
+    let found = planned(c, s, c.query(&statement, &params)).await;
     s.note_duration(started);
     found?.iter().map(decode).collect()
 }
