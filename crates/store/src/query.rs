@@ -1011,18 +1011,7 @@ fn plan_depends_on_values(q: &TicketQuery) -> bool {
 
 /// Whether a query filters by statuses and assignee only, as the desk's views do.
 fn only_view_filters(q: &TicketQuery) -> bool {
-    q.priorities.is_empty()
-        && q.types.is_empty()
-        && q.group_id.is_none()
-        && q.requester_id.is_none()
-        && q.organisation_id.is_none()
-        && q.category_id.is_none()
-        && q.tag.is_none()
-        && q.created_after.is_none()
-        && q.created_before.is_none()
-        && q.updated_after.is_none()
-        && q.updated_before.is_none()
-        && q.terms.is_empty()
+    !plan_depends_on_values(q) && q.group_id.is_none() && q.requester_id.is_none()
 }
 
 /// A view count (statuses and assignee, nothing else) from the counters that triggers keep per
