@@ -257,11 +257,9 @@ async fn create_in(
     insert.sql.push_str(" RETURNING number");
     let mut rest = query::insert_ticket_sets(&ticket);
     rest.extend(query::insert_history(&query::created_change(&ticket, actor, now)));
-    // All prepared first, so each goes out when first polled: the row before the rows that refer
-    // to it, and everything in one round trip.
-    for s in std::iter::once(&insert).chain(&rest) {
-        tx.prepare_cached(&s.sql).await.map_err(db)?;
-    }
+    // The row's statement prepared first, so it goes out when first polled, before the rows that
+    // refer to it (`exec_pipelined` prepares those before sending any): one round trip for all.
+    tx.prepare_cached(&insert.sql).await.map_err(db)?;
     let (number, ()) = tokio::try_join!(one(tx, &insert, |r| r.int("number")), exec_pipelined(tx, &rest))?;
     ticket.number = TicketNumber(number.ok_or_else(|| StoreError::Database("no ticket number".into()))?);
     if let Some(key) = &idempotency {
@@ -653,9 +651,8 @@ impl Store for PgStore {
 
     async fn token_actor(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<Actor>> {
         let c = self.client().await?;
-        // The token and its owner's rights in one statement (SQLite: `query::token_statements`'
-        // lookup, then `actor_statements`); only the touch is shared.
-        let (_, mut touch) = query::token_statements(token_hash, now);
+        // The token and its owner's rights in one statement (SQLite: `query::find_token`, then
+        // `actor_statements`).
         let find = Stmt::new(TOKEN_ACTOR, vec![Param::Text(token_hash.into())]);
         let found = one(&c, &find, |r| {
             let user = UserId(r.uuid("user_id")?);
@@ -665,8 +662,7 @@ impl Store for PgStore {
         let Some((token_id, last_used, actor)) = found else {
             return Ok(None);
         };
-        if last_used.is_none_or(|t| micros(now) - t > 60_000_000) {
-            touch.params.push(Param::Uuid(token_id.0));
+        if let Some(touch) = query::touch_token(token_id, last_used, now) {
             exec(&c, &touch).await?;
         }
         Ok(Some(actor))

@@ -72,7 +72,7 @@ impl Stmt {
     }
 
     /// Marks a statement whose best plan depends on how rare its values are: free filters (a
-    /// tag, a search word, a requester, dates) over tickets. PostgreSQL connections keep one
+    /// tag, a search word, dates, an organisation) over tickets (`plan_depends_on_values`). PostgreSQL connections keep one
     /// generic plan per prepared statement (`plan_cache_mode = force_generic_plan`, set at
     /// connect): left to choose, PostgreSQL planned the queue page's statements afresh at every
     /// execution (2 ms of planning for the list's 0.7 ms of work), while their best plan (equalities
@@ -377,8 +377,7 @@ fn narrowed<'a>(q: &TicketQuery, scope: &'a TicketScope) -> &'a TicketScope {
 
 /// Builds the ticket list query for a dialect: scope, filters, full text, keyset page.
 pub(crate) fn list_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScope) -> Stmt {
-    let s = list_tickets_sql(dialect, q, scope);
-    if plan_depends_on_values(q) { s.with_custom_plan() } else { s }
+    planned_for(q, list_tickets_sql(dialect, q, scope))
 }
 
 fn list_tickets_sql(dialect: Dialect, q: &TicketQuery, scope: &TicketScope) -> Stmt {
@@ -751,16 +750,28 @@ pub(crate) fn user_by_id(id: UserId) -> Stmt {
     Stmt::new(format!("SELECT {} FROM users WHERE id = $1", crate::row::USER_COLUMNS), vec![Param::Uuid(id.0)])
 }
 
-/// (find a live token of an active user by hash; record its use — the token id is appended).
-pub(crate) fn token_statements(hash: &str, now: jiff::Timestamp) -> (Stmt, Stmt) {
-    (
-        Stmt::new(
-            "SELECT k.id, k.user_id, k.last_used_at FROM api_tokens k JOIN users u ON u.id = k.user_id \
-             WHERE k.token_hash = $1 AND k.revoked_at IS NULL AND u.active = $2",
-            vec![Param::Text(hash.into()), Param::Bool(true)],
-        ),
-        Stmt::new("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2", vec![Param::Int(micros(now))]),
+/// Finds a live token of an active user by hash: its id, owner and last use.
+pub(crate) fn find_token(hash: &str) -> Stmt {
+    Stmt::new(
+        "SELECT k.id, k.user_id, k.last_used_at FROM api_tokens k JOIN users u ON u.id = k.user_id \
+         WHERE k.token_hash = $1 AND k.revoked_at IS NULL AND u.active = $2",
+        vec![Param::Text(hash.into()), Param::Bool(true)],
     )
+}
+
+/// Records a token's use, at most once a minute (`None` when it was used within the last one): a
+/// read should not queue a write every time.
+pub(crate) fn touch_token(
+    id: ferrodesk_core::ids::TokenId,
+    last_used: Option<i64>,
+    now: jiff::Timestamp,
+) -> Option<Stmt> {
+    last_used.is_none_or(|t| micros(now) - t > 60_000_000).then(|| {
+        Stmt::new(
+            "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2",
+            vec![Param::Int(micros(now)), Param::Uuid(id.0)],
+        )
+    })
 }
 
 pub(crate) fn revoke_token(
@@ -926,8 +937,7 @@ pub(crate) fn update_category(c: &Category) -> Stmt {
 
 /// Counts the tickets a query matches (ignoring its page and sort).
 pub(crate) fn count_tickets(dialect: Dialect, q: &TicketQuery, scope: &TicketScope) -> Stmt {
-    let s = count_tickets_sql(dialect, q, scope);
-    if plan_depends_on_values(q) { s.with_custom_plan() } else { s }
+    planned_for(q, count_tickets_sql(dialect, q, scope))
 }
 
 fn count_tickets_sql(dialect: Dialect, q: &TicketQuery, scope: &TicketScope) -> Stmt {
@@ -1007,6 +1017,11 @@ fn plan_depends_on_values(q: &TicketQuery) -> bool {
         || q.updated_after.is_some()
         || q.updated_before.is_some()
         || !q.terms.is_empty()
+}
+
+/// `s`, a list or count of `q`, marked for a custom plan when its best plan depends on `q`'s values.
+fn planned_for(q: &TicketQuery, s: Stmt) -> Stmt {
+    if plan_depends_on_values(q) { s.with_custom_plan() } else { s }
 }
 
 /// Whether a query filters by statuses and assignee only, as the desk's views do.

@@ -814,7 +814,7 @@ impl Store for SqliteStore {
     }
 
     async fn token_actor(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<Actor>> {
-        let (find, touch) = query::token_statements(token_hash, now);
+        let find = query::find_token(token_hash);
         // The token and its owner's rights in one read: every API request starts here.
         let owner = self
             .read_by_key(move |c| {
@@ -830,10 +830,7 @@ impl Store for SqliteStore {
         let Some((token_id, actor, last_used)) = owner else {
             return Ok(None);
         };
-        // Record use at most once a minute: a read should not queue a write every time.
-        if last_used.is_none_or(|t| micros(now) - t > 60_000_000) {
-            let mut touch = touch;
-            touch.params.push(Param::Uuid(token_id.0));
+        if let Some(touch) = query::touch_token(token_id, last_used, now) {
             self.write(move |c| exec(c, &touch).map(drop)).await?;
         }
         Ok(Some(actor))
