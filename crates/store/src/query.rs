@@ -83,6 +83,24 @@ impl Stmt {
         self
     }
 
+    /// This statement with `writes` run as part of it (PostgreSQL data-modifying `WITH` clauses,
+    /// their placeholders renumbered after this one's): one statement, so one round trip and its
+    /// own transaction. Every part sees the same snapshot and none sees another's rows, but
+    /// foreign keys are checked at the end of the whole statement, so a part may refer to the row
+    /// this one writes.
+    pub(crate) fn with_writes(mut self, writes: Vec<Stmt>) -> Stmt {
+        if writes.is_empty() {
+            return self;
+        }
+        let mut parts = Vec::with_capacity(writes.len());
+        for (i, w) in writes.into_iter().enumerate() {
+            parts.push(format!("w{i} AS ({})", renumber(&w.sql, self.params.len())));
+            self.params.extend(w.params);
+        }
+        self.sql = format!("WITH {} {}", parts.join(", "), self.sql);
+        self
+    }
+
     /// Appends a text parameter and returns its placeholder.
     pub(crate) fn bind_text(&mut self, text: String) -> String {
         self.bind(Param::Text(text))
@@ -1241,5 +1259,31 @@ mod multi_row_tests {
         assert_eq!(merged[0].params, [Param::Int(1), Param::Int(10), Param::Int(3), Param::Int(30)]);
         assert_eq!(merged[1].params, [Param::Int(4), Param::Int(40)]);
         assert_eq!(renumber("($9, $10, '$')", 10), "($19, $20, '$')");
+    }
+
+    #[test]
+    fn writes_join_a_statement_as_with_clauses_numbered_after_its_own() {
+        let main = Stmt::new("INSERT INTO t (a, b) VALUES ($1, $2) RETURNING n", vec![Param::Int(1), Param::Int(2)]);
+        let tag = |v: &str| {
+            Stmt::new("INSERT INTO tags (t, tag) VALUES ($1, $2)", vec![Param::Int(1), Param::Text(v.into())])
+        };
+        let joined = main.clone().with_writes(vec![tag("x"), tag("y")]);
+        assert_eq!(
+            joined.sql,
+            "WITH w0 AS (INSERT INTO tags (t, tag) VALUES ($3, $4)), w1 AS (INSERT INTO tags (t, tag) VALUES ($5, $6)) \
+             INSERT INTO t (a, b) VALUES ($1, $2) RETURNING n"
+        );
+        assert_eq!(
+            joined.params,
+            [
+                Param::Int(1),
+                Param::Int(2),
+                Param::Int(1),
+                Param::Text("x".into()),
+                Param::Int(1),
+                Param::Text("y".into())
+            ]
+        );
+        assert_eq!(main.clone().with_writes(vec![]).sql, main.sql);
     }
 }
