@@ -329,13 +329,17 @@ async fn serve(
         }
     });
     // PostgreSQL's view counters take appended deltas; each key's are folded into one row every
-    // second, so a count sums a few rows (a no-op on SQLite).
+    // second, so a count sums a few rows. Its search index's pending entries are merged as often,
+    // so that no request pays for merging them. Both are no-ops on SQLite.
     {
         let store = store.clone();
         tokio::spawn(async move {
             loop {
                 if let Err(e) = store.compact_view_counters().await {
                     tracing::warn!(error = %e, "cannot fold the view counters' deltas");
+                }
+                if let Err(e) = store.merge_pending_search_entries().await {
+                    tracing::warn!(error = %e, "cannot merge the search index's pending entries");
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }

@@ -188,52 +188,36 @@ async fn one<T>(
     Ok(rows(c, s, decode).await?.into_iter().next())
 }
 
-async fn reindex(c: &impl GenericClient, t: &Ticket) -> StoreResult<()> {
-    let comments = rows(
-        c,
-        &Stmt::new(
-            "SELECT body, internal FROM comments WHERE ticket_id = $1 ORDER BY created_at",
-            vec![Param::Uuid(t.id.0)],
-        ),
-        |r| Ok((r.text("body")?, r.boolean("internal")?)),
-    )
-    .await?;
-    write_search(c, t.id, query::search_document(t, &comments)).await
+/// A ticket's comment texts in order, for its search vector.
+async fn comment_texts(c: &impl GenericClient, id: TicketId) -> StoreResult<Vec<(String, bool)>> {
+    rows(c, &query::comment_texts(id), |r| Ok((r.text("body")?, r.boolean("internal")?))).await
 }
 
-/// Stores a ticket's search vectors (public text, and all text including internal notes).
-async fn write_search(c: &impl GenericClient, id: TicketId, doc: (String, String, String, String)) -> StoreResult<()> {
-    exec(c, &search_statement(id, doc)).await?;
+/// Rewrites a ticket's search vector from its stored text and comments.
+async fn reindex(c: &impl GenericClient, t: &Ticket) -> StoreResult<()> {
+    let doc = query::search_document(t, &comment_texts(c, t.id).await?);
+    let mut s = Stmt::new("", vec![Param::Uuid(t.id.0)]);
+    let vector = s.bind_expr(search_vector(doc));
+    s.sql = format!("UPDATE tickets SET search = {vector} WHERE id = $1");
+    exec(c, &s).await?;
     Ok(())
 }
 
-fn search_statement(id: TicketId, doc: (String, String, String, String)) -> Stmt {
-    let mut s = Stmt::new("", vec![Param::Uuid(id.0)]);
-    let vector = search_vector(&mut s, doc);
-    s.sql = format!("UPDATE tickets SET search = {vector} WHERE id = $1");
-    s
+/// A ticket's search vector as the row's computed `search` column: written with the row, never
+/// by a second `UPDATE` (which would write another version of the row and index it again).
+fn search_column(doc: (String, String, String, String)) -> query::Computed {
+    query::Computed { column: "search", expr: search_vector(doc) }
 }
 
-/// A ticket's search vector as an SQL expression over `doc`, bound to `s`: what a requester
-/// may find (subject, description, public answers) with weight A, internal notes with weight B
+/// A ticket's search vector as an SQL expression over `doc`: what a requester may find
+/// (subject, description, public answers) with weight A, internal notes with weight B
 /// (migration 0015; a requester's query asks for `:A`).
-fn search_vector(s: &mut Stmt, doc: (String, String, String, String)) -> String {
+fn search_vector(doc: (String, String, String, String)) -> Stmt {
     let (subject, description, public, internal) = doc;
-    let [subject, description, public, internal] =
-        [subject, description, public, internal].map(|text| s.bind_text(text));
-    format!(
-        "setweight(to_tsvector('simple', {subject} || ' ' || {description} || ' ' || {public}), 'A') || \
-         setweight(to_tsvector('simple', {internal}), 'B')"
+    Stmt::new(
+        "setweight(to_tsvector('simple', $1 || ' ' || $2 || ' ' || $3), 'A') || setweight(to_tsvector('simple', $4), 'B')",
+        [subject, description, public, internal].map(Param::Text).into(),
     )
-}
-
-/// An imported ticket's row with its search vector in the same insert (no second version of
-/// the row, as a later `UPDATE` would write).
-fn insert_with_search(insert: &mut Stmt, doc: (String, String, String, String)) {
-    let vector = search_vector(insert, doc);
-    if let (Some(cols_end), Some(values_end)) = (insert.sql.find(") VALUES ("), insert.sql.rfind(')')) {
-        insert.sql = format!("{}, search{}, {vector})", &insert.sql[..cols_end], &insert.sql[cols_end..values_end]);
-    }
 }
 
 /// Opens a ticket: the row with its search entry, numbered by the insert, its sets, a "created"
@@ -254,8 +238,8 @@ async fn create_in(
     let mut ticket = Ticket::open(draft, id, TicketNumber(0), matrix, now);
     // The row carries its search vector (a new ticket has no comments yet): one version of the
     // row, where a later `UPDATE` would write a second one and index it again.
-    let mut insert = query::insert_ticket_unnumbered(&ticket);
-    insert_with_search(&mut insert, query::search_document(&ticket, &[]));
+    let mut insert =
+        query::insert_ticket_unnumbered(&ticket, Some(search_column(query::search_document(&ticket, &[]))));
     insert.sql.push_str(" RETURNING number");
     let mut rest = query::insert_ticket_sets(&ticket);
     rest.extend(query::insert_history(&query::created_change(&ticket, actor, now)));
@@ -285,8 +269,20 @@ fn locked_ticket(id: TicketId) -> Stmt {
     Stmt::new(format!("SELECT {} FROM tickets t WHERE t.id = $1 FOR UPDATE", row::TICKET_COLUMNS), by_id(id.0))
 }
 
+/// Stores a ticket change inside the caller's transaction: the guarded update carries the new
+/// search vector (text or a comment changed); when it matched, the rows the change adds follow
+/// as one statement, then replaced tag and watcher rows and the idempotency key.
 async fn save_in(tx: &deadpool_postgres::Transaction<'_>, change: TicketChange) -> StoreResult<Ticket> {
-    if exec(tx, &query::update_ticket(&change.ticket, change.expected_version)).await? != 1 {
+    let search = if query::needs_reindex(&change) {
+        // A concurrent comment would have bumped the version, so the guard refuses this update.
+        let mut comments = comment_texts(tx, change.ticket.id).await?;
+        comments.extend(change.comment.as_ref().map(|c| (c.body.clone(), c.internal)));
+        Some(search_column(query::search_document(&change.ticket, &comments)))
+    } else {
+        None
+    };
+    let writes = query::plan_save(&change);
+    if exec(tx, &query::update_ticket(&change.ticket, change.expected_version, search)).await? != 1 {
         let current =
             one(tx, &Stmt::new("SELECT version FROM tickets WHERE id = $1", by_id(change.ticket.id.0)), |r| {
                 r.int("version")
@@ -294,17 +290,13 @@ async fn save_in(tx: &deadpool_postgres::Transaction<'_>, change: TicketChange) 
             .await?;
         return Err(current.map_or(StoreError::NotFound, |current| StoreError::Conflict { current }));
     }
-    for s in query::plan_save(&change) {
-        exec(tx, &s).await?;
+    let mut added = writes.added.into_iter();
+    if let Some(first) = added.next() {
+        exec(tx, &first.with_writes(added.collect())).await?;
     }
+    exec_pipelined(tx, &writes.sets).await?;
     if let (Some(key), Some(comment)) = (&change.idempotency, &change.comment) {
         record_idempotency(tx, key, comment.id.0, change.at).await?;
-    }
-    for j in &change.jobs {
-        exec(tx, &crate::mail::insert_job(j, change.at)).await?;
-    }
-    if query::needs_reindex(&change) {
-        reindex(tx, &change.ticket).await?;
     }
     let mut saved = change.ticket;
     saved.version = change.expected_version + 1;
@@ -898,6 +890,13 @@ impl Store for PgStore {
         exec(&self.client().await?, &Stmt::new(query::COMPACT_VIEW_COUNTERS, vec![])).await
     }
 
+    async fn merge_pending_search_entries(&self) -> StoreResult<u64> {
+        // `to_regclass`: no index (set aside by a first import) is nothing to merge.
+        let merge = "SELECT coalesce(gin_clean_pending_list(to_regclass('tickets_search')), 0) AS pages";
+        let pages = one(&self.client().await?, &Stmt::new(merge, vec![]), |r| r.int("pages")).await?;
+        Ok(pages.unwrap_or(0).max(0) as u64)
+    }
+
     async fn compact_search_index(&self, _pages: u32) -> StoreResult<bool> {
         // GIN indexes are maintained by PostgreSQL (its pending list by autovacuum).
         Ok(false)
@@ -960,11 +959,7 @@ impl Store for PgStore {
         for (mut item, number) in batch.into_iter().zip(&numbers) {
             item.ticket.number = TicketNumber(*number);
             item.ticket.version = 1;
-            let mut rows = query::import_statements(&item);
-            if let Some(ticket_row) = rows.first_mut() {
-                insert_with_search(ticket_row, query::import_document(&item));
-            }
-            statements.extend(rows);
+            statements.extend(query::import_statements(&item, Some(search_column(query::import_document(&item)))));
         }
         // Rows of a kind go in together: one multi-row insert per table and chunk.
         let statements = query::multi_row_inserts(statements, MAX_PARAMS_PER_STATEMENT);

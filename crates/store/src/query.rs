@@ -94,16 +94,17 @@ impl Stmt {
         }
         let mut parts = Vec::with_capacity(writes.len());
         for (i, w) in writes.into_iter().enumerate() {
-            parts.push(format!("w{i} AS ({})", renumber(&w.sql, self.params.len())));
-            self.params.extend(w.params);
+            parts.push(format!("w{i} AS ({})", self.bind_expr(w)));
         }
         self.sql = format!("WITH {} {}", parts.join(", "), self.sql);
         self
     }
 
-    /// Appends a text parameter and returns its placeholder.
-    pub(crate) fn bind_text(&mut self, text: String) -> String {
-        self.bind(Param::Text(text))
+    /// Appends `part`'s parameters and returns its SQL with its placeholders renumbered to them.
+    pub(crate) fn bind_expr(&mut self, part: Stmt) -> String {
+        let sql = renumber(&part.sql, self.params.len());
+        self.params.extend(part.params);
+        sql
     }
 
     /// Appends a parameter and returns its placeholder.
@@ -111,6 +112,13 @@ impl Stmt {
         self.params.push(p);
         format!("${}", self.params.len())
     }
+}
+
+/// A ticket column written with an SQL expression over its own bound values (`$1`…) instead of
+/// one value: PostgreSQL's search vector, so that the row is written once with it.
+pub(crate) struct Computed {
+    pub column: &'static str,
+    pub expr: Stmt,
 }
 
 /// The columns a ticket row is written with, in order, and their values.
@@ -152,27 +160,31 @@ fn ticket_values(t: &Ticket) -> Vec<(&'static str, Param)> {
     ]
 }
 
-pub(crate) fn insert_ticket(t: &Ticket) -> Stmt {
-    insert_ticket_values(ticket_values(t))
+pub(crate) fn insert_ticket(t: &Ticket, computed: Option<Computed>) -> Stmt {
+    insert_ticket_values(ticket_values(t), computed)
 }
 
 /// `insert_ticket` without the number: the database gives the next (PostgreSQL: the column's
 /// default, from `ticket_number_seq`). The caller adds `RETURNING number` to learn it.
-pub(crate) fn insert_ticket_unnumbered(t: &Ticket) -> Stmt {
-    insert_ticket_values(ticket_values(t).into_iter().filter(|(col, _)| *col != "number").collect())
+pub(crate) fn insert_ticket_unnumbered(t: &Ticket, computed: Option<Computed>) -> Stmt {
+    insert_ticket_values(ticket_values(t).into_iter().filter(|(col, _)| *col != "number").collect(), computed)
 }
 
-fn insert_ticket_values(values: Vec<(&'static str, Param)>) -> Stmt {
+fn insert_ticket_values(values: Vec<(&'static str, Param)>, computed: Option<Computed>) -> Stmt {
     let mut s = Stmt::new("", vec![]);
-    let cols: Vec<&str> = values.iter().map(|(c, _)| *c).collect();
-    let marks: Vec<String> = values.into_iter().map(|(_, p)| s.bind(p)).collect();
+    let mut cols: Vec<&str> = values.iter().map(|(c, _)| *c).collect();
+    let mut marks: Vec<String> = values.into_iter().map(|(_, p)| s.bind(p)).collect();
+    if let Some(c) = computed {
+        cols.push(c.column);
+        marks.push(s.bind_expr(c.expr));
+    }
     s.sql = format!("INSERT INTO tickets ({}) VALUES ({})", cols.join(", "), marks.join(", "));
     s
 }
 
 /// Writes every column except number, id and created_at, bumping the version, only if the
 /// stored version is `expected`. Exactly one affected row means success.
-pub(crate) fn update_ticket(t: &Ticket, expected: i64) -> Stmt {
+pub(crate) fn update_ticket(t: &Ticket, expected: i64, computed: Option<Computed>) -> Stmt {
     let mut s = Stmt::new("", vec![]);
     let mut sets = Vec::new();
     for (col, p) in ticket_values(t) {
@@ -180,6 +192,10 @@ pub(crate) fn update_ticket(t: &Ticket, expected: i64) -> Stmt {
             continue;
         }
         sets.push(format!("{col} = {}", s.bind(p)));
+    }
+    if let Some(c) = computed {
+        let expr = s.bind_expr(c.expr);
+        sets.push(format!("{} = {expr}", c.column));
     }
     let id = s.bind(Param::Uuid(t.id.0));
     let version = s.bind(Param::Int(expected));
@@ -556,17 +572,34 @@ pub(crate) fn search_document(t: &Ticket, comments: &[(String, bool)]) -> (Strin
     (t.subject.clone(), t.description.clone(), public, internal)
 }
 
-/// The statements after the guarded ticket update: tag/watcher index, history, comment.
-pub(crate) fn plan_save(change: &TicketChange) -> Vec<Stmt> {
-    let mut out = Vec::new();
-    if change.changes.iter().any(|c| c.field == "tags" || c.field == "watchers") {
-        out.extend(replace_ticket_sets(&change.ticket));
-    }
-    out.extend(insert_history(change));
-    if let Some(c) = &change.comment {
-        out.push(insert_comment(c));
-    }
-    out
+/// The writes that go with a guarded ticket update (see `plan_save`).
+pub(crate) struct SaveWrites {
+    /// Replace the tag and watcher index rows: deletes, then inserts of rows that may be the
+    /// same, so they run one after the other.
+    pub sets: Vec<Stmt>,
+    /// Only add rows (history lines, the comment, queued jobs): none depends on another.
+    pub added: Vec<Stmt>,
+}
+
+/// The writes after the guarded ticket update: tag/watcher index, history, comment, jobs.
+pub(crate) fn plan_save(change: &TicketChange) -> SaveWrites {
+    let sets = if change.changes.iter().any(|c| c.field == "tags" || c.field == "watchers") {
+        replace_ticket_sets(&change.ticket)
+    } else {
+        Vec::new()
+    };
+    let mut added = insert_history(change);
+    added.extend(change.comment.as_ref().map(insert_comment));
+    added.extend(change.jobs.iter().map(|j| crate::mail::insert_job(j, change.at)));
+    SaveWrites { sets, added }
+}
+
+/// A ticket's comment texts in order, for its search entry.
+pub(crate) fn comment_texts(ticket: ferrodesk_core::ids::TicketId) -> Stmt {
+    Stmt::new(
+        "SELECT body, internal FROM comments WHERE ticket_id = $1 ORDER BY created_at",
+        vec![Param::Uuid(ticket.0)],
+    )
 }
 
 /// Whether the change alters searchable text.
@@ -988,11 +1021,11 @@ pub(crate) fn list_all_tokens(limit: u32) -> Stmt {
     )
 }
 
-/// The statements that store one imported ticket (its number already set): row, tag and
-/// watcher index, comments and an "imported" history line.
-pub(crate) fn import_statements(item: &ImportedTicket) -> Vec<Stmt> {
+/// The statements that store one imported ticket (its number already set): row (with
+/// `computed`, see `Computed`), tag and watcher index, comments and an "imported" history line.
+pub(crate) fn import_statements(item: &ImportedTicket, computed: Option<Computed>) -> Vec<Stmt> {
     let t = &item.ticket;
-    let mut out = vec![insert_ticket(t)];
+    let mut out = vec![insert_ticket(t, computed)];
     out.extend(insert_ticket_sets(t));
     for c in &item.comments {
         out.push(insert_comment(c));

@@ -472,14 +472,7 @@ fn custom_fields_in(c: &Connection) -> StoreResult<Vec<CustomFieldDef>> {
 
 /// Queues a changed ticket's search row (written at the end of the batch, see `SEARCH_QUEUE`).
 fn reindex(conn: &Connection, t: &Ticket) -> StoreResult<()> {
-    let comments = rows(
-        conn,
-        &Stmt::new(
-            "SELECT body, internal FROM comments WHERE ticket_id = $1 ORDER BY created_at",
-            vec![Param::Uuid(t.id.0)],
-        ),
-        |r| Ok((r.text("body")?, r.boolean("internal")?)),
-    )?;
+    let comments = rows(conn, &query::comment_texts(t.id), |r| Ok((r.text("body")?, r.boolean("internal")?)))?;
     queue_search(conn, t.number, query::search_document(t, &comments))
 }
 
@@ -508,21 +501,19 @@ fn queue_search(conn: &Connection, number: TicketNumber, doc: (String, String, S
 
 /// Stores a ticket change inside the writer's transaction (see `Store::save_ticket`).
 fn save_in(c: &Connection, change: TicketChange) -> StoreResult<Ticket> {
-    if exec(c, &query::update_ticket(&change.ticket, change.expected_version))? != 1 {
+    if exec(c, &query::update_ticket(&change.ticket, change.expected_version, None))? != 1 {
         let current =
             one(c, &Stmt::new("SELECT version FROM tickets WHERE id = $1", by_id(change.ticket.id.0)), |r| {
                 r.int("version")
             })?;
         return Err(current.map_or(StoreError::NotFound, |current| StoreError::Conflict { current }));
     }
-    for s in query::plan_save(&change) {
-        exec(c, &s)?;
+    let writes = query::plan_save(&change);
+    for s in writes.sets.iter().chain(&writes.added) {
+        exec(c, s)?;
     }
     if let (Some(key), Some(comment)) = (&change.idempotency, &change.comment) {
         record_idempotency(c, key, comment.id.0, change.at)?;
-    }
-    for j in &change.jobs {
-        exec(c, &crate::mail::insert_job(j, change.at))?;
     }
     if query::needs_reindex(&change) {
         reindex(c, &change.ticket)?;
@@ -547,7 +538,7 @@ fn create_in(
     let number: i64 =
         c.query_row("SELECT coalesce(max(number), 1000) + 1 FROM tickets", [], |r| r.get(0)).map_err(db)?;
     let ticket = Ticket::open(draft, id, TicketNumber(number), matrix, now);
-    exec(c, &query::insert_ticket(&ticket))?;
+    exec(c, &query::insert_ticket(&ticket, None))?;
     for s in query::insert_ticket_sets(&ticket) {
         exec(c, &s)?;
     }
@@ -1064,6 +1055,10 @@ impl Store for SqliteStore {
         Ok(0)
     }
 
+    async fn merge_pending_search_entries(&self) -> StoreResult<u64> {
+        Ok(0)
+    }
+
     async fn compact_search_index(&self, pages: u32) -> StoreResult<bool> {
         self.write(move |c| {
             // A negative page count asks FTS5 to merge every segment, not only full levels; the
@@ -1088,7 +1083,7 @@ impl Store for SqliteStore {
             for (number, mut item) in (first..).zip(batch) {
                 item.ticket.number = TicketNumber(number);
                 item.ticket.version = 1;
-                for s in query::import_statements(&item) {
+                for s in query::import_statements(&item, None) {
                     exec(c, &s)?;
                 }
                 queue_search(c, item.ticket.number, query::import_document(&item))?;

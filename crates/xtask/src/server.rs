@@ -80,10 +80,15 @@ impl Backend {
             checked(&mut initdb, "initdb")?;
         }
         let port = free_port()?;
-        // Durable like production (fsync on); memory settings a small dedicated server would use.
+        // Durable like production (fsync on); memory settings a small dedicated server would use,
+        // and checkpoints spaced as PostgreSQL's log asks of a write-heavy server: with the
+        // default 1 GB of WAL between checkpoints, the write scenarios ran one checkpoint after
+        // another ("checkpoints are occurring too frequently"), each followed by full-page
+        // images of every page touched again.
         let mut start = run_as_postgres(&bin.join("pg_ctl"));
         start.arg("-D").arg(&data).arg("-l").arg(root.join("server.log")).args(["-w", "-t", "60", "-o"]).arg(format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=2GB -c work_mem=16MB",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=2GB -c work_mem=16MB \
+             -c max_wal_size=8GB -c checkpoint_timeout=15min",
             root.display()
         ));
         start.arg("start");
