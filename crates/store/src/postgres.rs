@@ -898,7 +898,8 @@ impl Store for PgStore {
     }
 
     async fn compact_search_index(&self, _pages: u32) -> StoreResult<bool> {
-        // GIN indexes are maintained by PostgreSQL (its pending list by autovacuum).
+        // PostgreSQL maintains its indexes itself; the GIN pending list is merged every second
+        // (`merge_pending_search_entries`).
         Ok(false)
     }
 
