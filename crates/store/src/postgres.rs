@@ -701,8 +701,7 @@ impl Store for PgStore {
         idle: jiff::SignedDuration,
     ) -> StoreResult<Option<SignedIn>> {
         let c = self.client().await?;
-        let (find, mut touch) = query::session_statements(secret_hash, now, idle);
-        let Some(session) = one(&c, &find, row::session).await? else {
+        let Some(session) = one(&c, &query::find_session(secret_hash, now, idle), row::session).await? else {
             return Ok(None);
         };
         // The owner's rights and record pipelined: one round trip more, not two.
@@ -711,8 +710,7 @@ impl Store for PgStore {
         let (Some(actor), Some(user)) = (actor, user) else {
             return Ok(None);
         };
-        if micros(now) - micros(session.last_seen_at) > 60_000_000 {
-            touch.params.push(Param::Uuid(session.id.0));
+        if let Some(touch) = query::touch_session(&session, now) {
             exec(&c, &touch).await?;
         }
         Ok(Some(SignedIn { session, actor, user }))

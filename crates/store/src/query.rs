@@ -810,14 +810,21 @@ pub(crate) fn find_token(hash: &str) -> Stmt {
     )
 }
 
-/// Records a token's use, at most once a minute (`None` when it was used within the last one): a
-/// read should not queue a write every time.
+/// How often a token's or a session's use is recorded: a read should not queue a write every time.
+const USE_RECORDED_EVERY_MICROS: i64 = 60_000_000;
+
+/// Whether a use at `now` is recorded, the last recorded at `last` (microseconds).
+fn use_record_due(last: Option<i64>, now: jiff::Timestamp) -> bool {
+    last.is_none_or(|t| micros(now) - t > USE_RECORDED_EVERY_MICROS)
+}
+
+/// Records a token's use, at most once a minute (`None` when it was used within the last one).
 pub(crate) fn touch_token(
     id: ferrodesk_core::ids::TokenId,
     last_used: Option<i64>,
     now: jiff::Timestamp,
 ) -> Option<Stmt> {
-    last_used.is_none_or(|t| micros(now) - t > 60_000_000).then(|| {
+    use_record_due(last_used, now).then(|| {
         Stmt::new(
             "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2",
             vec![Param::Int(micros(now)), Param::Uuid(id.0)],
@@ -897,18 +904,25 @@ pub(crate) fn insert_session(s: &Session, secret_hash: &str) -> Stmt {
     )
 }
 
-/// (find a live session by secret hash; record activity — the session id is appended).
-pub(crate) fn session_statements(secret_hash: &str, now: jiff::Timestamp, idle: jiff::SignedDuration) -> (Stmt, Stmt) {
+/// A live session by its secret's hash: not expired, and seen within `idle`.
+pub(crate) fn find_session(secret_hash: &str, now: jiff::Timestamp, idle: jiff::SignedDuration) -> Stmt {
     let idle_since = micros(now) - idle.as_micros() as i64;
-    (
-        Stmt::new(
-            format!(
-                "SELECT {SESSION_COLUMNS} FROM sessions WHERE secret_hash = $1 AND expires_at > $2 AND last_seen_at > $3"
-            ),
-            vec![Param::Text(secret_hash.into()), Param::Int(micros(now)), Param::Int(idle_since)],
+    Stmt::new(
+        format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE secret_hash = $1 AND expires_at > $2 AND last_seen_at > $3"
         ),
-        Stmt::new("UPDATE sessions SET last_seen_at = $1 WHERE id = $2", vec![Param::Int(micros(now))]),
+        vec![Param::Text(secret_hash.into()), Param::Int(micros(now)), Param::Int(idle_since)],
     )
+}
+
+/// Records a session's activity, at most once a minute like a token's (`None` when not due).
+pub(crate) fn touch_session(s: &Session, now: jiff::Timestamp) -> Option<Stmt> {
+    use_record_due(Some(micros(s.last_seen_at)), now).then(|| {
+        Stmt::new(
+            "UPDATE sessions SET last_seen_at = $1 WHERE id = $2",
+            vec![Param::Int(micros(now)), Param::Uuid(s.id.0)],
+        )
+    })
 }
 
 pub(crate) fn delete_sessions(user: ferrodesk_core::ids::UserId, keep: Option<ferrodesk_core::ids::SessionId>) -> Stmt {
@@ -1318,5 +1332,33 @@ mod multi_row_tests {
             ]
         );
         assert_eq!(main.clone().with_writes(vec![]).sql, main.sql);
+    }
+}
+
+#[cfg(test)]
+mod use_record_tests {
+    use super::*;
+    use ferrodesk_core::ids::{SessionId, TokenId};
+
+    #[test]
+    fn a_use_is_recorded_at_most_once_a_minute() {
+        let seen = jiff::Timestamp::from_second(1_700_000_000).unwrap_or_else(|e| panic!("{e}"));
+        let later = |s: i64| seen + jiff::SignedDuration::from_secs(s);
+        let token = TokenId::generate();
+        assert!(touch_token(token, None, seen).is_some(), "a token never used");
+        assert!(touch_token(token, Some(micros(seen)), later(60)).is_none());
+        let touch = touch_token(token, Some(micros(seen)), later(61)).unwrap_or_else(|| panic!("due after a minute"));
+        assert_eq!(touch.params, [Param::Int(micros(later(61))), Param::Uuid(token.0)]);
+        let session = Session {
+            id: SessionId::generate(),
+            user_id: UserId::generate(),
+            csrf_token: String::new(),
+            created_at: seen,
+            last_seen_at: seen,
+            expires_at: later(3600),
+        };
+        assert!(touch_session(&session, later(30)).is_none());
+        let touch = touch_session(&session, later(90)).unwrap_or_else(|| panic!("due after a minute"));
+        assert_eq!(touch.params, [Param::Int(micros(later(90))), Param::Uuid(session.id.0)]);
     }
 }

@@ -856,7 +856,7 @@ impl Store for SqliteStore {
         now: Timestamp,
         idle: jiff::SignedDuration,
     ) -> StoreResult<Option<SignedIn>> {
-        let (find, mut touch) = query::session_statements(secret_hash, now, idle);
+        let find = query::find_session(secret_hash, now, idle);
         // One hop for what every page needs first.
         let found = self
             .read_by_key(move |c| {
@@ -870,10 +870,7 @@ impl Store for SqliteStore {
                 Ok(user.map(|user| SignedIn { session, actor, user }))
             })
             .await?;
-        if let Some(s) = &found
-            && micros(now) - micros(s.session.last_seen_at) > 60_000_000
-        {
-            touch.params.push(Param::Uuid(s.session.id.0));
+        if let Some(touch) = found.as_ref().and_then(|s| query::touch_session(&s.session, now)) {
             self.write(move |c| exec(c, &touch).map(drop)).await?;
         }
         Ok(found)
