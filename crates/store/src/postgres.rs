@@ -188,17 +188,24 @@ async fn one<T>(
     Ok(rows(c, s, decode).await?.into_iter().next())
 }
 
-/// A ticket's comment texts in order, for its search vector.
-async fn comment_texts(c: &impl GenericClient, id: TicketId) -> StoreResult<Vec<(String, bool)>> {
-    rows(c, &query::comment_texts(id), |r| Ok((r.text("body")?, r.boolean("internal")?))).await
+/// The search column of `t` with its stored comments and `new` (one not stored yet) in it.
+async fn search_with_comments(
+    c: &impl GenericClient,
+    t: &Ticket,
+    new: Option<&crate::Comment>,
+) -> StoreResult<query::Computed> {
+    let mut comments = rows(c, &query::comment_texts(t.id), row::comment_text).await?;
+    comments.extend(new.map(|n| (n.body.clone(), n.internal)));
+    Ok(search_column(query::search_document(t, &comments)))
 }
 
-/// Rewrites a ticket's search vector from its stored text and comments.
+/// Rewrites a ticket's search vector from its stored text and comments (after a merge moved
+/// comments between tickets).
 async fn reindex(c: &impl GenericClient, t: &Ticket) -> StoreResult<()> {
-    let doc = query::search_document(t, &comment_texts(c, t.id).await?);
+    let search = search_with_comments(c, t, None).await?;
     let mut s = Stmt::new("", vec![Param::Uuid(t.id.0)]);
-    let vector = s.bind_expr(search_vector(doc));
-    s.sql = format!("UPDATE tickets SET search = {vector} WHERE id = $1");
+    let vector = s.bind_expr(search.expr);
+    s.sql = format!("UPDATE tickets SET {} = {vector} WHERE id = $1", search.column);
     exec(c, &s).await?;
     Ok(())
 }
@@ -275,9 +282,7 @@ fn locked_ticket(id: TicketId) -> Stmt {
 async fn save_in(tx: &deadpool_postgres::Transaction<'_>, change: TicketChange) -> StoreResult<Ticket> {
     let search = if query::needs_reindex(&change) {
         // A concurrent comment would have bumped the version, so the guard refuses this update.
-        let mut comments = comment_texts(tx, change.ticket.id).await?;
-        comments.extend(change.comment.as_ref().map(|c| (c.body.clone(), c.internal)));
-        Some(search_column(query::search_document(&change.ticket, &comments)))
+        Some(search_with_comments(tx, &change.ticket, change.comment.as_ref()).await?)
     } else {
         None
     };
@@ -1018,9 +1023,13 @@ impl Store for PgStore {
         let source = save_in(&tx, source).await?;
         exec(&tx, &ticket_work::move_comments(from, to)).await?;
         exec(&tx, &ticket_work::move_attachments(from, to)).await?;
+        // The target saved after the move: a change that re-indexes it already has every comment.
+        let target_indexed = query::needs_reindex(&target);
         let target = save_in(&tx, target).await?;
         reindex(&tx, &source).await?;
-        reindex(&tx, &target).await?;
+        if !target_indexed {
+            reindex(&tx, &target).await?;
+        }
         tx.commit().await.map_err(db)?;
         Ok((source, target))
     }

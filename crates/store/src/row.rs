@@ -159,6 +159,11 @@ pub(crate) fn comment(row: &impl RowAccess) -> StoreResult<Comment> {
     })
 }
 
+/// A comment's text and whether it is internal (`query::comment_texts`), for a search entry.
+pub(crate) fn comment_text(row: &impl RowAccess) -> StoreResult<(String, bool)> {
+    Ok((row.text("body")?, row.boolean("internal")?))
+}
+
 pub(crate) fn history_entry(row: &impl RowAccess) -> StoreResult<HistoryEntry> {
     Ok(HistoryEntry {
         id: row.int("id")?,

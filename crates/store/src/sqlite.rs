@@ -472,7 +472,7 @@ fn custom_fields_in(c: &Connection) -> StoreResult<Vec<CustomFieldDef>> {
 
 /// Queues a changed ticket's search row (written at the end of the batch, see `SEARCH_QUEUE`).
 fn reindex(conn: &Connection, t: &Ticket) -> StoreResult<()> {
-    let comments = rows(conn, &query::comment_texts(t.id), |r| Ok((r.text("body")?, r.boolean("internal")?)))?;
+    let comments = rows(conn, &query::comment_texts(t.id), |r| row::comment_text(r))?;
     queue_search(conn, t.number, query::search_document(t, &comments))
 }
 
