@@ -26,6 +26,10 @@ before(async () => {
   const mail = await server.deliver(token, 'support', 'From: Rita <rita@example.org>\r\nTo: help@desk.example\r\n' +
     'Subject: Formatted\r\nMessage-ID: <a11y@example.org>\r\nContent-Type: text/html\r\n\r\n<p><b>Bold</b> request</p>\r\n');
   mailId = mail.body.message.id;
+  // A reply that proves nothing about its sender: held on the ticket, with its buttons.
+  const held = await server.deliver(token, 'support', `From: Rita <rita@example.org>\r\nTo: help@desk.example\r\n` +
+    `Subject: Re: [#${number}] Screen flickers\r\nMessage-ID: <a11y-held@example.org>\r\n\r\nStill flickering.\r\n`);
+  assert.equal(held.body.outcome, 'held', JSON.stringify(held.body));
   browser = await launch();
 });
 

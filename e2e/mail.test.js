@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { Server, launch, signIn } from './lib.js';
+import { Server, launch, signIn, shot } from './lib.js';
 
 let server;
 let browser;
@@ -67,5 +67,39 @@ test('a formatted e-mail runs no code and loads remote images only on request', 
   for (let i = 0; i < 50 && hits.length === 0; i++) await page.waitForTimeout(100);
   assert.deepEqual(hits, ['/pixel.gif'], 'the browser, not the server, fetched it once asked');
   assert.deepEqual(page.dialogs, [], 'no script of the mail ran');
+  await page.context().close();
+});
+
+test('a reply that proves nothing is held on its ticket until an agent accepts it', async () => {
+  const token = server.cli(['token', 'create', '--user', 'ada@example.org']);
+  const opened = await server.deliver(token, 'support', [
+    'From: Ann <ann@customer.example>', 'To: help@desk.example', 'Subject: Laptop will not charge',
+    'Message-ID: <e2e-held-1@customer.example>', '', 'The charging light stays off.', '',
+  ].join('\r\n'));
+  assert.equal(opened.body.outcome, 'opened', JSON.stringify(opened.body));
+  const number = (await server.api('GET', `/api/v1/tickets/${opened.body.message.ticket_id}`, token)).body.number;
+  // Anyone can write Ann's address and the ticket's number: that alone is held, not her reply.
+  const held = await server.deliver(token, 'support', [
+    'From: Ann <ann@customer.example>', 'To: help@desk.example', `Subject: Re: [#${number}] Laptop will not charge`,
+    'Message-ID: <e2e-held-2@customer.example>', '', 'Tried another socket, same.', '',
+  ].join('\r\n'));
+  assert.equal(held.body.outcome, 'held', JSON.stringify(held.body));
+
+  const page = await signIn(browser, server, 'ada@example.org');
+  await page.goto(`${server.base}/desk/tickets/${number}`);
+  const bar = page.getByRole('group', { name: 'Unverified e-mail' });
+  await bar.waitFor();
+  assert.match(await bar.textContent(), /Unverified sender/);
+  const note = page.locator('article.held');
+  assert.match(await note.textContent(), /Unverified message claiming to be Ann <ann@customer.example>/);
+  await shot(page, 'held-mail');
+  await bar.getByRole('button', { name: 'Accept as their reply' }).click();
+  await page.waitForLoadState('load');
+  // Now it is Ann's public reply, and the note says who accepted it.
+  const reply = page.locator('article.public', { hasText: 'Tried another socket, same.' });
+  await reply.waitFor();
+  assert.match(await reply.locator('header').textContent(), /Ann/);
+  assert.match(await page.getByRole('group', { name: 'Unverified e-mail' }).textContent(), /Accepted as the sender's reply by Ada Admin/);
+  assert.equal(await page.getByRole('button', { name: 'Accept as their reply' }).count(), 0);
   await page.context().close();
 });

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::DomainError;
 use crate::priority::text_enum;
 
-text_enum!(/// What became of an inbound message. Every message is stored `pending` first.
+text_enum!(/// What became of an inbound message. Every message is stored `pending` first. `held`:
+/// kept on its ticket as an internal note until an agent accepts it as its sender's message
+/// or discards it, because it did not prove who sent it.
 InboundStatus {
     Pending = "pending",
     Processed = "processed",
@@ -14,6 +16,7 @@ InboundStatus {
     Duplicate = "duplicate",
     Quarantined = "quarantined",
     Discarded = "discarded",
+    Held = "held",
 });
 
 text_enum!(/// How a message reached us.
@@ -188,6 +191,40 @@ impl SenderPolicy {
     }
 }
 
+/// Whose word about a sender the desk takes: the authserv-ids (RFC 8601) of the mail servers
+/// that receive our mail and write `Authentication-Results` (DMARC, DKIM) into it. Empty (the
+/// default): no header is believed, and only answers to our own mail prove a sender.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MailTrust {
+    #[serde(default)]
+    pub authserv_ids: Vec<String>,
+}
+
+impl MailTrust {
+    /// Trims and checks the ids (at most 20; each a host name or token without spaces or `;`).
+    pub fn validated(self) -> Result<Self, DomainError> {
+        const FIELD: &str = "mail_trust.authserv_ids";
+        if self.authserv_ids.len() > 20 {
+            return Err(DomainError::invalid(FIELD, "at most 20 ids"));
+        }
+        let mut out: Vec<String> = Vec::new();
+        for id in self.authserv_ids {
+            let id = id.trim().to_ascii_lowercase();
+            if id.is_empty() {
+                continue;
+            }
+            let ok = id.len() <= 253 && id.chars().all(|c| c.is_ascii_graphic() && !";()\"\\".contains(c));
+            if !ok {
+                return Err(DomainError::invalid(FIELD, format!("{id:?} is not an authserv-id like mx.example.org")));
+            }
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+        Ok(Self { authserv_ids: out })
+    }
+}
+
 #[cfg(test)]
 mod policy_tests {
     use super::*;
@@ -208,5 +245,14 @@ mod policy_tests {
             SenderPolicy { allow: vec![" @Example.ORG. ".into()], deny: vec![] }.validated().map(|p| p.allow),
             Ok(vec!["example.org".to_owned()])
         );
+    }
+
+    #[test]
+    fn authserv_ids_are_tokens() {
+        let ok = MailTrust { authserv_ids: vec![" MX.Example.org ".into(), "".into(), "mx.example.org".into()] };
+        assert_eq!(ok.validated().map(|t| t.authserv_ids), Ok(vec!["mx.example.org".to_owned()]));
+        for bad in ["mx example", "mx;dmarc=pass", "mx(x)", "mx\u{0}"] {
+            assert!(MailTrust { authserv_ids: vec![bad.into()] }.validated().is_err(), "{bad}");
+        }
     }
 }

@@ -202,6 +202,9 @@ fn describe(result: &Ingested) -> String {
     match result {
         Ingested::Opened { inbound, ticket } => format!("opened ticket {ticket} (message {inbound})"),
         Ingested::Commented { inbound, ticket } => format!("added to ticket {ticket} (message {inbound})"),
+        Ingested::Held { inbound, ticket } => {
+            format!("held on ticket {ticket} for an agent: it does not prove its sender (message {inbound})")
+        }
         Ingested::Ignored { inbound, why } => format!("stored, no ticket: {why} (message {inbound})"),
         Ingested::Duplicate { inbound, of } => format!("already received as message {of} (this copy {inbound})"),
         Ingested::Quarantined { inbound, error } => format!("quarantined: {error} (message {inbound})"),

@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod classify;
+pub mod decide;
 pub mod html;
 pub mod imap;
 pub mod ingest;
@@ -18,6 +19,7 @@ pub mod reset;
 pub mod secret;
 pub mod templates;
 pub mod thread;
+pub mod trust;
 
 pub use classify::Automation;
 pub use parse::{InboundMail, MailAddress, MailFile, ParseLimits, parse};

@@ -78,7 +78,14 @@ pub struct InboundMail {
     pub files: Vec<MailFile>,
     pub dropped: Vec<DroppedFile>,
     pub automation: Automation,
+    /// `Authentication-Results` headers as written, topmost (newest) first; at most
+    /// [`MAX_AUTH_RESULTS`], each cut to 2,000 bytes. Trusted only from an authserv-id the
+    /// admin names (see [`crate::trust`]).
+    pub auth_results: Vec<String>,
 }
+
+/// `Authentication-Results` headers read from one message, at most.
+pub const MAX_AUTH_RESULTS: usize = 10;
 
 /// Reads a raw message. Input that is not a message at all still yields an `InboundMail` (with
 /// no sender), so the caller decides what to do with it.
@@ -135,6 +142,12 @@ pub fn parse(raw: &[u8], limits: &ParseLimits) -> InboundMail {
         files,
         dropped,
         automation: classify(&message),
+        auth_results: message
+            .headers_raw()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
+            .take(MAX_AUTH_RESULTS)
+            .map(|(_, value)| value.chars().take(2000).collect())
+            .collect(),
     }
 }
 
@@ -155,6 +168,7 @@ impl InboundMail {
             files: vec![],
             dropped: vec![],
             automation: Automation::Human,
+            auth_results: vec![],
         }
     }
 

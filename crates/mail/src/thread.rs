@@ -80,6 +80,18 @@ impl MessageIdSigner {
     }
 }
 
+impl MessageIdSigner {
+    /// The mail job a Message-ID of ours names (its nonce), when the MAC verifies: each job is
+    /// one mail to one person, so a reply naming it answers that person's copy.
+    pub fn sent_job(&self, id: &str) -> Option<(TicketNumber, uuid::Uuid)> {
+        let OurId::Ticket { number, .. } = self.verify(id) else { return None };
+        let local = id.split('@').next().unwrap_or_default();
+        let (body, _) = local.rsplit_once('.')?;
+        let nonce = body.split('.').nth(2)?;
+        Some((number, uuid::Uuid::try_parse(nonce).ok()?))
+    }
+}
+
 /// The ticket number in a subject token like `[#1042]`, if any.
 pub fn subject_ticket_number(subject: &str) -> Option<TicketNumber> {
     let mut rest = subject;
@@ -137,6 +149,20 @@ mod tests {
         assert_ne!(signer.verify(&flipped), OurId::Ticket { number: TicketNumber(1042), internal: false });
         assert_eq!(signer.verify("CAKsfaBW4hj0Gek6@mail.gmail.com"), OurId::Foreign);
         assert_eq!(signer.verify("fd.x.y@z"), OurId::Foreign);
+    }
+
+    #[test]
+    fn our_ids_name_the_mail_job_they_were_sent_by() {
+        let signer = MessageIdSigner::new(b"instance key");
+        let job = uuid::Uuid::now_v7();
+        let id = signer.message_id(TicketNumber(7), false, &job.simple().to_string(), "desk.example");
+        assert_eq!(signer.sent_job(&id), Some((TicketNumber(7), job)));
+        let note = signer.message_id(TicketNumber(7), true, &job.simple().to_string(), "desk.example");
+        assert_eq!(signer.sent_job(&note), Some((TicketNumber(7), job)));
+        // Another job's id under the old MAC is a forgery; a nonce that is no job names none.
+        let other = uuid::Uuid::now_v7().simple().to_string();
+        assert_eq!(signer.sent_job(&id.replace(&job.simple().to_string(), &other)), None);
+        assert_eq!(signer.sent_job(&signer.message_id(TicketNumber(7), false, "r4nd0m", "d.example")), None);
     }
 
     #[test]

@@ -338,6 +338,10 @@ pub trait Store: Send + Sync + 'static {
         error: Option<String>,
         from: &[InboundStatus],
     ) -> StoreResult<bool>;
+    /// Discards a held message (`by` decided); false when it is no longer held.
+    async fn discard_held(&self, id: uuid::Uuid, by: UserId, at: Timestamp) -> StoreResult<bool>;
+    /// The messages held (as internal notes) on a ticket, decided or not, oldest first.
+    async fn held_inbound(&self, ticket: TicketId) -> StoreResult<Vec<InboundMessage>>;
     /// The ticket the nearest known of these Message-IDs belongs to (after merges).
     async fn thread_ticket(&self, message_ids: &[String]) -> StoreResult<Option<TicketId>>;
     /// The instance-wide secret `name`; the first caller's `fresh` value becomes it, so every
@@ -362,6 +366,7 @@ pub trait Store: Send + Sync + 'static {
     /// How many jobs on `topic` were queued since `since` (rate limits).
     async fn jobs_on_topic_since(&self, topic: &str, since: Timestamp) -> StoreResult<i64>;
     async fn ticket_jobs(&self, ticket: TicketId) -> StoreResult<Vec<Job>>;
+    async fn job(&self, id: uuid::Uuid) -> StoreResult<Option<Job>>;
     /// How many tickets are in each status.
     async fn ticket_counts(&self) -> StoreResult<Vec<(ferrodesk_core::ticket::Status, i64)>>;
 }

@@ -184,20 +184,32 @@ pub(crate) fn settle_statements(
     (effects, settle)
 }
 
-/// Whether a message may still be settled (pending or quarantined); `lock` is the dialect's
-/// row lock (PostgreSQL: `FOR UPDATE`), so a concurrent settler waits and then sees it settled.
-pub(crate) fn unsettled(id: Uuid, lock: &str) -> Stmt {
+/// The states a message may be settled from: pending or quarantined, and held when an agent
+/// accepts it.
+fn settles_from(o: &InboundOutcome) -> &'static str {
+    if o.decided_by.is_some() { "('pending', 'quarantined', 'held')" } else { "('pending', 'quarantined')" }
+}
+
+/// Whether a message may still be settled; `lock` is the dialect's row lock (PostgreSQL:
+/// `FOR UPDATE`), so a concurrent settler waits and then sees it settled.
+pub(crate) fn unsettled(o: &InboundOutcome, lock: &str) -> Stmt {
     Stmt::new(
-        format!("SELECT id FROM inbound_messages WHERE id = $1 AND status IN ('pending', 'quarantined') {lock}"),
-        vec![Param::Uuid(id)],
+        format!("SELECT id FROM inbound_messages WHERE id = $1 AND status IN {} {lock}", settles_from(o)),
+        vec![Param::Uuid(o.inbound_id)],
     )
 }
 
-/// Settles a message that is still pending or quarantined; affects no row otherwise.
+/// Settles a message that is still unsettled; affects no row otherwise. A held message
+/// remembers the note it is held as; an accepted one who accepted it.
 fn settle_inbound(o: &InboundOutcome, ticket: Option<TicketId>, comment: Option<Uuid>) -> Stmt {
+    let held_note = comment.filter(|_| o.status == InboundStatus::Held);
     Stmt::new(
-        "UPDATE inbound_messages SET status = $2, automation = $3, ticket_id = $4, comment_id = $5, error = NULL, \
-         attempts = attempts + 1, processed_at = $6 WHERE id = $1 AND status IN ('pending', 'quarantined')",
+        format!(
+            "UPDATE inbound_messages SET status = $2, automation = $3, ticket_id = $4, comment_id = $5, error = NULL, \
+             attempts = attempts + 1, processed_at = $6, held_note_id = coalesce($7, held_note_id), \
+             decided_by = $8, decided_at = $9 WHERE id = $1 AND status IN {}",
+            settles_from(o)
+        ),
         vec![
             Param::Uuid(o.inbound_id),
             Param::Text(o.status.to_string()),
@@ -205,8 +217,38 @@ fn settle_inbound(o: &InboundOutcome, ticket: Option<TicketId>, comment: Option<
             Param::opt_uuid(ticket.map(|t| t.0)),
             Param::opt_uuid(comment),
             Param::Int(micros(o.at)),
+            Param::opt_uuid(held_note),
+            Param::opt_uuid(o.decided_by.map(|u| u.0)),
+            Param::opt_int(o.decided_by.map(|_| micros(o.at))),
         ],
     )
+}
+
+/// Discards a held message (it stays stored, its note stays on the ticket); no row when it is
+/// no longer held.
+pub(crate) fn discard_held(id: Uuid, by: ferrodesk_core::ids::UserId, at: Timestamp) -> Stmt {
+    Stmt::new(
+        "UPDATE inbound_messages SET status = 'discarded', decided_by = $2, decided_at = $3 \
+         WHERE id = $1 AND status = 'held'",
+        vec![Param::Uuid(id), Param::Uuid(by.0), Param::Int(micros(at))],
+    )
+}
+
+/// The messages held on a ticket (as notes among its comments, wherever merges moved them),
+/// decided or not, oldest first.
+pub(crate) fn held_on_ticket(ticket: TicketId) -> Stmt {
+    Stmt::new(
+        format!(
+            "SELECT {INBOUND_COLUMNS} FROM inbound_messages WHERE held_note_id IN \
+             (SELECT id FROM comments WHERE ticket_id = $1) ORDER BY received_at, id"
+        ),
+        vec![Param::Uuid(ticket.0)],
+    )
+}
+
+/// One job by id (e.g. the mail a reply's Message-ID names).
+pub(crate) fn job(id: Uuid) -> Stmt {
+    Stmt::new(format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"), vec![Param::Uuid(id)])
 }
 
 /// Moves a message to another state (quarantine with its error, discard, back to pending for

@@ -1242,7 +1242,7 @@ impl Store for PgStore {
     async fn settle_inbound(&self, o: InboundOutcome) -> StoreResult<Settled> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
-        if one(&tx, &crate::mail::unsettled(o.inbound_id, "FOR UPDATE"), |r| r.uuid("id")).await?.is_none() {
+        if one(&tx, &crate::mail::unsettled(&o, "FOR UPDATE"), |r| r.uuid("id")).await?.is_none() {
             return Ok(Settled::AlreadySettled);
         }
         let (ticket, comment_id) = match o.effect.clone() {
@@ -1258,6 +1258,12 @@ impl Store for PgStore {
                 (Some(save_in(&tx, change).await?), Some(comment_id))
             }
         };
+        let mut ticket = ticket;
+        for note in o.notes.clone() {
+            if let Some(current) = ticket.take() {
+                ticket = Some(save_in(&tx, crate::comment_change(current, note, false, None, vec![])?).await?);
+            }
+        }
         let (effects, settle) = crate::mail::settle_statements(o, ticket.as_ref().map(|t| t.id), comment_id);
         for s in &effects {
             exec(&tx, s).await?;
@@ -1278,6 +1284,18 @@ impl Store for PgStore {
     ) -> StoreResult<bool> {
         let s = crate::mail::set_inbound_status(id, status, error, from, status == InboundStatus::Quarantined);
         exec(&self.client().await?, &s).await.map(|n| n > 0)
+    }
+
+    async fn discard_held(&self, id: Uuid, by: UserId, at: Timestamp) -> StoreResult<bool> {
+        exec(&self.client().await?, &crate::mail::discard_held(id, by, at)).await.map(|n| n > 0)
+    }
+
+    async fn held_inbound(&self, ticket: TicketId) -> StoreResult<Vec<InboundMessage>> {
+        rows(&self.client().await?, &crate::mail::held_on_ticket(ticket), row::inbound).await
+    }
+
+    async fn job(&self, id: Uuid) -> StoreResult<Option<Job>> {
+        one(&self.client().await?, &crate::mail::job(id), row::job).await
     }
 
     async fn thread_ticket(&self, message_ids: &[String]) -> StoreResult<Option<TicketId>> {

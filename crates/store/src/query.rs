@@ -659,6 +659,7 @@ pub(crate) fn settings_to_pairs(s: &Settings) -> Vec<(&'static str, String)> {
         ("priority_matrix", json_text(&s.priority_matrix)),
         ("agents_see_all", s.agents_see_all.to_string()),
         ("mail_senders", json_text(&s.mail_senders)),
+        ("mail_trust", json_text(&s.mail_trust)),
         ("disabled_notifications", json_text(&s.disabled_notifications)),
     ]
 }
@@ -676,6 +677,11 @@ pub(crate) fn settings_from_pairs(pairs: &[(String, String)]) -> Settings {
             "mail_senders" => {
                 if let Ok(p) = serde_json::from_str(v) {
                     s.mail_senders = p;
+                }
+            }
+            "mail_trust" => {
+                if let Ok(t) = serde_json::from_str(v) {
+                    s.mail_trust = t;
                 }
             }
             "disabled_notifications" => {

@@ -15,6 +15,8 @@ pub struct Settings {
     pub agents_see_all: bool,
     /// Which sender domains may open tickets by mail.
     pub mail_senders: ferrodesk_core::mail::SenderPolicy,
+    /// Whose `Authentication-Results` are believed.
+    pub mail_trust: ferrodesk_core::mail::MailTrust,
     /// Notifications an admin switched off (by name, e.g. "received").
     pub disabled_notifications: Vec<String>,
 }
@@ -383,6 +385,11 @@ pub struct InboundMessage {
     pub duplicate_of: Option<uuid::Uuid>,
     pub attempts: i64,
     pub processed_at: Option<Timestamp>,
+    /// The internal note it was held as, when it proved nothing about its sender.
+    pub held_note_id: Option<CommentId>,
+    /// Who accepted or discarded it when it was held, and when.
+    pub decided_by: Option<UserId>,
+    pub decided_at: Option<Timestamp>,
 }
 
 /// What processing an inbound message does to tickets.
@@ -423,6 +430,12 @@ pub struct InboundOutcome {
     pub bounced: Vec<String>,
     /// Jobs to queue with it (e.g. the acknowledgement to the sender).
     pub jobs: Vec<NewJob>,
+    /// Internal notes without an author added to the ticket after the effect (e.g. people
+    /// copied on the mail who were not made watchers).
+    pub notes: Vec<Comment>,
+    /// The agent who accepted a held message (it is settled from `held`, not only from
+    /// `pending` or `quarantined`).
+    pub decided_by: Option<UserId>,
     pub at: Timestamp,
 }
 

@@ -293,7 +293,8 @@ pub(crate) fn mailbox(row: &impl RowAccess) -> StoreResult<Mailbox> {
 }
 
 pub(crate) const INBOUND_COLUMNS: &str = "id, mailbox_id, source, received_at, size, message_id, from_address, \
-    subject, status, automation, error, ticket_id, comment_id, duplicate_of, attempts, processed_at";
+    subject, status, automation, error, ticket_id, comment_id, duplicate_of, attempts, processed_at, held_note_id, \
+    decided_by, decided_at";
 
 pub(crate) fn inbound(row: &impl RowAccess) -> StoreResult<InboundMessage> {
     use ferrodesk_core::mail::{InboundSource, InboundStatus};
@@ -314,6 +315,9 @@ pub(crate) fn inbound(row: &impl RowAccess) -> StoreResult<InboundMessage> {
         duplicate_of: row.opt_uuid("duplicate_of")?,
         attempts: row.int("attempts")?,
         processed_at: opt_instant(row, "processed_at")?,
+        held_note_id: row.opt_uuid("held_note_id")?.map(CommentId),
+        decided_by: row.opt_uuid("decided_by")?.map(UserId),
+        decided_at: opt_instant(row, "decided_at")?,
     })
 }
 

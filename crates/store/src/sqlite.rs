@@ -571,7 +571,7 @@ fn receive_in(c: &Connection, message: &NewInbound) -> StoreResult<Received> {
 /// Applies a processed inbound message inside the caller's transaction.
 fn settle_in(c: &Connection, o: InboundOutcome) -> StoreResult<Settled> {
     // The one writer runs this whole function: nothing can settle the message in between.
-    if one(c, &crate::mail::unsettled(o.inbound_id, ""), |r| r.uuid("id"))?.is_none() {
+    if one(c, &crate::mail::unsettled(&o, ""), |r| r.uuid("id"))?.is_none() {
         return Ok(Settled::AlreadySettled);
     }
     let (ticket, comment_id) = match o.effect.clone() {
@@ -587,6 +587,12 @@ fn settle_in(c: &Connection, o: InboundOutcome) -> StoreResult<Settled> {
             (Some(save_in(c, change)?), Some(comment_id))
         }
     };
+    let mut ticket = ticket;
+    for note in o.notes.clone() {
+        if let Some(current) = ticket.take() {
+            ticket = Some(save_in(c, crate::comment_change(current, note, false, None, vec![])?)?);
+        }
+    }
     let (effects, settle) = crate::mail::settle_statements(o, ticket.as_ref().map(|t| t.id), comment_id);
     for s in &effects {
         exec(c, s)?;
@@ -1341,6 +1347,21 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let s = crate::mail::set_inbound_status(id, status, error, from, status == InboundStatus::Quarantined);
         self.write(move |c| exec(c, &s).map(|n| n > 0)).await
+    }
+
+    async fn discard_held(&self, id: Uuid, by: UserId, at: Timestamp) -> StoreResult<bool> {
+        let s = crate::mail::discard_held(id, by, at);
+        self.write(move |c| exec(c, &s).map(|n| n > 0)).await
+    }
+
+    async fn held_inbound(&self, ticket: TicketId) -> StoreResult<Vec<InboundMessage>> {
+        let s = crate::mail::held_on_ticket(ticket);
+        self.read(move |c| rows(c, &s, |r| row::inbound(r))).await
+    }
+
+    async fn job(&self, id: Uuid) -> StoreResult<Option<crate::records::Job>> {
+        let s = crate::mail::job(id);
+        self.read_by_key(move |c| one(c, &s, |r| row::job(r))).await
     }
 
     async fn thread_ticket(&self, message_ids: &[String]) -> StoreResult<Option<TicketId>> {

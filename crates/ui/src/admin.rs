@@ -481,6 +481,7 @@ struct SettingsPage {
     agents_see_all: bool,
     mail_allow: String,
     mail_deny: String,
+    mail_authserv: String,
     /// (name, what it is, switched on)
     notifications: Vec<(&'static str, &'static str, bool)>,
     done: Option<String>,
@@ -508,6 +509,7 @@ pub async fn settings(
         agents_see_all: s.agents_see_all,
         mail_allow: s.mail_senders.allow.join("\n"),
         mail_deny: s.mail_senders.deny.join("\n"),
+        mail_authserv: s.mail_trust.authserv_ids.join("\n"),
         notifications: ferrodesk_mail::outbound::Notification::SWITCHABLE
             .iter()
             .map(|(_, name, label)| (*name, *label, !s.disabled_notifications.iter().any(|d| d == name)))
@@ -534,6 +536,7 @@ pub async fn save_settings(
     let lines = |k: &str| get(k).lines().map(str::to_owned).collect::<Vec<_>>();
     let mail_senders =
         ferrodesk_core::mail::SenderPolicy { allow: lines("mail_allow"), deny: lines("mail_deny") }.validated()?;
+    let mail_trust = ferrodesk_core::mail::MailTrust { authserv_ids: lines("mail_authserv") }.validated()?;
     // A ticked box means "send it"; the unticked ones are switched off.
     let disabled = ferrodesk_mail::outbound::Notification::SWITCHABLE
         .iter()
@@ -546,6 +549,7 @@ pub async fn save_settings(
             priority_matrix: matrix,
             agents_see_all: get("agents_see_all") == "on",
             mail_senders,
+            mail_trust,
             disabled_notifications: disabled,
         })
         .await

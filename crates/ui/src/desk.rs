@@ -332,6 +332,7 @@ pub async fn queue(
 }
 
 pub struct Entry {
+    pub id: String,
     /// The e-mail it came in, for the "as sent" view.
     pub mail: Option<String>,
     pub author: String,
@@ -339,6 +340,8 @@ pub struct Entry {
     pub when: String,
     pub internal: bool,
     pub files: Vec<(String, String)>,
+    /// The mail this note holds, when it did not prove its sender.
+    pub held: Option<crate::held_mail::HeldEntry>,
 }
 
 /// A custom field in the properties form, with its current value.
@@ -424,25 +427,31 @@ pub async fn ticket(
         ..TicketQuery::default()
     };
     let staff_query = UserQuery { staff_only: true, limit: 1000, ..UserQuery::default() };
-    let (comments, attachments, history, mails, orgs, others, links, entries, defs, groups, staff) = tokio::try_join!(
-        store.comments(t.id, true),
-        store.attachments(t.id, true),
-        store.history(t.id),
-        store.ticket_inbound(t.id),
-        store.list_organisations(),
-        store.list_tickets(&others_query, &scope),
-        store.ticket_links(t.id),
-        store.time_entries(t.id),
-        store.custom_fields(),
-        store.list_groups(),
-        store.list_users(&staff_query),
-    )
-    .map_err(api)?;
+    let (comments, attachments, history, mails, held, orgs, others, links, entries, defs, groups, staff) =
+        tokio::try_join!(
+            store.comments(t.id, true),
+            store.attachments(t.id, true),
+            store.history(t.id),
+            store.ticket_inbound(t.id),
+            store.held_inbound(t.id),
+            store.list_organisations(),
+            store.list_tickets(&others_query, &scope),
+            store.ticket_links(t.id),
+            store.time_entries(t.id),
+            store.custom_fields(),
+            store.list_groups(),
+            store.list_users(&staff_query),
+        )
+        .map_err(api)?;
     let mail_of = |comment: Option<ferrodesk_core::ids::CommentId>| {
         mails.iter().find(|m| m.comment_id == comment).map(|m| m.id.to_string())
     };
-    let mut ids: Vec<UserId> =
-        comments.iter().filter_map(|c| c.author_id).chain(history.iter().filter_map(|h| h.actor_id)).collect();
+    let mut ids: Vec<UserId> = comments
+        .iter()
+        .filter_map(|c| c.author_id)
+        .chain(history.iter().filter_map(|h| h.actor_id))
+        .chain(held.iter().filter_map(|m| m.decided_by))
+        .collect();
     ids.push(t.requester_id);
     ids.sort();
     ids.dedup();
@@ -569,7 +578,13 @@ pub async fn ticket(
         entries: comments
             .into_iter()
             .map(|c| Entry {
-                mail: mail_of(Some(c.id)),
+                id: c.id.to_string(),
+                held: held
+                    .iter()
+                    .find(|m| m.held_note_id == Some(c.id))
+                    .map(|m| crate::held_mail::HeldEntry::of(m, &name)),
+                mail: mail_of(Some(c.id))
+                    .or_else(|| held.iter().find(|m| m.held_note_id == Some(c.id)).map(|m| m.id.to_string())),
                 author: name(c.author_id),
                 when: when(c.created_at),
                 internal: c.internal,

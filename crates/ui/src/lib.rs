@@ -7,6 +7,7 @@ mod assets;
 mod desk;
 mod error;
 mod forms;
+mod held_mail;
 mod login;
 mod mail_view;
 mod portal;
@@ -46,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/desk/tickets/{number}/comment", post(desk::comment).layer(DefaultBodyLimit::disable()))
         .route("/desk/tickets/{number}/events", get(desk::events))
         .route("/desk/tickets/{number}/update", post(desk::update))
+        .route("/desk/tickets/{number}/held/{id}/{verdict}", post(held_mail::decide))
         .route("/desk/tickets/{number}/{action}", post(desk::act))
         .route("/admin", get(|_: viewer::Viewer| async { axum::response::Redirect::to("/admin/users") }))
         .route("/admin/users", get(admin::users).post(admin::create_user))

@@ -191,6 +191,11 @@ fn table() -> Vec<Cell> {
         // The probe message was processed, so there is nothing to retry or discard.
         cell(M::POST, "/api/v1/mail/inbound/{inbound}/retry", None, [409, 403, 403, 403, 403, 403]),
         cell(M::POST, "/api/v1/mail/inbound/{inbound}/discard", None, [409, 403, 403, 403, 403, 403]),
+        // Held mail is seen and decided by those who see the ticket's internal notes; the
+        // probe message is held on no ticket, so those allowed are told it is not there.
+        cell(M::GET, "/api/v1/tickets/{ticket}/held-mail", None, [200, 200, 200, 404, 403, 404]),
+        cell(M::POST, "/api/v1/tickets/{ticket}/held-mail/{inbound}/accept", None, [404, 404, 404, 404, 403, 404]),
+        cell(M::POST, "/api/v1/tickets/{ticket}/held-mail/{inbound}/discard", None, [404, 404, 404, 404, 403, 404]),
         // Public by design: the same answer for everyone, signed in or not.
         public_cell(M::POST, "/api/v1/auth/password-reset", json!({"email": "{unique}"}), 202),
         public_cell(

@@ -40,29 +40,29 @@ dual!(
     mail_keeps_coming_while_agents_work_and_none_is_dropped_case_j73
 );
 
-const SUPPORT: &str = "help@desk.example";
+pub(crate) const SUPPORT: &str = "help@desk.example";
 
-async fn with_mailbox(b: Backend) -> TestApp {
+pub(crate) async fn with_mailbox(b: Backend) -> TestApp {
     let app = TestApp::spawn(b).await;
     let r = app.post("/api/v1/mailboxes", &app.admin, json!({"name": "support", "address": SUPPORT})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     app
 }
 
-async fn deliver(app: &TestApp, raw: &str) -> Reply {
+pub(crate) async fn deliver(app: &TestApp, raw: &str) -> Reply {
     app.raw(Method::POST, "/api/v1/mail/inbound?mailbox=support", &app.admin, "message/rfc822", raw.as_bytes().to_vec())
         .await
 }
 
 /// Delivers and checks the outcome; returns the ticket id the message went to (if any).
-async fn deliver_expecting(app: &TestApp, raw: &str, outcome: &str) -> Value {
+pub(crate) async fn deliver_expecting(app: &TestApp, raw: &str, outcome: &str) -> Value {
     let r = deliver(app, raw).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["outcome"], outcome, "{}", r.body);
     r.body["message"].clone()
 }
 
-fn mail(from: &str, subject: &str, message_id: &str, extra_headers: &str, body: &str) -> String {
+pub(crate) fn mail(from: &str, subject: &str, message_id: &str, extra_headers: &str, body: &str) -> String {
     format!(
         "From: {from}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n\
          Date: Mon, 23 Nov 2026 09:00:00 +0000\r\n{extra_headers}MIME-Version: 1.0\r\n\
@@ -70,7 +70,23 @@ fn mail(from: &str, subject: &str, message_id: &str, extra_headers: &str, body: 
     )
 }
 
-async fn comments(app: &TestApp, ticket: &str) -> Vec<Value> {
+/// The authserv-id of the mail server that receives the desk's mail in these tests.
+pub(crate) const MTA: &str = "mx.desk.example";
+
+/// The header that server adds when DMARC passed for the sender's domain.
+pub(crate) fn dmarc_pass(domain: &str) -> String {
+    format!("Authentication-Results: {MTA}; spf=pass smtp.mailfrom={domain}; dmarc=pass header.from={domain}\r\n")
+}
+
+/// Believes the test MTA's `Authentication-Results` (no header is believed by default).
+pub(crate) async fn trust_the_mta(app: &TestApp) {
+    let mut settings = app.get("/api/v1/settings", &app.admin).await.body;
+    settings["mail_trust"] = json!({"authserv_ids": [MTA]});
+    let r = app.call(Method::PUT, "/api/v1/settings", &app.admin, Some(settings), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+pub(crate) async fn comments(app: &TestApp, ticket: &str) -> Vec<Value> {
     app.get(&format!("/api/v1/tickets/{ticket}/comments"), &app.admin).await.body["items"]
         .as_array()
         .cloned()
@@ -83,6 +99,7 @@ async fn ticket_count(app: &TestApp) -> usize {
 
 async fn a_message_opens_a_ticket_and_replies_thread_onto_it(b: Backend) {
     let app = with_mailbox(b).await;
+    trust_the_mta(&app).await;
     let first = deliver_expecting(
         &app,
         &mail(
@@ -112,7 +129,10 @@ async fn a_message_opens_a_ticket_and_replies_thread_onto_it(b: Backend) {
         "ann@customer.example",
         "Re: Printer on floor 3 is jammed",
         "m2@customer.example",
-        "In-Reply-To: <m1@customer.example>\r\nReferences: <m1@customer.example>\r\n",
+        &format!(
+            "{}In-Reply-To: <m1@customer.example>\r\nReferences: <m1@customer.example>\r\n",
+            dmarc_pass("customer.example")
+        ),
         "I restarted it, still jammed.\r\n\r\nOn Mon, 23 Nov 2026 at 09:00, Ann wrote:\r\n> It shows error 42.\r\n",
     );
     let second = deliver_expecting(&app, &reply, "commented").await;
@@ -121,7 +141,8 @@ async fn a_message_opens_a_ticket_and_replies_thread_onto_it(b: Backend) {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["body"], "I restarted it, still jammed.");
     assert_eq!(list[0]["internal"], false);
-    // A third message that references only the reply still finds the ticket.
+    // A third message that references only the reply still finds the ticket; from someone
+    // who proves nothing and takes no part, it is held there for an agent.
     let third = mail(
         "bob@customer.example",
         "Re: Printer",
@@ -129,7 +150,7 @@ async fn a_message_opens_a_ticket_and_replies_thread_onto_it(b: Backend) {
         "References: <m2@customer.example>\r\n",
         "Same here on floor 4.",
     );
-    assert_eq!(deliver_expecting(&app, &third, "commented").await["ticket_id"], ticket.as_str());
+    assert_eq!(deliver_expecting(&app, &third, "held").await["ticket_id"], ticket.as_str());
     assert_eq!(ticket_count(&app).await, 1);
     // The original is kept byte for byte.
     let (status, _, raw) = app
@@ -348,7 +369,8 @@ async fn forged_references_and_guessed_numbers_open_new_tickets_case_b19_b21(b: 
         mail("mallory@evil.example", &format!("Re: [#{number}] Payroll access"), "g1@evil.example", "", "Add me too");
     let stranger = deliver_expecting(&app, &guess, "opened").await;
     assert_ne!(stranger["ticket_id"], ticket.as_str());
-    // The requester's subject token threads.
+    // The requester's subject token threads; it proves nothing about who wrote it, so the
+    // message is held on the ticket.
     let own = mail(
         "ann@customer.example",
         &format!("Re: [#{number}] Payroll access"),
@@ -356,7 +378,7 @@ async fn forged_references_and_guessed_numbers_open_new_tickets_case_b19_b21(b: 
         "",
         "Any news?",
     );
-    assert_eq!(deliver_expecting(&app, &own, "commented").await["ticket_id"], ticket.as_str());
+    assert_eq!(deliver_expecting(&app, &own, "held").await["ticket_id"], ticket.as_str());
 
     // A reference in our Message-ID format with a made-up MAC is not trusted (and another
     // Ferrodesk's ids fail the same way, case B21).
@@ -370,7 +392,8 @@ async fn forged_references_and_guessed_numbers_open_new_tickets_case_b19_b21(b: 
     );
     let r = deliver_expecting(&app, &forged, "opened").await;
     assert_ne!(r["ticket_id"], ticket.as_str());
-    // A genuine one (signed with this instance's key) threads even without a subject token.
+    // A genuine one (signed with this instance's key) threads even without a subject token;
+    // naming no mail of ours to Ann, it proves nothing about her and is held.
     let ingest = ferrodesk_mail::ingest::Ingest::new(app.store.clone(), Default::default());
     let signer = ingest.signer().await.unwrap_or_else(|e| panic!("{e}"));
     let ours = signer.message_id(ferrodesk_core::ids::TicketNumber(number), false, "n0nce", "desk.example");
@@ -381,11 +404,12 @@ async fn forged_references_and_guessed_numbers_open_new_tickets_case_b19_b21(b: 
         &format!("In-Reply-To: <{ours}>\r\n"),
         "Thanks!",
     );
-    assert_eq!(deliver_expecting(&app, &answer, "commented").await["ticket_id"], ticket.as_str());
+    assert_eq!(deliver_expecting(&app, &answer, "held").await["ticket_id"], ticket.as_str());
 }
 
 async fn agents_reply_by_mail_and_mark_notes_internal(b: Backend) {
     let app = with_mailbox(b).await;
+    trust_the_mta(&app).await;
     app.user_with_token("agent@desk.example", Role::Agent).await;
     let opened = deliver_expecting(
         &app,
@@ -398,7 +422,7 @@ async fn agents_reply_by_mail_and_mark_notes_internal(b: Backend) {
         "agent@desk.example",
         "Re: Mouse broken",
         "a1@desk.example",
-        "In-Reply-To: <k1@customer.example>\r\n",
+        &format!("{}In-Reply-To: <k1@customer.example>\r\n", dmarc_pass("desk.example")),
         "A new one is on its way.",
     );
     deliver_expecting(&app, &answer, "commented").await;
@@ -406,7 +430,7 @@ async fn agents_reply_by_mail_and_mark_notes_internal(b: Backend) {
         "agent@desk.example",
         "Re: Mouse broken",
         "a2@desk.example",
-        "In-Reply-To: <k1@customer.example>\r\n",
+        &format!("{}In-Reply-To: <k1@customer.example>\r\n", dmarc_pass("desk.example")),
         "#internal ordered from stock, cost centre 42",
     );
     deliver_expecting(&app, &note, "commented").await;
@@ -997,13 +1021,28 @@ async fn sender_domains_and_floods_wait_for_an_admin(b: Backend) {
         "opened",
     )
     .await;
-    // Staff answer by mail from a domain that is not on the customers' list.
+    // Staff answer by mail from a domain that is not on the customers' list, once proven
+    // to be staff: merely claiming a staff address does not pass the list.
     app.user_with_token("agent@desk.example", Role::Agent).await;
-    let answer = mail(
+    let claimed = mail(
         "agent@desk.example",
         "Re: Laptop",
         "ok2@desk.example",
         "In-Reply-To: <ok1@it.customer.example>\r\n",
+        "On it.",
+    );
+    assert!(
+        deliver_expecting(&app, &claimed, "quarantined").await["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("allow list")
+    );
+    trust_the_mta(&app).await;
+    let answer = mail(
+        "agent@desk.example",
+        "Re: Laptop",
+        "ok3@desk.example",
+        &format!("{}In-Reply-To: <ok1@it.customer.example>\r\n", dmarc_pass("desk.example")),
         "On it.",
     );
     assert_eq!(deliver_expecting(&app, &answer, "commented").await["ticket_id"], opened["ticket_id"]);
@@ -1068,12 +1107,22 @@ async fn the_assignee_hears_of_requester_replies_and_can_answer_by_mail(b: Backe
     let assigned =
         smtp.messages().iter().map(|m| read(m)).filter(|m| m.text.contains("is now assigned to you")).count();
     assert_eq!(assigned, 1);
-    // Ann adds something by mail: the assignee is told, with a link into the desk.
+    // Ann adds something by answering our acknowledgement (which proves it is her): the
+    // assignee is told, with a link into the desk.
+    let ack = smtp
+        .messages()
+        .iter()
+        .map(|m| read(m))
+        .find(|m| m.to[0].address == "ann@customer.example")
+        .unwrap_or_else(|| panic!("no acknowledgement to Ann"));
     let more = mail(
         "ann@customer.example",
         "Re: Monitor dark",
         "md2@customer.example",
-        "In-Reply-To: <md1@customer.example>\r\n",
+        &format!(
+            "In-Reply-To: <{}>\r\nReferences: <md1@customer.example>\r\n",
+            ack.message_id.clone().unwrap_or_default()
+        ),
         "The power light blinks orange.",
     );
     deliver_expecting(&app, &more, "commented").await;
@@ -1387,24 +1436,23 @@ async fn copied_people_watch_but_gain_nothing_and_verification_mail_is_flagged_c
     let opened = deliver_expecting(&app, &raw, "opened").await;
     let ticket = opened["ticket_id"].as_str().unwrap_or_default().to_owned();
     let t = app.get(&format!("/api/v1/tickets/{ticket}"), &app.admin).await.body;
+    // Mallory proves nothing about who she is: the copied person is not made a watcher, gets
+    // no account (so no password reset and no portal), and the agents are told who was copied.
+    assert_eq!(t["watchers"], json!([]), "nobody is copied in by an unproven sender: {t}");
     let victim_address =
         ferrodesk_core::user::EmailAddress::parse("victim@customer.example").unwrap_or_else(|e| panic!("{e}"));
-    let victim = app.store.user_by_email(&victim_address).await.ok().flatten().unwrap_or_else(|| panic!("no user"));
-    assert_eq!(t["watchers"], json!([victim.0.id]), "only the copied person watches: {t}");
-    // The copied person got an account without a password: no sign-in, and no mail yet.
-    assert_eq!(victim.0.role, Role::Requester);
-    assert!(victim.1.is_none(), "no password");
-    let login = app
-        .post("/api/v1/auth/login", "", json!({"email": "victim@customer.example", "password": "anything at all"}))
-        .await;
-    assert_eq!(login.status, StatusCode::UNAUTHORIZED, "{}", login.body);
+    assert!(app.store.user_by_email(&victim_address).await.ok().flatten().is_none(), "no account for the victim");
+    let note = comments(&app, &ticket).await.into_iter().next().unwrap_or_default();
+    assert_eq!(note["internal"], true, "{note}");
+    assert!(note["body"].as_str().unwrap_or_default().contains("not made watchers"), "{note}");
+    assert!(note["body"].as_str().unwrap_or_default().contains("victim@customer.example"), "{note}");
     out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
     let acks: Vec<String> = smtp.messages().iter().map(|m| read(m).to[0].address.clone()).collect();
     assert!(
         acks.contains(&"mallory@evil.example".to_owned()) && !acks.contains(&victim_address.to_string()),
         "{acks:?}"
     );
-    // The agent's public answer goes to the requester and the copied person — about this ticket only.
+    // The agent's public answer goes to the requester only.
     let before = smtp.messages().len();
     app.post(
         &format!("/api/v1/tickets/{ticket}/comments"),
@@ -1414,14 +1462,9 @@ async fn copied_people_watch_but_gain_nothing_and_verification_mail_is_flagged_c
     .await;
     out.run_due_once(app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));
     let sent: Vec<_> = smtp.messages()[before..].iter().map(|m| read(m)).collect();
-    let mut to: Vec<String> = sent.iter().map(|m| m.to[0].address.clone()).collect();
-    to.sort();
-    assert_eq!(to, ["mallory@evil.example", "victim@customer.example"]);
+    let to: Vec<String> = sent.iter().map(|m| m.to[0].address.clone()).collect();
+    assert_eq!(to, ["mallory@evil.example"]);
     assert!(sent.iter().all(|m| m.subject.ends_with("Account question") && !m.text.contains("Mine.")));
-    // Were they ever to sign in, they would see that one ticket and nothing else.
-    let victim_token = app.token_for(victim.0.id).await;
-    let theirs = app.get("/api/v1/tickets", &victim_token).await.body;
-    assert_eq!(theirs["items"].as_array().map(Vec::len), Some(1), "{theirs}");
 
     // Mallory signs the desk up elsewhere: the service's verification mail is flagged, tagged,
     // not acknowledged, and copies nobody in.
@@ -1449,7 +1492,7 @@ async fn copied_people_watch_but_gain_nothing_and_verification_mail_is_flagged_c
         "In-Reply-To: <b20a@evil.example>\r\n",
         "FYI: Your verification code is 449812.",
     );
-    deliver_expecting(&app, &onto_thread, "commented").await;
+    deliver_expecting(&app, &onto_thread, "held").await;
     let last = comments(&app, &ticket).await.last().cloned().unwrap_or_default();
     assert_eq!(last["internal"], true, "{last}");
     let mallory_address =
@@ -1640,7 +1683,8 @@ async fn mail_keeps_coming_while_agents_work_and_none_is_dropped_case_j73(b: Bac
         let page = app.get(&format!("/api/v1/mail/inbound?limit=200{cursor}"), &app.admin).await.body;
         for m in page["items"].as_array().into_iter().flatten() {
             match m["status"].as_str() {
-                Some("processed") => processed += 1,
+                // Replies to one another's messages prove nothing: held on their tickets.
+                Some("processed" | "held") => processed += 1,
                 s => other.push(format!("{s:?}")),
             }
         }

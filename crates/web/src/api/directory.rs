@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use ferrodesk_core::access::{Action, Resource};
 use ferrodesk_core::custom_field::{CustomFieldDef, FieldKind};
 use ferrodesk_core::ids::{CategoryId, CustomFieldId, GroupId, OrganisationId, UserId};
-use ferrodesk_core::mail::SenderPolicy;
+use ferrodesk_core::mail::{MailTrust, SenderPolicy};
 use ferrodesk_core::priority::PriorityMatrix;
 use ferrodesk_core::ticket::SupportLevel;
 use ferrodesk_core::ticket::TicketType;
@@ -220,6 +220,10 @@ pub struct SettingsView {
     /// only its domains and their subdomains). Omitted: unchanged.
     #[serde(default)]
     mail_senders: Option<SenderPolicy>,
+    /// The authserv-ids of the mail servers whose `Authentication-Results` (DMARC, DKIM) are
+    /// believed when judging who sent a message. Omitted: unchanged.
+    #[serde(default)]
+    mail_trust: Option<MailTrust>,
     /// Mail notifications switched off: `received`, `agent_reply`, `requester_reply`,
     /// `pending_on_you`, `resolved`, `assigned`. Omitted: unchanged.
     #[serde(default)]
@@ -237,6 +241,7 @@ async fn get_settings(State(state): State<AppState>, Auth(actor): Auth) -> Resul
         priority_matrix: s.priority_matrix,
         agents_see_all: s.agents_see_all,
         mail_senders: Some(s.mail_senders),
+        mail_trust: Some(s.mail_trust),
         disabled_notifications: Some(s.disabled_notifications),
     }))
 }
@@ -254,6 +259,10 @@ async fn put_settings(
         Some(p) => p.validated()?,
         None => current.mail_senders,
     };
+    let mail_trust = match body.mail_trust {
+        Some(t) => t.validated()?,
+        None => current.mail_trust,
+    };
     let disabled_notifications = match body.disabled_notifications {
         Some(d) => ferrodesk_mail::outbound::validate_disabled(d)?,
         None => current.disabled_notifications,
@@ -262,6 +271,7 @@ async fn put_settings(
         priority_matrix: body.priority_matrix.clone(),
         agents_see_all: body.agents_see_all,
         mail_senders,
+        mail_trust,
         disabled_notifications,
     };
     state.store.save_settings(&settings).await?;
@@ -269,6 +279,7 @@ async fn put_settings(
         priority_matrix: settings.priority_matrix,
         agents_see_all: settings.agents_see_all,
         mail_senders: Some(settings.mail_senders),
+        mail_trust: Some(settings.mail_trust),
         disabled_notifications: Some(settings.disabled_notifications),
     }))
 }

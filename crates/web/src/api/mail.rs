@@ -250,7 +250,7 @@ pub struct InboundView {
     message_id: Option<String>,
     from: Option<String>,
     subject: String,
-    /// `pending`, `processed`, `ignored`, `duplicate`, `quarantined` or `discarded`.
+    /// `pending`, `processed`, `held`, `ignored`, `duplicate`, `quarantined` or `discarded`.
     status: InboundStatus,
     /// Who wrote it: `human`, `generated`, `auto-reply` or `bounce`.
     automation: Option<String>,
@@ -284,7 +284,8 @@ impl From<InboundMessage> for InboundView {
 
 #[derive(Serialize, ToSchema)]
 pub struct DeliveryView {
-    /// `opened`, `commented`, `ignored`, `duplicate` or `quarantined`.
+    /// `opened`, `commented`, `held` (kept on its ticket for an agent: it did not prove its
+    /// sender), `ignored`, `duplicate` or `quarantined`.
     outcome: &'static str,
     message: InboundView,
 }
@@ -356,6 +357,7 @@ fn outcome_name(i: &Ingested) -> &'static str {
     match i {
         Ingested::Opened { .. } => "opened",
         Ingested::Commented { .. } => "commented",
+        Ingested::Held { .. } => "held",
         Ingested::Ignored { .. } => "ignored",
         Ingested::Duplicate { .. } => "duplicate",
         Ingested::Quarantined { .. } => "quarantined",

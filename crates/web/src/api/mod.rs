@@ -3,6 +3,7 @@
 
 mod attachments;
 mod directory;
+pub mod held_mail;
 pub mod mail;
 pub mod password_reset;
 pub mod sessions;
@@ -53,6 +54,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(ticket_work::router())
         .merge(attachments::router())
         .merge(mail::router())
+        .merge(held_mail::router())
         .merge(password_reset::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
