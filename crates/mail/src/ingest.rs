@@ -11,6 +11,8 @@
 
 mod gather;
 mod outcome;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -170,10 +172,11 @@ impl Ingest {
         now: Timestamp,
     ) -> (NewInbound, Option<InboundMail>) {
         let mail = read(&raw, &self.config.limits);
-        let dedup_key = match &mail {
-            Some(m) if m.message_id.is_some() => format!("mid:{}", m.message_id.as_deref().unwrap_or_default()),
-            _ => format!("sha256:{}", hex::encode(Sha256::digest(&raw))),
-        };
+        let dedup_key = dedup_key(
+            mail.as_ref().and_then(|m| m.message_id.as_deref()),
+            mail.as_ref().and_then(|m| m.from.as_ref().map(|f| f.address.as_str())),
+            &raw,
+        );
         let record = NewInbound {
             id: uuid::Uuid::now_v7(),
             mailbox_id: mailbox.map(|m| m.id),
@@ -352,6 +355,32 @@ impl Ingest {
             None => Err(StoreError::NotFound),
         }
     }
+}
+
+/// What makes a second copy of a message a duplicate: its Message-ID together with its sender
+/// and its body, so that whoever sends a Message-ID first cannot suppress a later, different
+/// message that carries it; the whole message's hash when it has no Message-ID. Copies of one
+/// message delivered to two of our mailboxes differ in their trace headers (`Received`,
+/// `Delivered-To`) and perhaps in line endings, never in their body, so they stay duplicates.
+pub fn dedup_key(message_id: Option<&str>, from: Option<&str>, raw: &[u8]) -> String {
+    let Some(id) = message_id else {
+        return format!("sha256:{}", hex::encode(Sha256::digest(raw)));
+    };
+    let body = match (raw.windows(4).position(|w| w == b"\r\n\r\n"), raw.windows(2).position(|w| w == b"\n\n")) {
+        (Some(crlf), Some(lf)) if lf < crlf => &raw[lf + 2..],
+        (Some(crlf), _) => &raw[crlf + 4..],
+        (None, Some(lf)) => &raw[lf + 2..],
+        (None, None) => &[][..],
+    };
+    let mut hash = Sha256::new();
+    hash.update(from.unwrap_or_default().as_bytes());
+    hash.update([0]);
+    for line in body.split(|b| *b == b'\n') {
+        let end = line.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |p| p + 1);
+        hash.update(&line[..end]);
+        hash.update(b"\n");
+    }
+    format!("mid:{id}|{}", hex::encode(&hash.finalize()[..16]))
 }
 
 /// An agent's acceptance of a held message: it stands for the proof of its sender, on the

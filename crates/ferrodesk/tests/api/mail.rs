@@ -167,13 +167,26 @@ async fn the_same_message_twice_is_one_ticket_case_a1(b: Backend) {
     let again = deliver_expecting(&app, &raw, "duplicate").await;
     assert_eq!(again["status"], "duplicate");
     assert_eq!(again["duplicate_of"], first["id"]);
-    // Same Message-ID with other bytes (a relay rewrote a header): still the same message.
-    let rewritten = raw.replace("Cannot connect.", "Cannot connect.\r\n-- \r\nscanned by relay");
+    // Same Message-ID with other headers and line endings (the copy another mailbox got, a
+    // relay that added its trace): still the same message.
+    let rewritten = format!("Received: by relay.customer.example\r\nX-Scanned: clean\r\n{raw}").replace("\r\n", "\n");
     deliver_expecting(&app, &rewritten, "duplicate").await;
     assert_eq!(ticket_count(&app).await, 1);
     // Every copy is on the log, so none goes missing silently (case A2's policy).
     let log = app.get("/api/v1/mail/inbound?status=duplicate", &app.admin).await.body;
     assert_eq!(log["items"].as_array().map_or(0, Vec::len), 2);
+    // Whoever sends a Message-ID first cannot suppress a later, different message with it:
+    // another sender, or other words, is another message (issue 19).
+    let squatted = mail("bob@customer.example", "Printer", "squat@customer.example", "", "Printer jammed.");
+    let squatter = mail("mallory@evil.example", "Hi", "squat@customer.example", "", "First!");
+    deliver_expecting(&app, &squatter, "opened").await;
+    let genuine = deliver_expecting(&app, &squatted, "opened").await;
+    let t =
+        app.get(&format!("/api/v1/tickets/{}", genuine["ticket_id"].as_str().unwrap_or_default()), &app.admin).await;
+    assert_eq!(t.body["description"], "Printer jammed.");
+    let edited = squatted.replace("Printer jammed.", "Printer jammed again.");
+    deliver_expecting(&app, &edited, "opened").await;
+    assert_eq!(ticket_count(&app).await, 4);
 }
 
 async fn messages_without_message_id_are_told_apart_by_content_case_a3(b: Backend) {
@@ -903,7 +916,11 @@ async fn mail_stored_before_a_crash_is_processed_after_it(b: Backend) {
         received_at: app.clock.now(),
         raw: raw.clone().into_bytes(),
         message_id: Some("crash1@customer.example".into()),
-        dedup_key: "mid:crash1@customer.example".into(),
+        dedup_key: ferrodesk_mail::ingest::dedup_key(
+            Some("crash1@customer.example"),
+            Some("ann@customer.example"),
+            raw.as_bytes(),
+        ),
         from_address: Some("ann@customer.example".into()),
         subject: "Stored then crashed".into(),
     };
