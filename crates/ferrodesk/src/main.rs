@@ -220,7 +220,7 @@ async fn run(command: Command, config: Config) -> Result<()> {
                 created_at: jiff::Timestamp::now(),
             };
             store
-                .create_user(&user, password.as_deref())
+                .create_account(&user, password.as_deref())
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot create the user: {e}"))?;
             println!("created {} {} ({})", user.role, user.email, user.id);

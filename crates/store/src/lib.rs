@@ -53,6 +53,10 @@ pub enum StoreError {
     /// The user's upload quota would be exceeded.
     #[error("upload quota exceeded")]
     QuotaExceeded,
+    /// A value is refused by a rule that needs the stored data (e.g. an address that imitates
+    /// an existing user's).
+    #[error(transparent)]
+    Invalid(#[from] ferrodesk_core::error::DomainError),
     /// The change breaks a rule only the store can check atomically (e.g. link structure).
     #[error("{0}")]
     Refused(String),
@@ -101,7 +105,25 @@ pub trait Store: Send + Sync + 'static {
     async fn save_settings(&self, settings: &Settings) -> StoreResult<()>;
 
     // People
+    /// Stores an account as given; new accounts from people (API, desk, CLI, mail, import) go
+    /// through [`Store::create_account`].
     async fn create_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()>;
+    /// Creates an account for a new address, refusing one that could pass for another:
+    /// invisible or look-alike characters, mixed scripts, or a look-alike of an existing
+    /// user's address (`Invalid`, on the `email` field).
+    async fn create_account(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()> {
+        ferrodesk_core::user::vet_new_address(&user.email)?;
+        if let Some(original) = ferrodesk_core::user::look_alike_of(&user.email)
+            && self.user_by_email(&original).await?.is_some()
+        {
+            return Err(ferrodesk_core::error::DomainError::invalid(
+                "email",
+                format!("looks like the existing address {original}; type the address plainly"),
+            )
+            .into());
+        }
+        self.create_user(user, password_hash).await
+    }
     async fn update_user(&self, user: &User) -> StoreResult<()>;
     /// Sets a password; any outstanding e-mailed reset of the user becomes void.
     async fn set_password_hash(&self, id: UserId, hash: &str) -> StoreResult<()>;

@@ -145,7 +145,7 @@ pub async fn create_user(
         validate_password(&f.password)?;
         Some(hash_password(f.password).await?)
     };
-    state.store.create_user(&user, hash.as_deref()).await.map_err(api)?;
+    state.store.create_account(&user, hash.as_deref()).await.map_err(api)?;
     Ok(back("/admin/users?done=created"))
 }
 

@@ -124,6 +124,7 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "upload_quota_exceeded", "the upload quota is used up")
             }
             StoreError::Refused(why) => ApiError::new(StatusCode::CONFLICT, "refused", why),
+            StoreError::Invalid(e) => e.into(),
             StoreError::Throttled { .. } => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", "too many attempts; try again later")
             }

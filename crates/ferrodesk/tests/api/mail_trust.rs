@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::dual;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, ferrodesk};
 use crate::mail::{
     SmtpCapture, comments, deliver_expecting, dmarc_pass, mail, outbox, read, trust_the_mta, with_mailbox,
 };
@@ -18,7 +18,8 @@ dual!(
     an_agents_or_requesters_address_alone_changes_nothing_but_a_held_note,
     agents_accept_held_mail_as_its_senders_or_discard_it,
     only_the_trusted_mta_vouches_and_a_dmarc_failure_outweighs_all,
-    copied_people_follow_only_a_verified_participant_within_the_organisation
+    copied_people_follow_only_a_verified_participant_within_the_organisation,
+    addresses_that_pass_for_others_get_no_account
 );
 
 async fn has_account(app: &TestApp, address: &str) -> bool {
@@ -291,4 +292,63 @@ async fn copied_people_follow_only_a_verified_participant_within_the_organisatio
     deliver_expecting(&app, &reply, "held").await;
     assert_eq!(ticket_of(&app, &ticket).await["watchers"], json!([carl]));
     assert!(!has_account(&app, "dave@acme.example").await);
+}
+
+/// Invisible characters, mixed scripts and look-alikes of existing users are refused for new
+/// accounts, by the API, the command line and mail alike, with a clear reason.
+async fn addresses_that_pass_for_others_get_no_account(b: Backend) {
+    let app = with_mailbox(b).await;
+    app.user_with_token("ann@customer.example", Role::Requester).await;
+    app.user_with_token("aeo@customer.example", Role::Requester).await;
+    let create = |email: &str| json!({"email": email, "name": "X", "role": "requester"});
+    for (address, reason) in [
+        ("an\u{200b}n@customer.example", "invisible or look-alike character U+200B"),
+        ("\u{ff41}nn@other.example", "invisible or look-alike character U+FF41"),
+        ("\u{0430}nn@other.example", "mixes letters of different scripts"),
+        // All Cyrillic, so one script, but it reads as someone else's address.
+        ("\u{0430}\u{0435}\u{043e}@customer.example", "looks like the existing address aeo@customer.example"),
+        ("ann@\u{0441}ustomer.example", "mixes letters of different scripts"),
+    ] {
+        let r = app.post("/api/v1/users", &app.admin, create(address)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{address:?}: {}", r.body);
+        assert!(r.body.to_string().contains(reason), "{address:?}: {}", r.body);
+        assert!(!has_account(&app, address).await);
+    }
+    // A genuinely Cyrillic address imitates nobody, and the look-alike of no one is fine.
+    let r = app.post("/api/v1/users", &app.admin, create("\u{0438}\u{0432}\u{0430}\u{043d}@example.org")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+    let cli = ferrodesk(
+        &app.database_url,
+        &[
+            "user",
+            "create",
+            "--email",
+            "\u{0430}\u{0435}\u{043e}@customer.example",
+            "--name",
+            "Not Aeo",
+            "--role",
+            "agent",
+        ],
+        None,
+    );
+    assert_ne!(cli.code, 0);
+    assert!(cli.stderr.contains("looks like the existing address aeo@customer.example"), "{}", cli.stderr);
+
+    // By mail: no account, so no ticket in the look-alike's name; the message waits for an admin.
+    let spoof =
+        mail("Aeo <\u{0430}\u{0435}\u{043e}@customer.example>", "Invoice", "la1@evil.example", "", "Please pay.");
+    let held = deliver_expecting(&app, &spoof, "quarantined").await;
+    assert!(held["error"].as_str().unwrap_or_default().contains("looks like the existing address"), "{held}");
+    // Copied look-alikes are simply not copied in.
+    trust_the_mta(&app).await;
+    let copying = mail(
+        "bob@customer.example",
+        "Shared",
+        "la2@customer.example",
+        &format!("{}Cc: ann@cust\u{043e}mer.example\r\n", dmarc_pass("customer.example")),
+        "x",
+    );
+    let opened = deliver_expecting(&app, &copying, "opened").await;
+    assert_eq!(ticket_of(&app, opened["ticket_id"].as_str().unwrap_or_default()).await["watchers"], json!([]));
 }

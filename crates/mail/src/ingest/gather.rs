@@ -270,13 +270,15 @@ impl Ingest {
             active: true,
             created_at: ferrodesk_core::time::to_storage_precision(now),
         };
-        match self.store.create_user(&user, None).await {
+        match self.store.create_account(&user, None).await {
             Ok(()) => Ok(user),
             // Created meanwhile by another message from the same sender.
             Err(StoreError::Duplicate { .. }) => match self.store.user_by_email(&address).await? {
                 Some((user, _)) => Ok(user),
                 None => Err(Plan::Store(StoreError::Database("the sender vanished".into()))),
             },
+            // An address that could pass for another's gets no account (issue 19).
+            Err(StoreError::Invalid(e)) => Err(Plan::Quarantine(format!("sender address {address}: {e}"))),
             Err(e) => Err(Plan::Store(e)),
         }
     }

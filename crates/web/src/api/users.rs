@@ -67,7 +67,7 @@ async fn create_user(
         }
         None => None,
     };
-    state.store.create_user(&user, hash.as_deref()).await?;
+    state.store.create_account(&user, hash.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
