@@ -48,6 +48,11 @@ enum Command {
         /// export`); checked at start-up.
         #[arg(long, env = "FERRODESK_TEMPLATES")]
         templates: Option<std::path::PathBuf>,
+        /// Reverse proxies in front of Ferrodesk (addresses or ranges, comma-separated, e.g.
+        /// `10.0.0.5,192.168.0.0/16`): only their `X-Forwarded-For` names the client for
+        /// sign-in throttling and logs. None by default: the header is ignored.
+        #[arg(long, env = "FERRODESK_TRUSTED_PROXIES", default_value = "")]
+        trusted_proxies: String,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -171,10 +176,12 @@ async fn open_store(config: &Config) -> Result<std::sync::Arc<dyn ferrodesk_stor
 
 async fn run(command: Command, config: Config) -> Result<()> {
     match command {
-        Command::Serve { listen, demo, smtp_url, base_url, templates } => {
+        Command::Serve { listen, demo, smtp_url, base_url, templates, trusted_proxies } => {
             let base_url = base_url.unwrap_or_else(|| format!("http://{listen}"));
             let templates = load_templates(templates.as_deref())?;
-            serve(&config, &listen, demo, smtp_url.as_deref(), &base_url, templates).await
+            let proxies = ferrodesk_web::client::TrustedProxies::parse(&trusted_proxies)
+                .map_err(|e| anyhow::anyhow!("FERRODESK_TRUSTED_PROXIES: {e}"))?;
+            serve(&config, &listen, demo, smtp_url.as_deref(), &base_url, templates, proxies).await
         }
         Command::Templates { command: TemplatesCommand::Export { dir } } => {
             let written = ferrodesk_mail::templates::Templates::export(&dir).map_err(|e| anyhow::anyhow!(e))?;
@@ -300,6 +307,7 @@ async fn serve(
     smtp_url: Option<&str>,
     base_url: &str,
     templates: std::sync::Arc<ferrodesk_mail::templates::Templates>,
+    trusted_proxies: ferrodesk_web::client::TrustedProxies,
 ) -> Result<()> {
     // Checked before anything starts: a wrong mail setting should stop us, not lose mail later.
     let smtp = smtp_url.map(ferrodesk_mail::outbox::Smtp::from_url).transpose().map_err(|e| {
@@ -315,6 +323,10 @@ async fn serve(
     println!("ferrodesk listening on http://{addr}");
     let mut state = AppState::new(store.clone());
     state.secrets = config.secrets.clone();
+    if !trusted_proxies.is_empty() {
+        tracing::info!(proxies = ?trusted_proxies, "X-Forwarded-For is believed from these reverse proxies only");
+    }
+    state.trusted_proxies = trusted_proxies;
     // Mail stored but not processed (a stop or a database failure in between): at start-up,
     // then every half minute.
     let ingest = state.ingest.clone();

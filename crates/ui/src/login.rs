@@ -1,15 +1,14 @@
 //! The one login page for everyone, and signing out.
 
-use std::net::SocketAddr;
-
 use askama::Template;
 use axum::Form;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use ferrodesk_web::AppState;
 use ferrodesk_web::api::sessions::{SignInError, session_cookie_header, sign_in};
 use ferrodesk_web::auth::{SESSION_LIFETIME, constant_time_eq, random_secret};
+use ferrodesk_web::client::ClientAddr;
 use serde::Deserialize;
 
 use crate::error::{UiError, render};
@@ -86,14 +85,14 @@ pub struct ForgotForm {
 /// The same page and answer whatever the address (no account enumeration).
 pub async fn forgot_submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     Form(form): Form<ForgotForm>,
 ) -> Response {
     if !login_cookie(&headers).is_some_and(|c| constant_time_eq(&c, &form.csrf)) {
         return forgot(StatusCode::FORBIDDEN, None, Some("The form expired. Please try again.".into()));
     }
-    ferrodesk_web::api::password_reset::start_reset(&state, &form.email, peer);
+    ferrodesk_web::api::password_reset::start_reset(&state, &form.email, client);
     forgot(StatusCode::OK, Some(ferrodesk_web::api::password_reset::REQUESTED.into()), None)
 }
 
@@ -167,7 +166,7 @@ fn login_cookie(headers: &HeaderMap) -> Option<String> {
 
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -180,7 +179,7 @@ pub async fn submit(
             Some("The form expired. Please sign in again.".into()),
         );
     }
-    match sign_in(&state, &form.email, form.password, peer).await {
+    match sign_in(&state, &form.email, form.password, client).await {
         Ok((secret, _, _)) => {
             let mut resp = Redirect::to(&next).into_response();
             if let Ok(v) = session_cookie_header(&secret, SESSION_LIFETIME.as_secs()) {

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod error;
 pub mod events;
 pub mod json;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub ingest: ferrodesk_mail::ingest::Ingest,
     /// Seals stored secrets (mailbox passwords); `None` when no key is configured.
     pub secrets: Option<ferrodesk_mail::secret::SecretBox>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: client::TrustedProxies,
     clock: Clock,
 }
 
@@ -50,6 +53,8 @@ pub struct Limits {
     pub upload_quota_bytes: i64,
     /// Largest raw e-mail message accepted, in bytes.
     pub message_bytes: usize,
+    /// Sign-in attempts one client address may make per 15 minutes (all accounts together).
+    pub sign_ins_per_address: i64,
 }
 
 impl Default for Limits {
@@ -58,6 +63,7 @@ impl Default for Limits {
             attachment_bytes: 25 * 1024 * 1024,
             upload_quota_bytes: 1024 * 1024 * 1024,
             message_bytes: 50 * 1024 * 1024,
+            sign_ins_per_address: 50,
         }
     }
 }
@@ -87,6 +93,7 @@ impl AppState {
         Self {
             ingest: ferrodesk_mail::ingest::Ingest::new(store.clone(), Default::default()),
             secrets: None,
+            trusted_proxies: client::TrustedProxies::default(),
             store,
             limits: Limits::default(),
             metrics: Arc::default(),
@@ -114,6 +121,7 @@ pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
     let (api, _) = api::router().split_for_parts();
     let limits_state = state.clone();
     let metrics_state = state.clone();
+    let proxies = state.trusted_proxies.clone();
     Router::new()
         .merge(system::router())
         .merge(api)
@@ -125,7 +133,15 @@ pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(limits_state, system::refuse_announced_oversize))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(CatchPanicLayer::custom(system::panic_response))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(move |req: &axum::http::Request<axum::body::Body>| {
+            // The path only: queries can carry one-time tokens, which never reach the logs.
+            let client = req
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| proxies.client(c.0.ip(), req.headers()).to_string())
+                .unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), %client)
+        }))
 }
 
 /// Serves the app on `listener` until `shutdown` resolves, then drains in-flight requests.

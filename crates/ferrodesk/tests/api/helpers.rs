@@ -197,12 +197,17 @@ impl TestApp {
     }
 
     pub async fn spawn_with_limits(backend: Backend, limits: ferrodesk_web::Limits) -> TestApp {
+        Self::spawn_with(backend, |state| state.limits = limits).await
+    }
+
+    /// A server whose state `configure` adjusts before it starts.
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut AppState)) -> TestApp {
         let (database_url, dir) = fresh_database(backend).await;
         let store = ferrodesk_store::open(&database_url).await.unwrap_or_else(|e| panic!("open store: {e}"));
         store.migrate().await.unwrap_or_else(|e| panic!("migrate: {e}"));
         let mut state = AppState::new(store.clone());
-        state.limits = limits;
         state.secrets = Some(test_secrets());
+        configure(&mut state);
         let clock = state.clock().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("bind: {e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));

@@ -11,7 +11,8 @@ dual!(
     session_cookie_csrf_and_logout_case_45,
     unknown_account_and_wrong_password_look_the_same,
     parallel_guessing_hits_the_limit_exactly_and_recovers_case_44,
-    password_change_and_log_out_everywhere_end_other_sessions
+    password_change_and_log_out_everywhere_end_other_sessions,
+    forwarded_for_names_the_client_only_behind_a_trusted_proxy
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -185,4 +186,36 @@ async fn password_change_and_log_out_everywhere_end_other_sessions(b: Backend) {
         app.with_cookie(Method::GET, "/api/v1/users/me", &again, None, None).await.status,
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// One wrong sign-in for a made-up account, as the client `from` names itself.
+async fn guess(app: &TestApp, n: usize, from: &str) -> StatusCode {
+    let body = json!({"email": format!("nobody{n}@example.org"), "password": "wrong wrong wrong"});
+    app.call(Method::POST, "/api/v1/auth/login", "", Some(body), &[("x-forwarded-for", from)]).await.status
+}
+
+/// Behind a reverse proxy every request comes from the proxy's address; its `X-Forwarded-For`
+/// names the client, but only when the admin said the proxy is ours (issue 19): otherwise any
+/// client could pick a fresh address per guess, or lock others out by naming theirs.
+async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy(b: Backend) {
+    // The tests connect from 127.0.0.1: here it is a trusted proxy.
+    let proxies = ferrodesk_web::client::TrustedProxies::parse("127.0.0.1").unwrap_or_default();
+    let behind = TestApp::spawn_with(b, |s| {
+        s.trusted_proxies = proxies;
+        s.limits.sign_ins_per_address = 3;
+    })
+    .await;
+    for n in 0..3 {
+        assert_eq!(guess(&behind, n, "198.51.100.7").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(guess(&behind, 3, "198.51.100.7").await, StatusCode::TOO_MANY_REQUESTS, "that client is throttled");
+    assert_eq!(guess(&behind, 4, "198.51.100.8").await, StatusCode::UNAUTHORIZED, "another client is not");
+
+    // Without trust, the header is anyone's words: changing it does not escape the limit.
+    let direct = TestApp::spawn_with(b, |s| s.limits.sign_ins_per_address = 3).await;
+    for n in 0..3 {
+        let from = if n % 2 == 0 { "198.51.100.7" } else { "198.51.100.9" };
+        assert_eq!(guess(&direct, n, from).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(guess(&direct, 3, "203.0.113.1").await, StatusCode::TOO_MANY_REQUESTS);
 }

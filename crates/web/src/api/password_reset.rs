@@ -5,10 +5,10 @@
 //! account's own stored address and points at the configured base URL, never at the Host
 //! the request named.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use ferrodesk_core::user::{EmailAddress, validate_password};
 use ferrodesk_mail::outbound::{MailJob, Notification};
@@ -51,30 +51,30 @@ pub const REQUESTED: &str = "If an account with this address exists, a link to c
     responses((status = 202, body = ResetRequested)))]
 async fn request_reset(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    crate::client::ClientAddr(client): crate::client::ClientAddr,
     ApiJson(body): ApiJson<ResetRequest>,
 ) -> (StatusCode, Json<ResetRequested>) {
-    start_reset(&state, &body.email, peer);
+    start_reset(&state, &body.email, client);
     (StatusCode::ACCEPTED, Json(ResetRequested { detail: REQUESTED }))
 }
 
 /// Starts a reset in the background (shared with the login page's form).
-pub fn start_reset(state: &AppState, email: &str, peer: SocketAddr) {
+pub fn start_reset(state: &AppState, email: &str, client: IpAddr) {
     let (state, email) = (state.clone(), email.to_owned());
     tokio::spawn(async move {
-        if let Err(e) = issue(&state, &email, peer).await {
+        if let Err(e) = issue(&state, &email, client).await {
             tracing::warn!(error = %e.detail, "a password reset could not be issued");
         }
     });
 }
 
-async fn issue(state: &AppState, email: &str, peer: SocketAddr) -> Result<(), ApiError> {
+async fn issue(state: &AppState, email: &str, client: IpAddr) -> Result<(), ApiError> {
     // Only one plain address: lists, header tricks and anything else name no account.
     let Ok(address) = EmailAddress::parse(email) else { return Ok(()) };
     let now = state.now();
     let rules = [
         ThrottleRule { key: format!("reset-account:{address}"), limit: RESETS_PER_ACCOUNT },
-        ThrottleRule { key: format!("reset-address:{}", peer.ip()), limit: RESETS_PER_ADDRESS },
+        ThrottleRule { key: format!("reset-address:{client}"), limit: RESETS_PER_ADDRESS },
     ];
     if state.store.admit_login(&rules, now, THROTTLE_WINDOW).await?.is_some() {
         tracing::info!("password reset throttled");

@@ -1,10 +1,8 @@
 //! Signing in and out: server-side sessions for the browser, with login throttling per account
 //! and per address that holds exactly under concurrency, and "log out everywhere".
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferrodesk_core::access::{Action, Resource};
@@ -25,7 +23,6 @@ use crate::views::{Page, UserView, page};
 
 /// Attempts per account, and per client address, in one window.
 pub const ACCOUNT_ATTEMPTS: i64 = 5;
-pub const ADDRESS_ATTEMPTS: i64 = 50;
 pub const THROTTLE_WINDOW: SignedDuration = SignedDuration::from_mins(15);
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -86,13 +83,13 @@ pub async fn sign_in(
     state: &AppState,
     email: &str,
     password: String,
-    peer: SocketAddr,
+    client: std::net::IpAddr,
 ) -> Result<(String, Session, ferrodesk_core::user::User), SignInError> {
     let now = state.now();
     let account = email.trim().to_lowercase();
     let rules = [
         ThrottleRule { key: format!("account:{account}"), limit: ACCOUNT_ATTEMPTS },
-        ThrottleRule { key: format!("address:{}", peer.ip()), limit: ADDRESS_ATTEMPTS },
+        ThrottleRule { key: format!("address:{client}"), limit: state.limits.sign_ins_per_address },
     ];
     if let Some(until) = state.store.admit_login(&rules, now, THROTTLE_WINDOW).await? {
         let retry_after_secs = until.duration_since(now).as_secs().max(1).unsigned_abs();
@@ -141,10 +138,10 @@ pub fn session_cookie_header(secret: &str, max_age: i64) -> Result<HeaderValue, 
     responses((status = 200, body = SignedIn), (status = 401, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    crate::client::ClientAddr(client): crate::client::ClientAddr,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Response, ApiError> {
-    let (secret, session, user) = match sign_in(&state, &body.email, body.password, peer).await {
+    let (secret, session, user) = match sign_in(&state, &body.email, body.password, client).await {
         Ok(signed) => signed,
         Err(SignInError::Invalid) => return Err(invalid_credentials()),
         Err(SignInError::Throttled { retry_after_secs }) => {
