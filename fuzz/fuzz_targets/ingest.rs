@@ -1,9 +1,12 @@
 //! The pure half of the inbound path on arbitrary bytes: parse, classify, cut the reply,
-//! sanitise the HTML, decide what an unthreaded message becomes, check our Message-IDs.
+//! sanitise the HTML, decide what an unthreaded message becomes, check our Message-IDs, decode
+//! and detect charsets, read header words and parameters, read `Authentication-Results`.
 //! Nothing may panic, and what comes out stays within its bounds.
 #![no_main]
 
-use ferrodesk_mail::{ParseLimits, html, ingest, parse, reply, thread};
+use ferrodesk_mail::decide::{Facts, decide};
+use ferrodesk_mail::trust::{SenderTrust, reported_by_mta};
+use ferrodesk_mail::{ParseLimits, charset, header, html, parse, reply, thread};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,7 +20,27 @@ fuzz_target!(|data: &[u8]| {
         assert!(!again.to_ascii_lowercase().contains("<script"));
     }
     let _ = html::to_text(&String::from_utf8_lossy(data));
-    let _ = ingest::unthreaded(&mail);
+    let visible = reply::visible_reply(&mail.text);
+    let facts = Facts {
+        automation: &mail.automation,
+        from: mail.from.as_ref().map(|f| f.address.as_str()),
+        from_ours: false,
+        sender_refused: None,
+        sender_is_staff: false,
+        trust: SenderTrust::Unproven,
+        thread: None,
+        verification: false,
+        reply_text: &visible,
+        internal_marker: "#internal",
+    };
+    let _ = decide(&facts);
+    for label in [None, Some("utf-8"), Some("iso-2022-jp"), Some("utf-7"), Some("gb18030"), Some("x-unknown")] {
+        let _ = charset::decode(data, label);
+    }
+    let _ = header::text(data);
+    let _ = header::parameter(data, "filename");
+    let results = [String::from_utf8_lossy(data).into_owned()];
+    let _ = reported_by_mta(&results, &["mx.example.org".to_owned()], "example.org");
     let signer = thread::MessageIdSigner::new(b"fuzz");
     for id in mail.ancestors() {
         let _ = signer.verify(id);

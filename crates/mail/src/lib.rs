@@ -4,8 +4,10 @@
 //! store (store the raw message first, then thread, create or comment, or quarantine).
 
 pub mod alerts;
+pub mod charset;
 pub mod classify;
 pub mod decide;
+pub mod header;
 pub mod html;
 pub mod imap;
 pub mod ingest;

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use jiff::Timestamp;
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Address, HeaderName, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 
 use crate::classify::{Automation, classify};
 use crate::html;
@@ -118,11 +118,19 @@ pub fn parse(raw: &[u8], limits: &ParseLimits) -> InboundMail {
     let mut recipients = limits.max_recipients;
     let to = addresses(message.to(), &mut recipients);
     let cc = addresses(message.cc(), &mut recipients);
-    let html_body = message.body_html(0).map(|h| h.into_owned());
+    let html_body = message
+        .html_body
+        .first()
+        .and_then(|id| redecoded(&message, *id, true))
+        .or_else(|| message.body_html(0).map(|h| h.into_owned()));
     let text = match message.text_bodies().next() {
         // mail-parser offers an HTML-only message's text as converted from HTML; prefer ours,
         // which drops quoted blocks' markup consistently with the sanitised HTML.
-        Some(part) if matches!(part.body, PartType::Text(_)) => message.body_text(0).map(Cow::into_owned),
+        Some(part) if matches!(part.body, PartType::Text(_)) => message
+            .text_body
+            .first()
+            .and_then(|id| redecoded(&message, *id, false))
+            .or_else(|| message.body_text(0).map(Cow::into_owned)),
         _ => html_body.as_deref().map(html::to_text),
     }
     .unwrap_or_default();
@@ -135,7 +143,10 @@ pub fn parse(raw: &[u8], limits: &ParseLimits) -> InboundMail {
         reply_to: message.reply_to().and_then(first_address),
         to,
         cc,
-        subject: message.subject().map(clean_line).unwrap_or_default(),
+        subject: raw_header(&message.raw_message, message.headers(), &HeaderName::Subject)
+            .map(|raw| clean_line(&crate::header::text(raw)))
+            .or_else(|| message.subject().map(clean_line))
+            .unwrap_or_default(),
         date: message.date().and_then(|d| Timestamp::from_second(d.to_timestamp()).ok()),
         text: normalise_text(&text),
         html: html_body.as_deref().map(html::sanitise),
@@ -183,6 +194,34 @@ impl InboundMail {
         }
         out
     }
+}
+
+/// The raw value of the first header `name` among `headers`, from the message's bytes.
+fn raw_header<'a>(raw: &'a [u8], headers: &[mail_parser::Header<'_>], name: &HeaderName<'_>) -> Option<&'a [u8]> {
+    let h = headers.iter().find(|h| h.name == *name)?;
+    raw.get(h.offset_start as usize..h.offset_end as usize)
+}
+
+/// A text or HTML part's content decoded by [`charset::decode`] from its raw bytes: mail-parser
+/// decodes the charsets it knows, guesses none, and turns what it cannot read into U+FFFD.
+/// `None` when the part is not of that kind or its transfer encoding is broken (mail-parser's
+/// reading stands then).
+fn redecoded(message: &Message<'_>, part_id: u32, html: bool) -> Option<String> {
+    use mail_parser::decoders::base64::base64_decode;
+    use mail_parser::decoders::quoted_printable::quoted_printable_decode;
+    let part = message.parts.get(usize::try_from(part_id).ok()?)?;
+    match (&part.body, html) {
+        (PartType::Text(_), false) | (PartType::Html(_), true) => {}
+        _ => return None,
+    }
+    let raw = message.raw_message.get(part.offset_body as usize..part.offset_end as usize)?;
+    let bytes = match part.encoding {
+        mail_parser::Encoding::None => Cow::Borrowed(raw),
+        mail_parser::Encoding::QuotedPrintable => Cow::Owned(quoted_printable_decode(raw)?),
+        mail_parser::Encoding::Base64 => Cow::Owned(base64_decode(raw)?),
+    };
+    let declared = part.content_type().and_then(|ct| ct.attribute("charset"));
+    Some(crate::charset::decode(&bytes, declared))
 }
 
 fn ids(value: &HeaderValue<'_>) -> Vec<String> {
@@ -290,7 +329,18 @@ fn files(message: &mail_parser::Message<'_>, limits: &ParseLimits) -> (Vec<MailF
             PartType::Message(m) => (Cow::Borrowed(m.raw_message()), format!("message-{}.eml", n + 1)),
             PartType::Multipart(_) => continue,
         };
-        let filename = part.attachment_name().map(clean_line).filter(|n| !n.is_empty()).unwrap_or(default_name);
+        let raw_name = raw_header(&message.raw_message, &part.headers, &HeaderName::ContentDisposition)
+            .and_then(|h| crate::header::parameter(h, "filename"))
+            .or_else(|| {
+                raw_header(&message.raw_message, &part.headers, &HeaderName::ContentType)
+                    .and_then(|h| crate::header::parameter(h, "name"))
+            });
+        let filename = raw_name
+            .as_deref()
+            .or(part.attachment_name())
+            .map(clean_line)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(default_name);
         if kept.len() >= limits.max_attachments {
             dropped.push(DroppedFile { filename, size: data.len(), reason: "too many attachments" });
             continue;
@@ -314,6 +364,34 @@ mod tests {
 
     fn mail(raw: &str) -> InboundMail {
         parse(raw.as_bytes(), &ParseLimits::default())
+    }
+
+    #[test]
+    fn every_charset_in_subjects_bodies_and_file_names() {
+        let read = |raw: &[u8]| parse(raw, &ParseLimits::default());
+        let m = read(b"From: a@b.example\r\nSubject: =?UTF-8?B?w6k=?= =?UTF-8?Q?=E2=82?= =?UTF-8?Q?=AC?=\r\n\r\nx\r\n");
+        assert_eq!(m.subject, "é€", "a character split across two encoded words");
+        let m = read(b"From: a@b.example\r\nSubject: \x1b$BF|K\\8l\x1b(B\r\n\r\n\x1b$B$9$_$^$;$s\x1b(B\r\n");
+        assert_eq!((m.subject.as_str(), m.text.trim()), ("日本語", "すみません"), "ISO-2022-JP without a label");
+        let m = read(
+            b"From: a@b.example\r\nSubject: \xf0\xd2\xc9\xd7\xc5\xd4, \xcd\xc9\xd2! \xfc\xd4\xcf \xd4\xc5\xd3\xd4\r\n\r\n\
+              \xf0\xd2\xc9\xd7\xc5\xd4, \xcd\xc9\xd2! \xfc\xd4\xcf \xd0\xd2\xcf\xd7\xc5\xd2\xcb\xc1.\r\n",
+        );
+        assert_eq!(m.subject, "Привет, мир! Это тест", "unlabelled KOI8-R");
+        assert_eq!(m.text.trim(), "Привет, мир! Это проверка.");
+        let m = read(b"From: a@b.example\r\nContent-Type: text/plain; charset=utf-7\r\n\r\nHi Mom -+Jjo--! +ZeVnLIqe x\r\n");
+        assert_eq!(m.text.trim(), "Hi Mom -\u{263a}-! 日本語 x");
+        let m = read("From: a@b.example\r\nContent-Type: text/plain; charset=gb2312\r\n\r\n你好，世界\r\n".as_bytes());
+        assert_eq!(m.text.trim(), "你好，世界", "UTF-8 labelled as GB2312");
+        let m = read(
+            b"From: a@b.example\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\n\
+              body\r\n--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment;\r\n \
+              filename*0*=UTF-8''%E6%97%A5%E6%9C;\r\n filename*1*=%AC%E8%AA%9E;\r\n filename*2=.txt\r\n\r\ndata\r\n--XX\r\n\
+              Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"\x1b$BF|K\\8l\x1b(B.doc\"\r\n\r\n\
+              data\r\n--XX--\r\n",
+        );
+        let names: Vec<&str> = m.files.iter().map(|f| f.filename.as_str()).collect();
+        assert_eq!(names, ["日本語.txt", "日本語.doc"], "RFC 2231 continuations and raw ISO-2022-JP names");
     }
 
     #[test]

@@ -87,3 +87,27 @@ fn every_corpus_message_matches_its_golden_result() {
     );
     assert!(differing.is_empty(), "{} of {} differ:\n{}", differing.len(), names.len(), differing.join("\n"));
 }
+
+/// Issue 19: a replacement character is stored only where the message itself carries one (as
+/// the UTF-8 bytes of U+FFFD); every other byte of the corpus has a decoding.
+#[test]
+fn no_replacement_character_where_a_decoding_exists() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("corpus");
+    let mut offenders = Vec::new();
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".eml") {
+            continue;
+        }
+        let raw = std::fs::read(entry.path()).unwrap_or_default();
+        let mail = parse(&raw, &ParseLimits::default());
+        let mut texts = vec![mail.subject.clone(), reply::visible_reply(&mail.text)];
+        texts.extend(mail.files.iter().map(|f| f.filename.clone()));
+        let carries_one = raw.windows(3).any(|w| w == "\u{fffd}".as_bytes());
+        if texts.iter().any(|t| t.contains('\u{fffd}')) && !carries_one {
+            offenders.push(name);
+        }
+    }
+    offenders.sort();
+    assert!(offenders.is_empty(), "U+FFFD where a decoding exists: {offenders:?}");
+}
