@@ -34,6 +34,23 @@ impl InboundStatus {
     }
 }
 
+/// The largest message a mailbox takes unless its admin says otherwise: larger ones are kept
+/// in the quarantine, unread, and their sender is told.
+pub const DEFAULT_MAX_MESSAGE_BYTES: i64 = 50 * 1024 * 1024;
+
+/// The most a mailbox may be set to take, and what the relay endpoint and the pipe accept at
+/// all (a larger message is refused before it is read, so memory stays bounded).
+pub const MAX_MESSAGE_BYTES: i64 = 256 * 1024 * 1024;
+
+/// Checks a mailbox's message size limit: 1 MiB to [`MAX_MESSAGE_BYTES`].
+pub fn validate_max_message_bytes(bytes: i64) -> Result<i64, DomainError> {
+    if (1024 * 1024..=MAX_MESSAGE_BYTES).contains(&bytes) {
+        Ok(bytes)
+    } else {
+        Err(DomainError::invalid("max_message_bytes", format!("1 MiB to {} MiB", MAX_MESSAGE_BYTES / 1024 / 1024)))
+    }
+}
+
 /// Mailbox names are used on the command line (`--mailbox NAME`): 1–64 characters of
 /// lower-case letters, digits, `.`, `_` and `-`.
 pub fn validate_mailbox_name(name: &str) -> Result<String, DomainError> {

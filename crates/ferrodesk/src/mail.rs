@@ -30,6 +30,8 @@ impl std::fmt::Display for Exit {
 impl std::error::Error for Exit {}
 
 pub const EX_TEMPFAIL: u8 = 75;
+/// The message is larger than any mailbox takes (sysexits `EX_DATAERR`: the MTA bounces it).
+pub const EX_DATAERR: u8 = 65;
 /// A configuration file cannot be used (sysexits `EX_CONFIG`).
 pub const EX_CONFIG: u8 = 78;
 
@@ -71,6 +73,10 @@ pub enum MailboxCommand {
         /// Move processed mail to this folder (instead of marking it seen).
         #[arg(long)]
         move_to: Option<String>,
+        /// The largest message taken, in MiB (1 to 256); larger ones wait in the quarantine
+        /// and their sender is told.
+        #[arg(long, default_value_t = 50)]
+        max_message_mib: i64,
     },
     /// List mailboxes.
     List,
@@ -101,6 +107,7 @@ pub async fn mailbox(store: Arc<dyn Store>, config: &crate::config::Config, comm
             imap_folder,
             poll_seconds,
             move_to,
+            max_message_mib,
         } => {
             let imap = match imap_host {
                 None => None,
@@ -150,6 +157,7 @@ pub async fn mailbox(store: Arc<dyn Store>, config: &crate::config::Config, comm
                 default_group_id,
                 default_category_id: None,
                 default_type: Some(TicketType::parse(&r#type, "type")?),
+                max_message_bytes: Some(max_message_mib.saturating_mul(1024 * 1024)),
                 imap,
             };
             let mailbox =
@@ -182,11 +190,21 @@ pub async fn mail(store: Arc<dyn Store>, command: MailCommand) -> Result<()> {
             if !mailbox.active {
                 return Err(tempfail(format!("the mailbox {} is switched off", mailbox.name)).into());
             }
+            // Read up to the ceiling: a larger message is refused before it fills the memory.
+            let ceiling = ferrodesk_core::mail::MAX_MESSAGE_BYTES.unsigned_abs();
             let mut raw = Vec::new();
             std::io::stdin()
                 .lock()
+                .take(ceiling + 1)
                 .read_to_end(&mut raw)
                 .map_err(|e| tempfail(format!("cannot read the message: {e}")))?;
+            // Read in doubling steps: give back what the last step over-reserved.
+            raw.shrink_to_fit();
+            if raw.len() as u64 > ceiling {
+                let message =
+                    format!("the message is larger than {} MiB, more than any mailbox takes", ceiling / 1024 / 1024);
+                return Err(Exit { code: EX_DATAERR, message }.into());
+            }
             let ingest = Ingest::new(store, Default::default());
             let result = ingest
                 .receive(raw, Some(&mailbox), InboundSource::Pipe, jiff::Timestamp::now())

@@ -247,7 +247,10 @@ mod tests {
             (b"=?iso-8859-1?q?caf=E9?= =?utf-8?b?4oKs?=", "café€"),
             (b"Re: =?utf-8?q?caf=C3=A9?= and =?utf-8?q?cr=C3=A8me?=", "Re: café and crème"),
             (b"=?ISO-2022-JP?B?GyRCRnxLXDhsGyhC?=", "日本語"),
-            (b"TEST\r\n \r\n\t=?ISO-2022-JP?B?GyRCJUYlOSVIGyhC?=\r\n  =?ISO-2022-JP?B?GyRCJUYlOSVIGyhC?=", "TEST \tテストテスト"),
+            (
+                b"TEST\r\n \r\n\t=?ISO-2022-JP?B?GyRCJUYlOSVIGyhC?=\r\n  =?ISO-2022-JP?B?GyRCJUYlOSVIGyhC?=",
+                "TEST \tテストテスト",
+            ),
             (b"=?utf-8*en?q?hello?=", "hello"),
             // Raw ISO-2022-JP and raw 8-bit text, without any label.
             (b"\x1b$BF|K\\8l\x1b(B test", "日本語 test"),
@@ -265,7 +268,10 @@ mod tests {
     #[test]
     fn parameters_follow_rfc_2231() {
         let cases: &[(&[u8], &str)] = &[
-            (b"attachment; filename*0*=UTF-8''%E6%97%A5%E6%9C;\r\n filename*1*=%AC%E8%AA%9E; filename*2=.txt", "日本語.txt"),
+            (
+                b"attachment; filename*0*=UTF-8''%E6%97%A5%E6%9C;\r\n filename*1*=%AC%E8%AA%9E; filename*2=.txt",
+                "日本語.txt",
+            ),
             (b"attachment; filename*=iso-8859-1'fr'caf%E9.pdf", "café.pdf"),
             (b"attachment; filename=\"=?UTF-8?B?5pel5pys6Kqe?=.pdf\"", "日本語.pdf"),
             (b"attachment; filename=\"\x1b$BF|K\\8l\x1b(B.doc\"", "日本語.doc"),

@@ -22,6 +22,33 @@ use crate::secret::SecretBox;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Bytes fetched in one round trip, at most (unless one message alone is larger: it comes by
+/// itself).
+const FETCH_BYTES: u64 = 32 * 1024 * 1024;
+/// Sizes asked in one round trip.
+const SIZE_CHUNK: usize = 500;
+
+/// The UIDs in order, grouped for fetching: at most [`FETCH_CHUNK`] messages and
+/// [`FETCH_BYTES`] bytes a group, a larger message alone.
+fn fetch_groups(uids: &[u32], size_of: impl Fn(u32) -> u64) -> Vec<Vec<u32>> {
+    let mut groups: Vec<Vec<u32>> = Vec::new();
+    let mut bytes = 0u64;
+    for &uid in uids {
+        let size = size_of(uid);
+        match groups.last_mut() {
+            Some(group) if group.len() < FETCH_CHUNK && bytes + size <= FETCH_BYTES => {
+                group.push(uid);
+                bytes += size;
+            }
+            _ => {
+                groups.push(vec![uid]);
+                bytes = size;
+            }
+        }
+    }
+    groups
+}
+
 /// What one poll did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PollReport {
@@ -224,8 +251,23 @@ impl Job<'_> {
         uids.sort_unstable();
         report.more = uids.len() > self.max_messages;
         let wanted: Vec<u32> = uids.into_iter().take(self.max_messages).collect();
-        // A few messages per round trip; memory stays bounded by the chunk, not the folder.
-        for chunk in wanted.chunks(FETCH_CHUNK) {
+        // Their sizes first, so a round trip fetches a few messages, or one large one: memory
+        // stays bounded by the group, not the folder.
+        let mut sizes = std::collections::HashMap::new();
+        for chunk in wanted.chunks(SIZE_CHUNK) {
+            let set = chunk.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+            let listed: Vec<(u32, u32)> = session
+                .uid_fetch(&set, "RFC822.SIZE")
+                .await
+                .map_err(|e| format!("fetch failed: {e}"))?
+                .try_filter_map(|f| async move { Ok(f.uid.zip(f.size)) })
+                .try_collect()
+                .await
+                .map_err(|e| format!("fetch failed: {e}"))?;
+            sizes.extend(listed);
+        }
+        let groups = fetch_groups(&wanted, |uid| sizes.get(&uid).copied().map_or(0, u64::from));
+        for chunk in &groups {
             let set = chunk.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
             let mut fetched: Vec<(u32, Vec<u8>)> = session
                 .uid_fetch(&set, "BODY.PEEK[]")
@@ -237,7 +279,8 @@ impl Job<'_> {
                 .map_err(|e| format!("fetch failed: {e}"))?;
             // In UID order: a reply arrives after what it answers, so it threads.
             fetched.sort_by_key(|(uid, _)| *uid);
-            let (uids, raws): (Vec<u32>, Vec<Vec<u8>>) = fetched.into_iter().unzip();
+            let (uids, raws): (Vec<u32>, Vec<bytes::Bytes>) =
+                fetched.into_iter().map(|(uid, raw)| (uid, bytes::Bytes::from(raw))).unzip();
             // Stored (whatever became of each) before anything is marked or moved; if the chunk
             // could not be stored, it stays on the server for the next poll.
             let results = self
@@ -286,5 +329,30 @@ impl Job<'_> {
         }
         let _ = session.logout().await;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod fetch_tests {
+    use super::*;
+
+    #[test]
+    fn groups_bound_the_bytes_and_the_count() {
+        const MB: u64 = 1024 * 1024;
+        let sizes = |uid: u32| match uid {
+            3 => 40 * MB,
+            4..=6 => 12 * MB,
+            _ => 1024,
+        };
+        let uids: Vec<u32> = (1..=60).collect();
+        let groups = fetch_groups(&uids, sizes);
+        // 1–2 small; 3 alone (over the budget); 4–5 (24 MiB), 6 starts anew with the small ones.
+        assert_eq!(groups[0], [1, 2]);
+        assert_eq!(groups[1], [3]);
+        assert_eq!(groups[2], [4, 5]);
+        assert_eq!(groups[3][0], 6);
+        assert!(groups.iter().all(|g| g.len() <= FETCH_CHUNK));
+        assert!(groups.iter().all(|g| g.len() == 1 || g.iter().map(|u| sizes(*u)).sum::<u64>() <= FETCH_BYTES));
+        assert_eq!(groups.concat(), uids, "every message once, in order");
     }
 }

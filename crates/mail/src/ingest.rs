@@ -16,8 +16,9 @@ mod tests;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use ferrodesk_core::ids::{TicketId, UserId};
-use ferrodesk_core::mail::{InboundSource, InboundStatus};
+use ferrodesk_core::mail::{DEFAULT_MAX_MESSAGE_BYTES, InboundSource, InboundStatus};
 use ferrodesk_core::ticket::SUBJECT_MAX_CHARS;
 use ferrodesk_store::{InboundEffect, InboundOutcome, Mailbox, NewInbound, Received, Settled, Store, StoreError};
 use jiff::Timestamp;
@@ -28,6 +29,11 @@ use crate::thread::MessageIdSigner;
 
 /// Acknowledgements to one domain per hour, at most.
 pub const ACKS_PER_DOMAIN_HOUR: i64 = 50;
+
+/// Messages larger than this are read (parsed, decoded) at most [`LARGE_AT_ONCE`] at a time,
+/// per process: each needs about twice its size in memory while it is.
+pub const LARGE_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+pub const LARGE_AT_ONCE: usize = 2;
 
 /// The secret our Message-IDs are signed with, in `instance_secrets`.
 pub const MESSAGE_ID_SECRET: &str = "mail-message-id";
@@ -107,11 +113,13 @@ pub struct Ingest {
     store: Arc<dyn Store>,
     signer: Arc<tokio::sync::OnceCell<MessageIdSigner>>,
     config: IngestConfig,
+    /// Large messages read and processed at once, at most.
+    large: Arc<tokio::sync::Semaphore>,
 }
 
 impl Ingest {
     pub fn new(store: Arc<dyn Store>, config: IngestConfig) -> Self {
-        Self { store, signer: Arc::default(), config }
+        Self { store, signer: Arc::default(), config, large: Arc::new(tokio::sync::Semaphore::new(LARGE_AT_ONCE)) }
     }
 
     /// The instance's Message-ID signer: its key is read from the database (created by the
@@ -131,15 +139,16 @@ impl Ingest {
     /// stored (the sender, e.g. an MTA, should retry); every later failure quarantines it.
     pub async fn receive(
         &self,
-        raw: Vec<u8>,
+        raw: impl Into<Bytes>,
         mailbox: Option<&Mailbox>,
         source: InboundSource,
         now: Timestamp,
     ) -> Result<Ingested, StoreError> {
-        let (record, mail) = self.record(raw, mailbox, source, now);
+        let raw = raw.into();
+        let record = self.record(raw.clone(), mailbox, source, now);
         let id = record.id;
         let received = self.store.receive_inbound(record).await?;
-        self.after_storing(id, received, mail, mailbox, now).await
+        self.after_storing(id, received, &raw, mailbox, now).await
     }
 
     /// Several messages from one source, in order: all stored first in one transaction (one
@@ -147,55 +156,44 @@ impl Ingest {
     /// original in the batch threads onto it). `Err` when the batch could not be stored.
     pub async fn receive_batch(
         &self,
-        raws: Vec<Vec<u8>>,
+        raws: Vec<Bytes>,
         mailbox: Option<&Mailbox>,
         source: InboundSource,
         now: Timestamp,
     ) -> Result<Vec<Result<Ingested, StoreError>>, StoreError> {
-        let (records, mails): (Vec<NewInbound>, Vec<Option<InboundMail>>) =
-            raws.into_iter().map(|raw| self.record(raw, mailbox, source, now)).unzip();
+        let records: Vec<NewInbound> = raws.iter().map(|raw| self.record(raw.clone(), mailbox, source, now)).collect();
         let ids: Vec<uuid::Uuid> = records.iter().map(|r| r.id).collect();
         let received = self.store.receive_inbound_batch(records).await?;
         let mut out = Vec::with_capacity(ids.len());
-        for ((id, received), mail) in ids.into_iter().zip(received).zip(mails) {
-            out.push(self.after_storing(id, received, mail, mailbox, now).await);
+        for ((id, received), raw) in ids.into_iter().zip(received).zip(raws) {
+            out.push(self.after_storing(id, received, &raw, mailbox, now).await);
         }
         Ok(out)
     }
 
-    /// Reads a raw message and builds what is stored of it.
-    fn record(
-        &self,
-        raw: Vec<u8>,
-        mailbox: Option<&Mailbox>,
-        source: InboundSource,
-        now: Timestamp,
-    ) -> (NewInbound, Option<InboundMail>) {
-        let mail = read(&raw, &self.config.limits);
-        let dedup_key = dedup_key(
-            mail.as_ref().and_then(|m| m.message_id.as_deref()),
-            mail.as_ref().and_then(|m| m.from.as_ref().map(|f| f.address.as_str())),
-            &raw,
-        );
-        let record = NewInbound {
+    /// What is stored of a raw message, read from its headers only: the whole message is read
+    /// once it is safely stored, so a large one is never held twice while it is written.
+    fn record(&self, raw: Bytes, mailbox: Option<&Mailbox>, source: InboundSource, now: Timestamp) -> NewInbound {
+        let envelope = crate::parse::envelope(&raw);
+        let from = envelope.from.map(|f| f.address);
+        NewInbound {
             id: uuid::Uuid::now_v7(),
             mailbox_id: mailbox.map(|m| m.id),
             source,
             received_at: now,
-            message_id: mail.as_ref().and_then(|m| m.message_id.clone()),
-            dedup_key,
-            from_address: mail.as_ref().and_then(|m| m.from.as_ref().map(|f| f.address.clone())),
-            subject: mail.as_ref().map(|m| m.subject.chars().take(SUBJECT_MAX_CHARS).collect()).unwrap_or_default(),
+            dedup_key: dedup_key(envelope.message_id.as_deref(), from.as_deref(), &raw),
+            message_id: envelope.message_id,
+            from_address: from,
+            subject: envelope.subject.chars().take(SUBJECT_MAX_CHARS).collect(),
             raw,
-        };
-        (record, mail)
+        }
     }
 
     async fn after_storing(
         &self,
         id: uuid::Uuid,
         received: Received,
-        mail: Option<InboundMail>,
+        raw: &[u8],
         mailbox: Option<&Mailbox>,
         now: Timestamp,
     ) -> Result<Ingested, StoreError> {
@@ -208,11 +206,70 @@ impl Ingest {
                 }
                 Ok(Ingested::Duplicate { inbound: id, of })
             }
-            Received::Stored => match mail {
-                Some(mail) => self.process_mail(id, &mail, mailbox, now).await,
-                None => self.quarantine(id, "the message could not be read".into()).await,
-            },
+            Received::Stored => self.read_and_process(id, raw, mailbox, now).await,
         }
+    }
+
+    /// Reads a stored message whole and processes it, unless it is larger than its mailbox
+    /// takes (then it stays in the quarantine, and its sender is told). Large messages are
+    /// read a few at a time, so memory stays bounded however many arrive at once.
+    async fn read_and_process(
+        &self,
+        id: uuid::Uuid,
+        raw: &[u8],
+        mailbox: Option<&Mailbox>,
+        now: Timestamp,
+    ) -> Result<Ingested, StoreError> {
+        let limit = mailbox.map_or(DEFAULT_MAX_MESSAGE_BYTES, |m| m.max_message_bytes);
+        if raw.len() as i64 > limit {
+            return self.too_large(id, raw, limit, now).await;
+        }
+        let _permit = match raw.len() > LARGE_MESSAGE_BYTES {
+            true => Some(self.large.acquire().await.map_err(|_| StoreError::Database("shutting down".into()))?),
+            false => None,
+        };
+        match read(raw, &self.config.limits) {
+            Some(mail) => self.process_mail(id, &mail, mailbox, now).await,
+            None => self.quarantine(id, "the message could not be read".into()).await,
+        }
+    }
+
+    /// A message larger than its mailbox takes: kept, unread, in the quarantine (an admin may
+    /// raise the limit and retry it), and its sender — a person, not one of us — told at most
+    /// once an hour.
+    async fn too_large(&self, id: uuid::Uuid, raw: &[u8], limit: i64, now: Timestamp) -> Result<Ingested, StoreError> {
+        let mib = |n: i64| format!("{:.1} MiB", n as f64 / 1024.0 / 1024.0);
+        let size = i64::try_from(raw.len()).unwrap_or(i64::MAX);
+        let outcome = self
+            .quarantine(id, format!("the message ({}) is larger than its mailbox takes ({})", mib(size), mib(limit)))
+            .await?;
+        let envelope = crate::parse::envelope(raw);
+        let (Some(from), Some(crate::Automation::Human)) = (envelope.from, envelope.automation) else {
+            return Ok(outcome);
+        };
+        if self.store.mailboxes().await?.iter().any(|m| m.address.as_str() == from.address) {
+            return Ok(outcome);
+        }
+        let sender = match self.sender(&from, now).await {
+            Ok(user) => user,
+            Err(_) => return Ok(outcome),
+        };
+        let topic = format!("too-large:{}", sender.email);
+        if crate::outbound::queued_within_hour(&self.store, &topic, now).await? {
+            return Ok(outcome);
+        }
+        let subject = if envelope.subject.is_empty() { "(no subject)".to_owned() } else { envelope.subject };
+        let job = crate::outbound::MailJob {
+            title: Some(format!("Your message \"{subject}\" was too large to take")),
+            details: vec![format!(
+                "It was {}; this service desk takes messages of up to {}. It was not turned into a request.",
+                mib(size),
+                mib(limit)
+            )],
+            ..crate::outbound::MailJob::about(crate::outbound::Notification::MessageTooLarge, None, sender.id)
+        };
+        self.store.enqueue_jobs(vec![job.into_job(Some(topic), now)], now).await?;
+        Ok(outcome)
     }
 
     /// Processes a stored message again (a retry after quarantine, or one left pending).
@@ -227,10 +284,7 @@ impl Ingest {
             Some(mid) => self.store.mailboxes().await?.into_iter().find(|m| m.id == mid),
             None => None,
         };
-        match read(&raw, &self.config.limits) {
-            Some(mail) => self.process_mail(id, &mail, mailbox.as_ref(), now).await,
-            None => self.quarantine(id, "the message could not be read".into()).await,
-        }
+        self.read_and_process(id, &raw, mailbox.as_ref(), now).await
     }
 
     /// Processes messages left pending for a minute or more (stored, then the process stopped

@@ -44,6 +44,8 @@ pub enum Notification {
     AttachmentsDropped,
     /// To the admins: something needs a person (a flood of mail, a loop).
     AdminAlert,
+    /// To a sender: their message was larger than the mailbox takes, and was not read.
+    MessageTooLarge,
 }
 
 impl Notification {
@@ -63,6 +65,7 @@ impl Notification {
             "Tell senders which attachments were too big to keep",
         ),
         (Notification::AdminAlert, "admin_alert", "Mail admins about floods of mail and mail loops"),
+        (Notification::MessageTooLarge, "message_too_large", "Tell senders their message was too large to take"),
     ];
 
     /// Every notification.
@@ -77,6 +80,7 @@ impl Notification {
         Notification::InternalNote,
         Notification::AttachmentsDropped,
         Notification::AdminAlert,
+        Notification::MessageTooLarge,
     ];
 
     /// The base name of its templates (`NAME.txt`, `NAME.html`).
@@ -92,6 +96,7 @@ impl Notification {
             Notification::InternalNote => "internal_note",
             Notification::AttachmentsDropped => "attachments_dropped",
             Notification::AdminAlert => "admin_alert",
+            Notification::MessageTooLarge => "message_too_large",
         }
     }
 
@@ -106,7 +111,7 @@ impl Notification {
             }
             Notification::Resolved => Parts { links: true, ..ticket },
             Notification::AttachmentsDropped => Parts { details: true, ..ticket },
-            Notification::AdminAlert => Parts { details: true, ..Parts::default() },
+            Notification::AdminAlert | Notification::MessageTooLarge => Parts { details: true, ..Parts::default() },
             Notification::Received | Notification::PendingOnYou | Notification::Assigned => ticket,
         }
     }

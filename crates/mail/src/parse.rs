@@ -45,7 +45,11 @@ pub struct MailFile {
     /// `Content-ID` without angle brackets, for inline images referenced as `cid:`.
     pub content_id: Option<String>,
     pub inline: bool,
-    pub data: Vec<u8>,
+    /// Shared: the effect that stores it and the statement that writes it hold no copies.
+    pub data: bytes::Bytes,
+    /// Its transfer encoding was broken or cut short: `data` is the part as received (still
+    /// encoded) and `filename` says so, so it is never taken for the file itself.
+    pub damaged: bool,
 }
 
 /// A file that was not kept, and why.
@@ -95,6 +99,33 @@ pub fn original_html(raw: &[u8]) -> Option<String> {
     MessageParser::default().parse(raw)?.body_html(0).map(|h| h.into_owned())
 }
 
+/// What the headers alone tell: enough to store a message, de-duplicate it and answer its
+/// sender, without reading (and decoding) its body and attachments.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Envelope {
+    pub message_id: Option<String>,
+    pub from: Option<MailAddress>,
+    pub subject: String,
+    pub automation: Option<Automation>,
+}
+
+/// Reads the headers of a raw message only. Never panics; unreadable input gives an empty
+/// envelope.
+pub fn envelope(raw: &[u8]) -> Envelope {
+    let read = || {
+        let message = MessageParser::default().parse_headers(raw)?;
+        Some(Envelope {
+            message_id: message.message_id().and_then(clean_id),
+            from: message.from().and_then(first_address),
+            subject: raw_header(&message.raw_message, message.headers(), &HeaderName::Subject)
+                .map(|raw| clean_line(&crate::header::text(raw)))
+                .unwrap_or_default(),
+            automation: Some(classify(&message)),
+        })
+    };
+    std::panic::catch_unwind(read).ok().flatten().unwrap_or_default()
+}
+
 /// [`parse`] for stored or received bytes: a panic inside the parser (a defect in it, on a
 /// message no fuzzing found) means "unreadable", never a crashed task.
 pub fn read(raw: &[u8], limits: &ParseLimits) -> Option<InboundMail> {
@@ -112,7 +143,7 @@ pub fn parse(raw: &[u8], limits: &ParseLimits) -> InboundMail {
         }
     }
     let parser = MessageParser::default();
-    let Some(message) = parser.parse(raw) else {
+    let Some(mut message) = parser.parse(raw) else {
         return InboundMail::empty(String::from_utf8_lossy(raw).into_owned());
     };
     let mut recipients = limits.max_recipients;
@@ -134,7 +165,9 @@ pub fn parse(raw: &[u8], limits: &ParseLimits) -> InboundMail {
         _ => html_body.as_deref().map(html::to_text),
     }
     .unwrap_or_default();
-    let (files, dropped) = files(&message, limits);
+    // Before the files are taken out of the message: bounces are read from their parts.
+    let automation = classify(&message);
+    let (files, dropped) = files(&mut message, limits);
     InboundMail {
         message_id: message.message_id().and_then(clean_id),
         in_reply_to: ids(message.in_reply_to()),
@@ -152,7 +185,7 @@ pub fn parse(raw: &[u8], limits: &ParseLimits) -> InboundMail {
         html: html_body.as_deref().map(html::sanitise),
         files,
         dropped,
-        automation: classify(&message),
+        automation,
         auth_results: message
             .headers_raw()
             .filter(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
@@ -299,10 +332,15 @@ fn normalise_text(s: &str) -> String {
     cleaned.lines().map(str::trim_end).collect::<Vec<_>>().join("\n").trim_matches('\n').to_owned()
 }
 
-fn files(message: &mail_parser::Message<'_>, limits: &ParseLimits) -> (Vec<MailFile>, Vec<DroppedFile>) {
+/// The message's files, taken out of it (a decoded attachment is moved, not copied: a large
+/// message must not be held twice).
+fn files(message: &mut mail_parser::Message<'_>, limits: &ParseLimits) -> (Vec<MailFile>, Vec<DroppedFile>) {
     let mut kept = Vec::new();
     let mut dropped = Vec::new();
-    for (n, part) in message.attachments().enumerate() {
+    let ids = message.attachments.clone();
+    for (n, id) in ids.into_iter().enumerate() {
+        let raw_message = &message.raw_message;
+        let Some(part) = usize::try_from(id).ok().and_then(|i| message.parts.get_mut(i)) else { continue };
         let content_type = part
             .content_type()
             .map(|ct| match ct.subtype() {
@@ -318,21 +356,16 @@ fn files(message: &mail_parser::Message<'_>, limits: &ParseLimits) -> (Vec<MailF
             _ if content_type.starts_with("text/") || content_type == "message/delivery-status" => ".txt",
             _ => "",
         };
-        let (data, default_name): (Cow<'_, [u8]>, String) = match &part.body {
-            PartType::Binary(b) | PartType::InlineBinary(b) => {
-                (Cow::Borrowed(b.as_ref()), format!("attachment-{}{extension}", n + 1))
-            }
-            PartType::Text(t) | PartType::Html(t) => {
-                (Cow::Borrowed(t.as_bytes()), format!("attachment-{}{extension}", n + 1))
-            }
-            // A forwarded message is kept as the .eml it was.
-            PartType::Message(m) => (Cow::Borrowed(m.raw_message()), format!("message-{}.eml", n + 1)),
+        let default_name = match &part.body {
             PartType::Multipart(_) => continue,
+            // A forwarded message is kept as the .eml it was.
+            PartType::Message(_) => format!("message-{}.eml", n + 1),
+            _ => format!("attachment-{}{extension}", n + 1),
         };
-        let raw_name = raw_header(&message.raw_message, &part.headers, &HeaderName::ContentDisposition)
+        let raw_name = raw_header(raw_message, &part.headers, &HeaderName::ContentDisposition)
             .and_then(|h| crate::header::parameter(h, "filename"))
             .or_else(|| {
-                raw_header(&message.raw_message, &part.headers, &HeaderName::ContentType)
+                raw_header(raw_message, &part.headers, &HeaderName::ContentType)
                     .and_then(|h| crate::header::parameter(h, "name"))
             });
         let filename = raw_name
@@ -341,19 +374,58 @@ fn files(message: &mail_parser::Message<'_>, limits: &ParseLimits) -> (Vec<MailF
             .map(clean_line)
             .filter(|n| !n.is_empty())
             .unwrap_or(default_name);
+        let size = match &part.body {
+            PartType::Binary(b) | PartType::InlineBinary(b) => b.len(),
+            PartType::Text(t) | PartType::Html(t) => t.len(),
+            PartType::Message(m) => m.raw_message().len(),
+            PartType::Multipart(_) => 0,
+        };
         if kept.len() >= limits.max_attachments {
-            dropped.push(DroppedFile { filename, size: data.len(), reason: "too many attachments" });
+            dropped.push(DroppedFile { filename, size, reason: "too many attachments" });
             continue;
         }
-        if data.len() > limits.max_attachment_bytes {
-            dropped.push(DroppedFile { filename, size: data.len(), reason: "larger than the attachment limit" });
+        if size > limits.max_attachment_bytes {
+            dropped.push(DroppedFile { filename, size, reason: "larger than the attachment limit" });
             continue;
         }
         let content_id = part.content_id().and_then(clean_id);
         let inline = content_id.is_some() && matches!(part.body, PartType::InlineBinary(_) | PartType::Binary(_)) && {
             part.content_disposition().is_none_or(|d| d.is_inline())
         };
-        kept.push(MailFile { filename, content_type, content_id, inline, data: data.into_owned() });
+        // A part whose encoding is broken or cut short is kept as it came, under a name that
+        // says so: what mail-parser made of it is not the file.
+        let encoded = part
+            .content_transfer_encoding()
+            .is_some_and(|e| e.eq_ignore_ascii_case("base64") || e.eq_ignore_ascii_case("quoted-printable"));
+        if part.is_encoding_problem && encoded {
+            let end = (part.offset_end as usize).min(raw_message.len());
+            let start = (part.offset_body as usize).min(end);
+            let data = bytes::Bytes::copy_from_slice(&raw_message[start..end]);
+            let filename = format!("{filename}.damaged");
+            kept.push(MailFile {
+                filename,
+                content_type: "application/octet-stream".into(),
+                content_id,
+                inline,
+                data,
+                damaged: true,
+            });
+            continue;
+        }
+        let data: Vec<u8> = match std::mem::replace(&mut part.body, PartType::Text(Cow::Borrowed(""))) {
+            PartType::Binary(b) | PartType::InlineBinary(b) => b.into_owned(),
+            PartType::Text(t) | PartType::Html(t) => t.into_owned().into_bytes(),
+            PartType::Message(m) => m.raw_message().to_vec(),
+            PartType::Multipart(_) => continue,
+        };
+        kept.push(MailFile {
+            filename,
+            content_type,
+            content_id,
+            inline,
+            data: bytes::Bytes::from(data),
+            damaged: false,
+        });
     }
     (kept, dropped)
 }
@@ -379,7 +451,9 @@ mod tests {
         );
         assert_eq!(m.subject, "Привет, мир! Это тест", "unlabelled KOI8-R");
         assert_eq!(m.text.trim(), "Привет, мир! Это проверка.");
-        let m = read(b"From: a@b.example\r\nContent-Type: text/plain; charset=utf-7\r\n\r\nHi Mom -+Jjo--! +ZeVnLIqe x\r\n");
+        let m = read(
+            b"From: a@b.example\r\nContent-Type: text/plain; charset=utf-7\r\n\r\nHi Mom -+Jjo--! +ZeVnLIqe x\r\n",
+        );
         assert_eq!(m.text.trim(), "Hi Mom -\u{263a}-! 日本語 x");
         let m = read("From: a@b.example\r\nContent-Type: text/plain; charset=gb2312\r\n\r\n你好，世界\r\n".as_bytes());
         assert_eq!(m.text.trim(), "你好，世界", "UTF-8 labelled as GB2312");

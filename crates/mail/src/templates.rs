@@ -40,6 +40,8 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("attachments_dropped.html", include_str!("../templates/attachments_dropped.html")),
     ("admin_alert.txt", include_str!("../templates/admin_alert.txt")),
     ("admin_alert.html", include_str!("../templates/admin_alert.html")),
+    ("message_too_large.txt", include_str!("../templates/message_too_large.txt")),
+    ("message_too_large.html", include_str!("../templates/message_too_large.html")),
 ];
 
 /// Template files larger than this are refused (a template is a page of text, not data).
@@ -306,6 +308,7 @@ pub(crate) fn sample_mailbox() -> ferrodesk_store::Mailbox {
         default_category_id: None,
         default_type: ferrodesk_core::ticket::TicketType::Incident,
         active: true,
+        max_message_bytes: ferrodesk_core::mail::DEFAULT_MAX_MESSAGE_BYTES,
         imap: None,
         imap_state: Default::default(),
         created_at: jiff::Timestamp::UNIX_EPOCH,

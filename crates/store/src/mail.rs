@@ -15,8 +15,8 @@ pub(crate) fn insert_mailbox(m: &Mailbox) -> Stmt {
     Stmt::new(
         "INSERT INTO mailboxes (id, name, address, default_group_id, default_category_id, default_type, active, \
          imap_host, imap_port, imap_security, imap_username, imap_password, imap_folder, poll_seconds, \
-         after_processing, move_to, updated_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+         after_processing, move_to, updated_at, max_message_bytes, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         mailbox_params(m, Some(m.created_at)),
     )
 }
@@ -27,7 +27,7 @@ pub(crate) fn update_mailbox(m: &Mailbox) -> Stmt {
         "UPDATE mailboxes SET name = $2, address = $3, default_group_id = $4, default_category_id = $5, \
          default_type = $6, active = $7, imap_host = $8, imap_port = $9, imap_security = $10, imap_username = $11, \
          imap_password = $12, imap_folder = $13, poll_seconds = $14, after_processing = $15, move_to = $16, \
-         updated_at = $17 WHERE id = $1",
+         updated_at = $17, max_message_bytes = $18 WHERE id = $1",
         mailbox_params(m, None),
     )
 }
@@ -52,6 +52,7 @@ fn mailbox_params(m: &Mailbox, created_at: Option<Timestamp>) -> Vec<Param> {
         Param::Text(imap.map_or("seen", |i| i.after.as_str()).to_owned()),
         Param::opt_text(imap.and_then(|i| i.move_to.clone())),
         Param::Int(micros(m.updated_at)),
+        Param::Int(m.max_message_bytes),
     ];
     if let Some(c) = created_at {
         params.push(Param::Int(micros(c)));
@@ -78,15 +79,14 @@ pub(crate) fn list_mailboxes() -> Stmt {
 
 pub(crate) fn insert_inbound(m: &NewInbound, status: InboundStatus, duplicate_of: Option<Uuid>) -> Stmt {
     Stmt::new(
-        "INSERT INTO inbound_messages (id, mailbox_id, source, received_at, raw, size, message_id, dedup_key, \
+        "INSERT INTO inbound_messages (id, mailbox_id, source, received_at, size, message_id, dedup_key, \
          from_address, subject, status, duplicate_of, attempts) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0)",
         vec![
             Param::Uuid(m.id),
             Param::opt_uuid(m.mailbox_id),
             Param::Text(m.source.to_string()),
             Param::Int(micros(m.received_at)),
-            Param::Bytes(m.raw.clone()),
             Param::Int(m.raw.len() as i64),
             Param::opt_text(m.message_id.clone()),
             Param::Text(m.dedup_key.clone()),
@@ -96,6 +96,11 @@ pub(crate) fn insert_inbound(m: &NewInbound, status: InboundStatus, duplicate_of
             Param::opt_uuid(duplicate_of),
         ],
     )
+}
+
+/// The message's bytes, beside its record (which changes; they never do).
+pub(crate) fn insert_raw(m: &NewInbound) -> Stmt {
+    Stmt::new("INSERT INTO inbound_raw (id, raw) VALUES ($1, $2)", vec![Param::Uuid(m.id), Param::Bytes(m.raw.clone())])
 }
 
 /// Claims the key for this message; affects no row when another message holds it.
@@ -127,7 +132,7 @@ pub(crate) fn inbound(id: Uuid) -> Stmt {
 }
 
 pub(crate) fn inbound_raw(id: Uuid) -> Stmt {
-    Stmt::new("SELECT raw FROM inbound_messages WHERE id = $1", vec![Param::Uuid(id)])
+    Stmt::new("SELECT raw FROM inbound_raw WHERE id = $1", vec![Param::Uuid(id)])
 }
 
 pub(crate) fn ticket_inbound(ticket: TicketId) -> Stmt {
@@ -162,17 +167,22 @@ pub(crate) fn list_inbound(status: Option<InboundStatus>, before: Option<(Timest
     )
 }
 
-/// What settling a processed message writes besides the ticket change: its files, the
-/// Message-IDs that now lead to the ticket, bounces; and, last, the guarded state change
-/// (which affects no row when the message was settled meanwhile).
+/// The files' contents a settled message stores (each dialect writes them its own way, first):
+/// (SHA-256, bytes).
+pub(crate) type Blobs = Vec<(String, bytes::Bytes)>;
+
+/// What settling a processed message writes besides the ticket change: its files' contents,
+/// then their attachment rows, the Message-IDs that now lead to the ticket, bounces; and, last,
+/// the guarded state change (which affects no row when the message was settled meanwhile).
 pub(crate) fn settle_statements(
     o: InboundOutcome,
     ticket: Option<TicketId>,
     comment: Option<Uuid>,
-) -> (Vec<Stmt>, Stmt) {
+) -> (Blobs, Vec<Stmt>, Stmt) {
     let mut effects = Vec::new();
+    let mut blobs = Vec::new();
     for (attachment, data) in o.files.iter().cloned() {
-        effects.push(crate::ticket_work::insert_blob(&attachment.sha256, data, o.at));
+        blobs.push((attachment.sha256.clone(), data));
         effects.push(crate::ticket_work::insert_attachment(&attachment));
     }
     if let Some(t) = ticket {
@@ -181,7 +191,7 @@ pub(crate) fn settle_statements(
     effects.extend(o.bounced.iter().map(|a| record_bounce(a, o.at)));
     effects.extend(o.jobs.iter().map(|j| insert_job(j, o.at)));
     let settle = settle_inbound(&o, ticket, comment);
-    (effects, settle)
+    (blobs, effects, settle)
 }
 
 /// The states a message may be settled from: pending or quarantined, and held when an agent
@@ -299,7 +309,7 @@ pub(crate) fn thread_lookup(ids: &[String]) -> Stmt {
 pub(crate) fn insert_secret(name: &str, value: Vec<u8>, at: Timestamp) -> Stmt {
     Stmt::new(
         "INSERT INTO instance_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-        vec![Param::Text(name.to_owned()), Param::Bytes(value), Param::Int(micros(at))],
+        vec![Param::Text(name.to_owned()), Param::Bytes(value.into()), Param::Int(micros(at))],
     )
 }
 

@@ -55,10 +55,12 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0021_view_counters",
     "0022_requester_recent",
     "0023_held_mail",
+    "0024_mailbox_limits",
+    "0025_inbound_raw",
 ];
 
-pub(crate) const SQLITE: &[Migration] = migrations!("sqlite": 1 "0001_core", 2 "0002_sessions_and_login", 3 "0003_ticket_work", 4 "0004_attachments", 5 "0005_saved_filters", 6 "0006_queue_indexes", 7 "0007_group_queue_index", 8 "0008_list_indexes", 9 "0009_view_counters", 10 "0010_search_merge", 11 "0011_mail", 12 "0012_jobs", 13 "0013_imap_state", 14 "0014_password_resets", 15 "0015_one_search_vector", 16 "0016_lean_search_index", 17 "0017_set_aside_indexes", 18 "0018_group_queue_order", 19 "0019_assignee_counters", 20 "0020_ungrouped_queue_order", 21 "0021_view_counters", 22 "0022_requester_recent", 23 "0023_held_mail");
-pub(crate) const POSTGRES: &[Migration] = migrations!("postgres": 1 "0001_core", 2 "0002_sessions_and_login", 3 "0003_ticket_work", 4 "0004_attachments", 5 "0005_saved_filters", 6 "0006_queue_indexes", 7 "0007_group_queue_index", 8 "0008_list_indexes", 9 "0009_view_counters", 10 "0010_search_merge", 11 "0011_mail", 12 "0012_jobs", 13 "0013_imap_state", 14 "0014_password_resets", 15 "0015_one_search_vector", 16 "0016_lean_search_index", 17 "0017_set_aside_indexes", 18 "0018_group_queue_order", 19 "0019_assignee_counters", 20 "0020_ungrouped_queue_order", 21 "0021_view_counters", 22 "0022_requester_recent", 23 "0023_held_mail");
+pub(crate) const SQLITE: &[Migration] = migrations!("sqlite": 1 "0001_core", 2 "0002_sessions_and_login", 3 "0003_ticket_work", 4 "0004_attachments", 5 "0005_saved_filters", 6 "0006_queue_indexes", 7 "0007_group_queue_index", 8 "0008_list_indexes", 9 "0009_view_counters", 10 "0010_search_merge", 11 "0011_mail", 12 "0012_jobs", 13 "0013_imap_state", 14 "0014_password_resets", 15 "0015_one_search_vector", 16 "0016_lean_search_index", 17 "0017_set_aside_indexes", 18 "0018_group_queue_order", 19 "0019_assignee_counters", 20 "0020_ungrouped_queue_order", 21 "0021_view_counters", 22 "0022_requester_recent", 23 "0023_held_mail", 24 "0024_mailbox_limits", 25 "0025_inbound_raw");
+pub(crate) const POSTGRES: &[Migration] = migrations!("postgres": 1 "0001_core", 2 "0002_sessions_and_login", 3 "0003_ticket_work", 4 "0004_attachments", 5 "0005_saved_filters", 6 "0006_queue_indexes", 7 "0007_group_queue_index", 8 "0008_list_indexes", 9 "0009_view_counters", 10 "0010_search_merge", 11 "0011_mail", 12 "0012_jobs", 13 "0013_imap_state", 14 "0014_password_resets", 15 "0015_one_search_vector", 16 "0016_lean_search_index", 17 "0017_set_aside_indexes", 18 "0018_group_queue_order", 19 "0019_assignee_counters", 20 "0020_ungrouped_queue_order", 21 "0021_view_counters", 22 "0022_requester_recent", 23 "0023_held_mail", 24 "0024_mailbox_limits", 25 "0025_inbound_raw");
 
 /// A row of the `schema_migrations` table.
 #[derive(Debug, Clone)]

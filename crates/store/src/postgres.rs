@@ -40,7 +40,7 @@ impl ToSql for Param {
             Param::Text(v) => v.to_sql(ty, out),
             Param::Uuid(v) => v.to_sql(ty, out),
             Param::Bool(v) => v.to_sql(ty, out),
-            Param::Bytes(v) => v.to_sql(ty, out),
+            Param::Bytes(v) => v.as_ref().to_sql(ty, out),
             Param::NullText | Param::NullUuid | Param::NullInt => Ok(IsNull::Yes),
         }
     }
@@ -1122,7 +1122,7 @@ impl Store for PgStore {
                 return Err(StoreError::QuotaExceeded);
             }
         }
-        exec(&tx, &ticket_work::insert_blob(&attachment.sha256, data, attachment.created_at)).await?;
+        exec(&tx, &ticket_work::insert_blob(&attachment.sha256, data.into(), attachment.created_at)).await?;
         exec(&tx, &ticket_work::insert_attachment(attachment)).await?;
         tx.commit().await.map_err(db)
     }
@@ -1197,6 +1197,7 @@ impl Store for PgStore {
         let mut out = Vec::with_capacity(messages.len());
         for message in &messages {
             exec(&tx, &crate::mail::insert_inbound(message, InboundStatus::Pending, None)).await?;
+            exec(&tx, &crate::mail::insert_raw(message)).await?;
             // A concurrent copy's claim makes this one wait for it to commit, then do nothing.
             if exec(&tx, &crate::mail::claim_key(message)).await? == 1 {
                 out.push(Received::Stored);
@@ -1264,7 +1265,11 @@ impl Store for PgStore {
                 ticket = Some(save_in(&tx, crate::comment_change(current, note, false, None, vec![])?).await?);
             }
         }
-        let (effects, settle) = crate::mail::settle_statements(o, ticket.as_ref().map(|t| t.id), comment_id);
+        let at = o.at;
+        let (blobs, effects, settle) = crate::mail::settle_statements(o, ticket.as_ref().map(|t| t.id), comment_id);
+        for (sha256, data) in blobs {
+            exec(&tx, &crate::ticket_work::insert_blob(&sha256, data, at)).await?;
+        }
         for s in &effects {
             exec(&tx, s).await?;
         }

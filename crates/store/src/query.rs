@@ -22,7 +22,8 @@ pub(crate) enum Param {
     Text(String),
     Uuid(Uuid),
     Bool(bool),
-    Bytes(Vec<u8>),
+    /// Shared, so a large message or file is bound without a copy of our own.
+    Bytes(bytes::Bytes),
     NullText,
     NullUuid,
     NullInt,

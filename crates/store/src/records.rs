@@ -334,6 +334,8 @@ pub struct Mailbox {
     pub default_category_id: Option<CategoryId>,
     pub default_type: TicketType,
     pub active: bool,
+    /// Larger messages are kept, unread, in the quarantine, and their sender is told.
+    pub max_message_bytes: i64,
     /// Read over IMAP, when set (else mail arrives by relay or pipe).
     pub imap: Option<ferrodesk_core::mail::ImapSettings>,
     pub imap_state: ferrodesk_core::mail::ImapState,
@@ -348,7 +350,7 @@ pub struct NewInbound {
     pub mailbox_id: Option<uuid::Uuid>,
     pub source: InboundSource,
     pub received_at: Timestamp,
-    pub raw: Vec<u8>,
+    pub raw: bytes::Bytes,
     pub message_id: Option<String>,
     /// The Message-ID, or a hash of the whole message when it has none.
     pub dedup_key: String,
@@ -423,7 +425,7 @@ pub struct InboundOutcome {
     pub status: InboundStatus,
     pub automation: String,
     pub effect: InboundEffect,
-    pub files: Vec<(Attachment, Vec<u8>)>,
+    pub files: Vec<(Attachment, bytes::Bytes)>,
     /// Message-IDs to remember as belonging to the ticket.
     pub thread_ids: Vec<String>,
     /// Addresses a bounce reported as failing.

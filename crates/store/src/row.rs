@@ -256,7 +256,8 @@ pub(crate) fn link(row: &impl RowAccess) -> StoreResult<(Uuid, Uuid, String)> {
 
 pub(crate) const MAILBOX_COLUMNS: &str = "id, name, address, default_group_id, default_category_id, default_type, \
     active, created_at, updated_at, imap_host, imap_port, imap_security, imap_username, imap_password, imap_folder, \
-    poll_seconds, after_processing, move_to, imap_uidvalidity, imap_last_uid, last_poll_at, last_error";
+    poll_seconds, after_processing, move_to, imap_uidvalidity, imap_last_uid, last_poll_at, last_error, \
+    max_message_bytes";
 
 pub(crate) fn mailbox(row: &impl RowAccess) -> StoreResult<Mailbox> {
     Ok(Mailbox {
@@ -267,6 +268,7 @@ pub(crate) fn mailbox(row: &impl RowAccess) -> StoreResult<Mailbox> {
         default_category_id: row.opt_uuid("default_category_id")?.map(CategoryId),
         default_type: parse_enum(row, "default_type", TicketType::parse)?,
         active: row.boolean("active")?,
+        max_message_bytes: row.int("max_message_bytes")?,
         imap: match row.opt_text("imap_host")? {
             Some(host) => Some(ferrodesk_core::mail::ImapSettings {
                 host,

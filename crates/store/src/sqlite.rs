@@ -79,14 +79,15 @@ impl Readers {
 
 impl rusqlite::ToSql for Param {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Owned(match self {
-            Param::Int(v) => SqlValue::Integer(*v),
-            Param::Text(v) => SqlValue::Text(v.clone()),
-            Param::Uuid(v) => SqlValue::Text(v.to_string()),
-            Param::Bool(v) => SqlValue::Integer(i64::from(*v)),
-            Param::Bytes(v) => SqlValue::Blob(v.clone()),
-            Param::NullText | Param::NullUuid | Param::NullInt => SqlValue::Null,
-        }))
+        Ok(match self {
+            // Borrowed: a large blob or text is not copied before SQLite takes its own copy.
+            Param::Text(v) => ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(v.as_bytes())),
+            Param::Bytes(v) => ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Blob(v)),
+            Param::Int(v) => ToSqlOutput::Owned(SqlValue::Integer(*v)),
+            Param::Uuid(v) => ToSqlOutput::Owned(SqlValue::Text(v.to_string())),
+            Param::Bool(v) => ToSqlOutput::Owned(SqlValue::Integer(i64::from(*v))),
+            Param::NullText | Param::NullUuid | Param::NullInt => ToSqlOutput::Owned(SqlValue::Null),
+        })
     }
 }
 
@@ -557,6 +558,7 @@ fn create_in(
 /// that holds its key.
 fn receive_in(c: &Connection, message: &NewInbound) -> StoreResult<Received> {
     exec(c, &crate::mail::insert_inbound(message, InboundStatus::Pending, None))?;
+    insert_raw(c, message)?;
     if exec(c, &crate::mail::claim_key(message))? == 1 {
         return Ok(Received::Stored);
     }
@@ -566,6 +568,56 @@ fn receive_in(c: &Connection, message: &NewInbound) -> StoreResult<Received> {
     exec(c, &crate::mail::mark_duplicate(message.id, of))?;
     let status = InboundStatus::parse(&status, "status").map_err(|e| StoreError::Database(e.to_string()))?;
     Ok(Received::Duplicate { of, status })
+}
+
+/// A message's bytes, written in pieces into a blob made to measure: SQLite copies a bound
+/// value, and builds the whole row in memory once more before writing it, so binding a large
+/// message would hold it three times.
+fn insert_raw(c: &Connection, message: &NewInbound) -> StoreResult<()> {
+    if message.raw.len() <= PIECE {
+        // Small: bound at once is cheaper than opening a blob handle.
+        return exec(c, &crate::mail::insert_raw(message)).map(drop);
+    }
+    c.execute(
+        "INSERT INTO inbound_raw (id, raw) VALUES (?1, zeroblob(?2))",
+        rusqlite::params![message.id.to_string(), blob_size(&message.raw)?],
+    )
+    .map_err(db)?;
+    write_pieces(c, "inbound_raw", "raw", &message.raw)
+}
+
+/// A file's contents, once per content (the same way as [`insert_raw`]).
+fn write_blob(c: &Connection, sha256: &str, data: &bytes::Bytes, at: Timestamp) -> StoreResult<()> {
+    if data.len() <= PIECE {
+        return exec(c, &ticket_work::insert_blob(sha256, data.clone(), at)).map(drop);
+    }
+    let inserted = c
+        .execute(
+            "INSERT INTO blobs (sha256, size, data, created_at) VALUES (?1, ?2, zeroblob(?3), ?4) \
+             ON CONFLICT (sha256) DO NOTHING",
+            rusqlite::params![sha256, data.len() as i64, blob_size(data)?, crate::micros(at)],
+        )
+        .map_err(db)?;
+    if inserted == 0 {
+        return Ok(());
+    }
+    write_pieces(c, "blobs", "data", data)
+}
+
+fn blob_size(data: &[u8]) -> StoreResult<i32> {
+    i32::try_from(data.len()).map_err(|_| StoreError::Database("too large for one value".into()))
+}
+
+/// What large values are written in (and what is small enough to bind at once).
+const PIECE: usize = 1024 * 1024;
+
+/// Fills the blob of the row just inserted, a piece at a time.
+fn write_pieces(c: &Connection, table: &str, column: &str, data: &[u8]) -> StoreResult<()> {
+    let mut blob = c.blob_open(rusqlite::MAIN_DB, table, column, c.last_insert_rowid(), false).map_err(db)?;
+    for (n, piece) in data.chunks(PIECE).enumerate() {
+        blob.write_at(piece, n * PIECE).map_err(db)?;
+    }
+    Ok(())
 }
 
 /// Applies a processed inbound message inside the caller's transaction.
@@ -593,7 +645,11 @@ fn settle_in(c: &Connection, o: InboundOutcome) -> StoreResult<Settled> {
             ticket = Some(save_in(c, crate::comment_change(current, note, false, None, vec![])?)?);
         }
     }
-    let (effects, settle) = crate::mail::settle_statements(o, ticket.as_ref().map(|t| t.id), comment_id);
+    let at = o.at;
+    let (blobs, effects, settle) = crate::mail::settle_statements(o, ticket.as_ref().map(|t| t.id), comment_id);
+    for (sha256, data) in blobs {
+        write_blob(c, &sha256, &data, at)?;
+    }
     for s in &effects {
         exec(c, s)?;
     }
@@ -1232,7 +1288,7 @@ impl Store for SqliteStore {
                     return Err(StoreError::QuotaExceeded);
                 }
             }
-            exec(c, &ticket_work::insert_blob(&a.sha256, data, a.created_at))?;
+            write_blob(c, &a.sha256, &data.into(), a.created_at)?;
             exec(c, &ticket_work::insert_attachment(&a)).map(drop)
         })
         .await

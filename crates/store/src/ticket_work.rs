@@ -217,7 +217,7 @@ pub(crate) fn uploaded_since(user: UserId, since: Timestamp) -> Stmt {
     )
 }
 
-pub(crate) fn insert_blob(sha256: &str, data: Vec<u8>, now: Timestamp) -> Stmt {
+pub(crate) fn insert_blob(sha256: &str, data: bytes::Bytes, now: Timestamp) -> Stmt {
     Stmt::new(
         "INSERT INTO blobs (sha256, size, data, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
         vec![Param::Text(sha256.into()), Param::Int(data.len() as i64), Param::Bytes(data), Param::Int(micros(now))],

@@ -774,6 +774,7 @@ pub struct MailboxRow {
     pub last_poll: String,
     pub last_error: Option<String>,
     pub active: bool,
+    pub max_mib: i64,
 }
 
 pub struct InboundRow {
@@ -837,6 +838,7 @@ pub async fn mail(State(state): State<AppState>, viewer: Viewer, Query(n): Query
             last_poll: m.imap_state.last_poll_at.map(when).unwrap_or_default(),
             last_error: m.imap_state.last_error,
             active: m.active,
+            max_mib: m.max_message_bytes / 1024 / 1024,
         })
         .collect();
     let quarantine = state
@@ -865,6 +867,8 @@ pub struct MailboxForm {
     csrf: String,
     name: String,
     address: String,
+    #[serde(default)]
+    max_mib: String,
     #[serde(default)]
     imap_host: String,
     #[serde(default)]
@@ -914,6 +918,14 @@ pub async fn add_mailbox(
         default_group_id: None,
         default_category_id: None,
         default_type: None,
+        max_message_bytes: match f.max_mib.trim() {
+            "" => None,
+            n => Some(
+                n.parse::<i64>()
+                    .map_err(|_| ApiError::invalid("max_message_bytes", "a whole number of MiB"))?
+                    .saturating_mul(1024 * 1024),
+            ),
+        },
         imap,
     };
     mail_api::add_mailbox(&state, body).await?;

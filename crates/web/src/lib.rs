@@ -41,6 +41,8 @@ pub struct AppState {
     pub secrets: Option<ferrodesk_mail::secret::SecretBox>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
     pub trusted_proxies: client::TrustedProxies,
+    /// Large mail deliveries read at once, at most (each holds its message in memory).
+    pub large_deliveries: Arc<tokio::sync::Semaphore>,
     clock: Clock,
 }
 
@@ -51,7 +53,8 @@ pub struct Limits {
     pub attachment_bytes: usize,
     /// Most bytes one user may upload in 24 hours.
     pub upload_quota_bytes: i64,
-    /// Largest raw e-mail message accepted, in bytes.
+    /// Largest raw e-mail message accepted at all, in bytes (a mailbox's own, smaller limit
+    /// keeps larger ones in the quarantine).
     pub message_bytes: usize,
     /// Sign-in attempts one client address may make per 15 minutes (all accounts together).
     pub sign_ins_per_address: i64,
@@ -62,7 +65,7 @@ impl Default for Limits {
         Self {
             attachment_bytes: 25 * 1024 * 1024,
             upload_quota_bytes: 1024 * 1024 * 1024,
-            message_bytes: 50 * 1024 * 1024,
+            message_bytes: ferrodesk_core::mail::MAX_MESSAGE_BYTES.unsigned_abs() as usize,
             sign_ins_per_address: 50,
         }
     }
@@ -94,6 +97,7 @@ impl AppState {
             ingest: ferrodesk_mail::ingest::Ingest::new(store.clone(), Default::default()),
             secrets: None,
             trusted_proxies: client::TrustedProxies::default(),
+            large_deliveries: Arc::new(tokio::sync::Semaphore::new(ferrodesk_mail::ingest::LARGE_AT_ONCE)),
             store,
             limits: Limits::default(),
             metrics: Arc::default(),

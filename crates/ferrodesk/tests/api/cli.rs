@@ -151,7 +151,7 @@ async fn user_and_token_commands_then_serve_and_drain_on_sigterm(b: Backend) {
 }
 
 /// Runs one SQL statement against the test database, whichever dialect.
-async fn tamper(b: Backend, url: &str, sql: &str) {
+pub(crate) async fn tamper(b: Backend, url: &str, sql: &str) {
     match b {
         Backend::Sqlite => {
             let path = url.trim_start_matches("sqlite://");

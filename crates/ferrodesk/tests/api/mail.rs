@@ -914,7 +914,7 @@ async fn mail_stored_before_a_crash_is_processed_after_it(b: Backend) {
         mailbox_id: Some(mailbox.id),
         source: InboundSource::Pipe,
         received_at: app.clock.now(),
-        raw: raw.clone().into_bytes(),
+        raw: raw.clone().into_bytes().into(),
         message_id: Some("crash1@customer.example".into()),
         dedup_key: ferrodesk_mail::ingest::dedup_key(
             Some("crash1@customer.example"),
@@ -1601,8 +1601,10 @@ async fn the_mail_log_pages_through_a_batch_without_gaps(b: Backend) {
     let app = with_mailbox(b).await;
     // One IMAP batch: every message shares its receipt time.
     let ingest = ferrodesk_mail::ingest::Ingest::new(app.store.clone(), Default::default());
-    let raws: Vec<Vec<u8>> = (0..5)
-        .map(|i| mail("ann@customer.example", &format!("B{i}"), &format!("b{i}@x.example"), "", "x").into_bytes())
+    let raws: Vec<_> = (0..5)
+        .map(|i| {
+            mail("ann@customer.example", &format!("B{i}"), &format!("b{i}@x.example"), "", "x").into_bytes().into()
+        })
         .collect();
     let results =
         ingest.receive_batch(raws, None, InboundSource::Imap, app.clock.now()).await.unwrap_or_else(|e| panic!("{e}"));

@@ -10,6 +10,7 @@ mod faults;
 mod helpers;
 mod imap;
 mod mail;
+mod mail_limits;
 mod mail_trust;
 mod password_reset;
 mod scale_out;

@@ -353,15 +353,24 @@ fn bounded_text(text: String, empty: &str) -> String {
     format!("{}\n\n[The message was longer; the whole original is kept with the ticket.]", &text[..end])
 }
 
-/// Says which files were not kept, so agents know (and can ask the sender).
+/// Says which files were not kept, or arrived damaged, so agents know (and can ask the
+/// sender).
 fn with_dropped_note(text: String, mail: &InboundMail) -> String {
-    if mail.dropped.is_empty() {
+    let damaged: Vec<&str> = mail.files.iter().filter(|f| f.damaged).map(|f| f.filename.as_str()).collect();
+    if mail.dropped.is_empty() && damaged.is_empty() {
         return text;
     }
     let mut out = text;
     out.push_str("\n\n");
     for d in &mail.dropped {
         out.push_str(&format!("[Attachment \"{}\" ({} bytes) was not kept: {}.]\n", d.filename, d.size, d.reason));
+    }
+    for name in damaged {
+        let original = name.strip_suffix(".damaged").unwrap_or(name);
+        out.push_str(&format!(
+            "[Attachment \"{original}\" arrived damaged (its encoding is broken or cut short): it is kept as \
+             received, still encoded, as \"{name}\". Ask the sender to send it again.]\n"
+        ));
     }
     out.trim_end().to_owned()
 }
@@ -373,7 +382,7 @@ fn files_for(
     internal: bool,
     uploader: Option<UserId>,
     now: Timestamp,
-) -> Vec<(Attachment, Vec<u8>)> {
+) -> Vec<(Attachment, bytes::Bytes)> {
     mail.files
         .iter()
         .map(|f| {

@@ -49,6 +49,8 @@ pub struct MailboxView {
     default_category_id: Option<CategoryId>,
     default_type: TicketType,
     active: bool,
+    /// Larger messages are kept, unread, in the quarantine, and their sender is told.
+    max_message_bytes: i64,
     /// IMAP settings and the poller's state; `null` when mail arrives by relay or pipe only.
     imap: Option<ImapView>,
 }
@@ -81,6 +83,7 @@ impl From<Mailbox> for MailboxView {
             default_category_id: m.default_category_id,
             default_type: m.default_type,
             active: m.active,
+            max_message_bytes: m.max_message_bytes,
             imap: m.imap.map(|i| ImapView {
                 host: i.host,
                 port: i.port,
@@ -156,6 +159,8 @@ pub struct CreateMailbox {
     pub default_group_id: Option<GroupId>,
     pub default_category_id: Option<CategoryId>,
     pub default_type: Option<TicketType>,
+    /// The largest message taken (1 MiB to 256 MiB; default 50 MiB).
+    pub max_message_bytes: Option<i64>,
     /// Read this mailbox over IMAP.
     pub imap: Option<ImapInput>,
 }
@@ -194,6 +199,8 @@ pub struct UpdateMailbox {
     default_type: Option<TicketType>,
     /// An inactive mailbox refuses new mail (relays are told to retry later) and is not polled.
     active: Option<bool>,
+    /// The largest message taken (1 MiB to 256 MiB).
+    max_message_bytes: Option<i64>,
     /// New IMAP settings; `null` stops reading the mailbox over IMAP.
     #[serde(default, deserialize_with = "crate::json::double_option")]
     #[schema(value_type = Option<ImapInput>)]
@@ -230,6 +237,9 @@ async fn update_mailbox(
     }
     if let Some(a) = body.active {
         mailbox.active = a;
+    }
+    if let Some(limit) = body.max_message_bytes {
+        mailbox.max_message_bytes = ferrodesk_core::mail::validate_max_message_bytes(limit)?;
     }
     if let Some(imap) = body.imap {
         mailbox.imap = imap.map(|i| imap_settings(&state, i, mailbox.imap.as_ref())).transpose()?;
@@ -337,10 +347,16 @@ async fn deliver(
             "this mailbox is switched off; retry later",
         ));
     }
+    // A few large messages at a time (or of unknown size): each is held in memory whole.
+    let announced = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let _permit = match announced.is_none_or(|n| n > ferrodesk_mail::ingest::LARGE_MESSAGE_BYTES) {
+        true => Some(state.large_deliveries.acquire().await.map_err(ApiError::internal)?),
+        false => None,
+    };
     let raw = axum::body::to_bytes(body, state.limits.message_bytes).await.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the message is larger than allowed")
     })?;
-    let result = state.ingest.receive(raw.to_vec(), Some(&mailbox), InboundSource::Http, state.now()).await;
+    let result = state.ingest.receive(raw, Some(&mailbox), InboundSource::Http, state.now()).await;
     let ingested = match result {
         Ok(i) => i,
         // Not stored (or stored but not processed because the database failed): retry.
@@ -511,6 +527,9 @@ pub async fn add_mailbox(state: &AppState, body: CreateMailbox) -> Result<Mailbo
         default_category_id: body.default_category_id,
         default_type: body.default_type.unwrap_or(TicketType::Incident),
         active: true,
+        max_message_bytes: ferrodesk_core::mail::validate_max_message_bytes(
+            body.max_message_bytes.unwrap_or(ferrodesk_core::mail::DEFAULT_MAX_MESSAGE_BYTES),
+        )?,
         created_at: now,
         updated_at: now,
     };
