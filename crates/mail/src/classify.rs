@@ -61,6 +61,33 @@ const AUTO_REPLY_SUBJECTS: &[&str] = &[
     "自动回复",
 ];
 
+/// The opening words of automatic confirmations ("we got your message"), lower case.
+const CONFIRMATION_SUBJECTS: &[&str] = &[
+    "thank you for your e-mail",
+    "thank you for your email",
+    "thank you for your message",
+    "thank you for contacting",
+    "thanks for contacting",
+    "thanks for your email",
+    "thanks for your message",
+    "we have received your",
+    "we've received your",
+    "your request has been received",
+    "your message has been received",
+    "request received",
+    "ticket received",
+    "vielen dank für ihre",
+    "ihre anfrage ist eingegangen",
+    "merci pour votre message",
+    "nous avons bien reçu",
+    "gracias por su mensaje",
+    "hemos recibido su",
+];
+
+/// Local parts that machines (shops, other desks, auto-responders) send from.
+const MACHINE_LOCAL_PARTS: &[&str] =
+    &["support", "helpdesk", "servicedesk", "service", "info", "help", "auto-reply", "autoreply", "autoresponder"];
+
 const BOUNCE_SUBJECTS: &[&str] = &[
     "undeliverable",
     "undelivered mail",
@@ -131,8 +158,25 @@ pub fn classify(message: &Message<'_>) -> Automation {
             return Automation::AutoReply { why: format!("{name} header") };
         }
     }
-    if AUTO_REPLY_SUBJECTS.iter().any(|s| subject.starts_with(s) || subject.contains(&format!(": {s}"))) {
+    let bare = subject.trim_start_matches(['[', '(']);
+    if AUTO_REPLY_SUBJECTS
+        .iter()
+        .any(|s| bare.starts_with(s) || subject.contains(&format!(": {s}")) || subject.contains(&format!("[{s}")))
+    {
         return Automation::AutoReply { why: "out-of-office subject".into() };
+    }
+    // Confirmations from other desks and shops that send no RFC 3834 header: the words alone
+    // could be a person's, so a machine's sender or a bulk marking must come with them.
+    let machine_sender = null_sender
+        || header("Precedence").is_some_and(|p| ["bulk", "junk", "list"].contains(&p.as_str()))
+        || MACHINE_LOCAL_PARTS.contains(&local);
+    if machine_sender
+        && CONFIRMATION_SUBJECTS.iter().any(|s| bare.starts_with(s) || subject.contains(&format!(": {s}")))
+    {
+        return Automation::AutoReply { why: "confirmation from a machine".into() };
+    }
+    if null_sender && header("Precedence").is_some_and(|p| p == "bulk" || p == "junk") {
+        return Automation::AutoReply { why: "bulk mail with an empty Return-Path".into() };
     }
     if let Some(p) = header("Precedence") {
         if p == "auto_reply" {
@@ -199,12 +243,27 @@ fn failed_recipients(message: &Message<'_>, header: Option<&str>) -> Vec<String>
             PartType::Binary(b) | PartType::InlineBinary(b) => String::from_utf8_lossy(b).into_owned(),
             _ => continue,
         };
-        for line in text.lines() {
-            let lower = line.to_ascii_lowercase();
-            if (lower.starts_with("final-recipient:") || lower.starts_with("original-recipient:"))
-                && let Some((_, addr)) = line.split_once(';')
-            {
-                add(addr);
+        // One block per recipient (RFC 3464): only those whose delivery failed count. A delay
+        // (`Action: delayed`, a 4.x.x status without failing) is a warning: the address is fine.
+        for block in text.replace("\r\n", "\n").split("\n\n") {
+            let mut recipient = None;
+            let (mut action, mut status) = (String::new(), String::new());
+            for line in block.lines() {
+                let lower = line.to_ascii_lowercase();
+                let value = || line.split_once(':').map(|(_, v)| v.trim().to_ascii_lowercase()).unwrap_or_default();
+                if lower.starts_with("final-recipient:")
+                    || (recipient.is_none() && lower.starts_with("original-recipient:"))
+                {
+                    recipient = line.split_once(';').map(|(_, a)| a.to_owned());
+                } else if lower.starts_with("action:") {
+                    action = value();
+                } else if lower.starts_with("status:") {
+                    status = value();
+                }
+            }
+            let failed = action == "failed" || (action.is_empty() && status.starts_with('5'));
+            if let (Some(address), true) = (recipient, failed) {
+                add(&address);
             }
         }
     }
@@ -322,5 +381,47 @@ mod tests {
         assert_eq!(kind(plain), Automation::Bounce { recipients: vec!["a@x.example".into()] });
         let null = "Return-Path: <>\r\nFrom: x@y.example\r\nSubject: Returned mail: see transcript\r\n\r\nx";
         assert!(matches!(kind(null), Automation::Bounce { .. }));
+    }
+
+    #[test]
+    fn a_delay_names_no_failed_recipient() {
+        let report = |blocks: &str| {
+            format!(
+                "From: MAILER-DAEMON@mx.example\r\nSubject: Delivery Status Notification (Delay)\r\n\
+                 Content-Type: multipart/report; report-type=delivery-status; boundary=B\r\n\r\n--B\r\n\
+                 Content-Type: text/plain\r\n\r\nwarning\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\n\
+                 Reporting-MTA: dns; mx.example\r\n\r\n{blocks}\r\n--B--\r\n"
+            )
+        };
+        let delayed = report("Final-Recipient: rfc822; slow@example.org\r\nAction: delayed\r\nStatus: 4.4.7\r\n");
+        assert_eq!(kind(&delayed), Automation::Bounce { recipients: vec![] });
+        // Several recipients: the failed ones only, all of them.
+        let mixed = report(
+            "Final-Recipient: rfc822; slow@example.org\r\nAction: delayed\r\nStatus: 4.4.7\r\n\r\n\
+             Final-Recipient: rfc822; gone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+             Final-Recipient: rfc822; full@example.org\r\nAction: failed\r\nStatus: 4.2.2\r\n\r\n\
+             Original-Recipient: rfc822; old@example.org\r\nFinal-Recipient: rfc822; new@example.org\r\nStatus: 5.2.1\r\n",
+        );
+        assert_eq!(
+            kind(&mixed),
+            Automation::Bounce {
+                recipients: vec!["gone@example.org".into(), "full@example.org".into(), "new@example.org".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn auto_replies_without_rfc_3834_headers() {
+        let auto = |raw: &str| matches!(kind(raw), Automation::AutoReply { .. });
+        assert!(auto("From: a@b.cd\r\nSubject: [Automatic reply] Printer\r\n\r\nx"));
+        assert!(auto("From: a@b.cd\r\nSubject: [Réponse automatique] Imprimante\r\n\r\nx"));
+        assert!(auto("From: support@shop.example\r\nSubject: Thank you for your e-mail\r\n\r\nWe will answer soon."));
+        assert!(auto("Return-Path: <>\r\nFrom: x@y.example\r\nSubject: Re: Printer\r\nPrecedence: junk\r\n\r\nx"));
+        assert!(auto("From: help@desk.example\r\nSubject: Re: We have received your request [#12]\r\n\r\nx"));
+        // A person's thanks is a person's.
+        assert_eq!(
+            kind("From: ann@customer.example\r\nSubject: Thank you for your email\r\n\r\nIt works now."),
+            Automation::Human
+        );
     }
 }

@@ -38,6 +38,10 @@ fn summary(raw: &[u8]) -> Value {
     json!({
         "effect": effect,
         "automation": mail.automation.label(),
+        "failed": match &mail.automation {
+            ferrodesk_mail::Automation::Bounce { recipients } => recipients.clone(),
+            _ => vec![],
+        },
         "from": mail.from.map(|f| f.address),
         "subject": mail.subject.chars().take(120).collect::<String>(),
         "text_chars": mail.text.chars().count(),
