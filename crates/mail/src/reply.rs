@@ -29,6 +29,8 @@ const ATTRIBUTION_VERBS: &[&str] = &[
     "kirjoitti",
     "napsal",
     "yazdı",
+    "작성",
+    "a écrit",
 ];
 const ORIGINAL_MESSAGE: &[&str] = &[
     "original message",
@@ -42,7 +44,26 @@ const ORIGINAL_MESSAGE: &[&str] = &[
     "begin forwarded message",
     "weitergeleitete nachricht",
 ];
-const HEADER_FROM: &[&str] = &["from:", "von:", "de:", "de :", "van:", "från:", "od:", "da:", "от:", "fra:"];
+const HEADER_FROM: &[&str] = &[
+    "from:",
+    "von:",
+    "de:",
+    "de :",
+    "van:",
+    "från:",
+    "od:",
+    "da:",
+    "от:",
+    "fra:",
+    "від:",
+    "kimden:",
+    // Chinese, Japanese, Korean Outlook.
+    "发件人:",
+    "寄件者:",
+    "差出人:",
+    "送信者:",
+    "보낸 사람:",
+];
 const HEADER_NEXT: &[&str] = &[
     "sent:",
     "date:",
@@ -74,7 +95,37 @@ const HEADER_NEXT: &[&str] = &[
     "отправлено:",
     "кому:",
     "тема:",
+    "дата:",
+    "надіслано:",
     "cc:",
+    "a :",
+    "copie à :",
+    "enviada em:",
+    "assunto:",
+    "data:",
+    "gönderildi:",
+    "gönderilme tarihi:",
+    "kime:",
+    "konu:",
+    "tarih:",
+    "odesláno:",
+    "komu:",
+    "předmět:",
+    "发送时间:",
+    "收件人:",
+    "主题:",
+    "抄送:",
+    "日期:",
+    "寄件日期:",
+    "收件者:",
+    "主旨:",
+    "送信日時:",
+    "宛先:",
+    "件名:",
+    "보낸 날짜:",
+    "받는 사람:",
+    "제목:",
+    "참조:",
 ];
 const MOBILE_SIGNATURES: &[&str] = &[
     "sent from my ",
@@ -125,7 +176,8 @@ pub fn visible_reply(text: &str) -> String {
 }
 
 fn lower(line: &str) -> String {
-    line.trim().trim_matches('*').trim().to_lowercase()
+    // Full-width colons (Chinese and Japanese clients) read as colons.
+    line.trim().trim_matches('*').trim().to_lowercase().replace('：', ":")
 }
 
 fn starts_with_any(s: &str, list: &[&str]) -> bool {
@@ -176,6 +228,12 @@ fn history_start(lines: &[&str]) -> Option<usize> {
         if attribution_span(lines, i).is_some() {
             return Some(i);
         }
+        // French web mail: "Message du 03/12/18 10:00" above the quoted headers.
+        if l.starts_with("message du ")
+            && (i + 1..lines.len()).find(|&k| !lines[k].trim().is_empty()).is_some_and(|k| is_header_block(lines, k))
+        {
+            return Some(separator_above(lines, i).unwrap_or(i));
+        }
         let dashes = l.trim_matches(|c| c == '-' || c == ' ' || c == '_' || c == '=');
         if (l.starts_with("---") || l.starts_with("___")) && starts_with_any(dashes, ORIGINAL_MESSAGE)
             || is_forward_marker(lines[i])
@@ -184,15 +242,25 @@ fn history_start(lines: &[&str]) -> Option<usize> {
         }
         if is_header_block(lines, i) {
             // Include a separator line just above ("____", "-----").
-            if let Some(j) = (0..i).rev().find(|&j| !lines[j].trim().is_empty())
-                && is_separator(lines[j])
-            {
-                return Some(j);
-            }
-            return Some(i);
+            return Some(separator_above(lines, i).unwrap_or(i));
         }
     }
     None
+}
+
+/// A separator line ("____", "-----") just above line `i`, if any.
+fn separator_above(lines: &[&str], i: usize) -> Option<usize> {
+    (0..i).rev().find(|&j| !lines[j].trim().is_empty()).filter(|&j| is_separator(lines[j]))
+}
+
+/// The text of a new message without its signature (a `-- ` block, a phone footer, a
+/// sign-off), as the conversation shows it; the full text is kept with the message.
+pub fn without_signature(text: &str) -> String {
+    let normalised = text.replace("\r\n", "\n");
+    let mut lines: Vec<&str> = normalised.lines().collect();
+    strip_signature(&mut lines);
+    let result = lines.iter().map(|l| l.trim_end()).collect::<Vec<_>>().join("\n").trim_matches('\n').to_owned();
+    if result.trim().is_empty() { normalised.trim_matches('\n').to_owned() } else { result }
 }
 
 fn is_forward_marker(line: &str) -> bool {
@@ -347,6 +415,69 @@ mod tests {
     fn cuts_signatures_and_phone_footers() {
         assert_eq!(visible_reply("Restarted it.\n\n-- \nAnn Example\nIT, Room 4"), "Restarted it.");
         assert_eq!(visible_reply("Ok\n\nSent from my iPhone"), "Ok");
+    }
+
+    #[test]
+    fn quote_headers_in_many_languages_and_clients() {
+        let cases: &[(&str, &str)] = &[
+            // French web mail: a separator, "Message du …", the quoted headers.
+            (
+                "C'est réparé.\n\n========================================\nMessage du 03/12/18 10:00\nDe : ann@x.fr\nA : help@desk.fr\nCopie à : \nObjet : Imprimante\n\nElle bloque.",
+                "C'est réparé.",
+            ),
+            ("Merci !\n\nLe lun. 3 déc. 2018 à 10:00, Ann <ann@x.fr> a écrit :\n> Elle bloque.", "Merci !"),
+            // Chinese Outlook, with full-width colons.
+            (
+                "已解决。\n\n发件人： Ann <ann@x.cn>\n发送时间： 2023年2月3日 10:00\n收件人： help@desk.cn\n主题： 打印机\n\n打印机坏了",
+                "已解决。",
+            ),
+            ("好的\n\nAnn <ann@x.cn> 于2023年2月3日周五 10:00写道：\n> 打印机坏了", "好的"),
+            // Japanese and Korean Outlook and Gmail.
+            (
+                "了解です。\n\n差出人: Ann <ann@x.jp>\n送信日時: 2023年2月3日 10:00\n宛先: help@desk.jp\n件名: プリンター\n\n壊れました",
+                "了解です。",
+            ),
+            ("ありがとう\n\n2023年2月3日(金) 10:00 Ann <ann@x.jp>:\n> 壊れました", "ありがとう"),
+            (
+                "감사합니다\n\n보낸 사람: Ann <ann@x.kr>\n보낸 날짜: 2023년 2월 3일\n받는 사람: help@desk.kr\n제목: 프린터\n\n고장",
+                "감사합니다",
+            ),
+            ("확인했습니다\n\n2023년 2월 3일 (금) 오전 10:00, Ann <ann@x.kr>님이 작성:\n> 고장", "확인했습니다"),
+            // Russian and Ukrainian.
+            ("Спасибо.\n\nпт, 3 февр. 2023 г. в 10:00, Иван <ivan@x.ru>:\n> Принтер сломан", "Спасибо."),
+            ("Дякую.\n\nпт, 3 лют. 2023 р. о 10:00 Іван <ivan@x.ua> пише:\n> Принтер", "Дякую."),
+            (
+                "Готово.\n\nВід: Іван <ivan@x.ua>\nНадіслано: 3 лютого 2023 р.\nКому: help@desk.ua\nТема: Принтер\n\nЗламався",
+                "Готово.",
+            ),
+            // Spanish, Portuguese, Turkish, Czech.
+            ("Gracias.\n\nEl vie, 3 feb 2023 a las 10:00, Ann (<ann@x.es>) escribió:\n> Roto", "Gracias."),
+            ("Obrigado.\n\nEm sex., 3 de fev. de 2023 às 10:00, Ann <ann@x.br> escreveu:\n> Quebrou", "Obrigado."),
+            (
+                "Obrigado.\n\nDe: Ann <ann@x.br>\nEnviada em: sexta-feira, 3 de fevereiro de 2023 10:00\nPara: help@desk.br\nAssunto: Impressora\n\nQuebrou",
+                "Obrigado.",
+            ),
+            (
+                "Teşekkürler.\n\nKimden: Ann <ann@x.tr>\nGönderildi: 3 Şubat 2023 Cuma 10:00\nKime: help@desk.tr\nKonu: Yazıcı\n\nBozuk",
+                "Teşekkürler.",
+            ),
+            ("Teşekkürler.\n\nAnn <ann@x.tr>, 3 Şub 2023 Cum, 10:00 tarihinde şunu yazdı:\n> Bozuk", "Teşekkürler."),
+            (
+                "Díky.\n\nOd: Ann <ann@x.cz>\nOdesláno: pátek 3. února 2023 10:00\nKomu: help@desk.cz\nPředmět: Tiskárna\n\nRozbitá",
+                "Díky.",
+            ),
+            ("Díky.\n\npá 3. 2. 2023 v 10:00 odesílatel Ann <ann@x.cz> napsal:\n> Rozbitá", "Díky."),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(visible_reply(text), *expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn new_messages_lose_their_signature_too() {
+        assert_eq!(without_signature("The printer jams.\n\n-- \nAnn Example\nIT, Room 4"), "The printer jams.");
+        assert_eq!(without_signature("VPN is down\n\nSent from my iPhone"), "VPN is down");
+        assert_eq!(without_signature("Only words"), "Only words");
     }
 
     #[test]

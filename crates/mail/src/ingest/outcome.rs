@@ -103,7 +103,9 @@ impl Ingest {
             "" => "(no subject)".to_owned(),
             s => s.chars().take(SUBJECT_MAX_CHARS).collect(),
         };
-        let mut description = with_dropped_note(bounded_text(mail.text.clone(), "(no text)"), mail);
+        // The signature is cut here too; the whole message is kept with the ticket.
+        let text = crate::reply::without_signature(&mail.text);
+        let mut description = with_dropped_note(bounded_text(text, "(no text)"), mail);
         if flagged {
             description = format!("{VERIFICATION_FLAG}\n\n{description}");
         }
