@@ -77,6 +77,10 @@ pub enum MailboxCommand {
         /// and their sender is told.
         #[arg(long, default_value_t = 50)]
         max_message_mib: i64,
+        /// Open tickets from senders without a dotted domain (cron and monitoring on the mail
+        /// host, `root@mailhost`) as this user (by address); without it such mail is quarantined.
+        #[arg(long)]
+        local_senders_as: Option<String>,
     },
     /// List mailboxes.
     List,
@@ -108,6 +112,7 @@ pub async fn mailbox(store: Arc<dyn Store>, config: &crate::config::Config, comm
             poll_seconds,
             move_to,
             max_message_mib,
+            local_senders_as,
         } => {
             let imap = match imap_host {
                 None => None,
@@ -149,7 +154,7 @@ pub async fn mailbox(store: Arc<dyn Store>, config: &crate::config::Config, comm
                 None => None,
             };
             // The same checks, defaults and password sealing as the API and the admin page.
-            let mut state = ferrodesk_web::AppState::new(store);
+            let mut state = ferrodesk_web::AppState::new(store.clone());
             state.secrets = config.secrets.clone();
             let body = CreateMailbox {
                 name,
@@ -158,6 +163,18 @@ pub async fn mailbox(store: Arc<dyn Store>, config: &crate::config::Config, comm
                 default_category_id: None,
                 default_type: Some(TicketType::parse(&r#type, "type")?),
                 max_message_bytes: Some(max_message_mib.saturating_mul(1024 * 1024)),
+                local_senders_as: match local_senders_as {
+                    Some(address) => {
+                        let email = ferrodesk_core::user::EmailAddress::parse(&address)
+                            .map_err(|e| anyhow::anyhow!("--local-senders-as: {e}"))?;
+                        let (user, _) = store
+                            .user_by_email(&email)
+                            .await?
+                            .with_context(|| format!("--local-senders-as: there is no user {email}"))?;
+                        Some(user.id)
+                    }
+                    None => None,
+                },
                 imap,
             };
             let mailbox =

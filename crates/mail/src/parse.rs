@@ -68,6 +68,9 @@ pub struct InboundMail {
     pub in_reply_to: Vec<String>,
     pub references: Vec<String>,
     pub from: Option<MailAddress>,
+    /// The sender's address when it has no dotted domain (`root@mailhost`: cron and monitoring
+    /// on the mail host), which `from` refuses; a mailbox may take such mail as a named user.
+    pub local_from: Option<String>,
     pub reply_to: Option<MailAddress>,
     pub to: Vec<MailAddress>,
     pub cc: Vec<MailAddress>,
@@ -173,6 +176,7 @@ pub fn parse(raw: &[u8], limits: &ParseLimits) -> InboundMail {
         in_reply_to: ids(message.in_reply_to()),
         references: ids(message.references()),
         from: message.from().and_then(first_address),
+        local_from: message.from().and_then(|list| list.first()).and_then(local_address),
         reply_to: message.reply_to().and_then(first_address),
         to,
         cc,
@@ -202,6 +206,7 @@ impl InboundMail {
             in_reply_to: vec![],
             references: vec![],
             from: None,
+            local_from: None,
             reply_to: None,
             to: vec![],
             cc: vec![],
@@ -293,6 +298,17 @@ fn addresses(list: Option<&Address<'_>>, budget: &mut usize) -> Vec<MailAddress>
         }
     }
     out
+}
+
+/// `local@host` without a dot in the host: plain characters only, and only when it is not a
+/// usable address (those are `from`).
+fn local_address(addr: &mail_parser::Addr<'_>) -> Option<String> {
+    let address = addr.address()?.trim().to_lowercase();
+    let (local, host) = address.split_once('@')?;
+    let plain = |s: &str, extra: &str| {
+        !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+    };
+    (plain(local, ".-_+") && plain(host, "-")).then_some(address)
 }
 
 fn to_mail_address(addr: &mail_parser::Addr<'_>) -> Option<MailAddress> {

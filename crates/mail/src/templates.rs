@@ -309,6 +309,7 @@ pub(crate) fn sample_mailbox() -> ferrodesk_store::Mailbox {
         default_type: ferrodesk_core::ticket::TicketType::Incident,
         active: true,
         max_message_bytes: ferrodesk_core::mail::DEFAULT_MAX_MESSAGE_BYTES,
+        local_senders_as: None,
         imap: None,
         imap_state: Default::default(),
         created_at: jiff::Timestamp::UNIX_EPOCH,

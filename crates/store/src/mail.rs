@@ -15,8 +15,8 @@ pub(crate) fn insert_mailbox(m: &Mailbox) -> Stmt {
     Stmt::new(
         "INSERT INTO mailboxes (id, name, address, default_group_id, default_category_id, default_type, active, \
          imap_host, imap_port, imap_security, imap_username, imap_password, imap_folder, poll_seconds, \
-         after_processing, move_to, updated_at, max_message_bytes, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+         after_processing, move_to, updated_at, max_message_bytes, local_senders_as, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         mailbox_params(m, Some(m.created_at)),
     )
 }
@@ -27,7 +27,7 @@ pub(crate) fn update_mailbox(m: &Mailbox) -> Stmt {
         "UPDATE mailboxes SET name = $2, address = $3, default_group_id = $4, default_category_id = $5, \
          default_type = $6, active = $7, imap_host = $8, imap_port = $9, imap_security = $10, imap_username = $11, \
          imap_password = $12, imap_folder = $13, poll_seconds = $14, after_processing = $15, move_to = $16, \
-         updated_at = $17, max_message_bytes = $18 WHERE id = $1",
+         updated_at = $17, max_message_bytes = $18, local_senders_as = $19 WHERE id = $1",
         mailbox_params(m, None),
     )
 }
@@ -53,6 +53,7 @@ fn mailbox_params(m: &Mailbox, created_at: Option<Timestamp>) -> Vec<Param> {
         Param::opt_text(imap.and_then(|i| i.move_to.clone())),
         Param::Int(micros(m.updated_at)),
         Param::Int(m.max_message_bytes),
+        Param::opt_uuid(m.local_senders_as.map(|u| u.0)),
     ];
     if let Some(c) = created_at {
         params.push(Param::Int(micros(c)));

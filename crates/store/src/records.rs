@@ -336,6 +336,9 @@ pub struct Mailbox {
     pub active: bool,
     /// Larger messages are kept, unread, in the quarantine, and their sender is told.
     pub max_message_bytes: i64,
+    /// Mail from addresses without a dotted domain opens tickets as this user; without one it
+    /// is quarantined.
+    pub local_senders_as: Option<UserId>,
     /// Read over IMAP, when set (else mail arrives by relay or pipe).
     pub imap: Option<ferrodesk_core::mail::ImapSettings>,
     pub imap_state: ferrodesk_core::mail::ImapState,

@@ -257,7 +257,7 @@ pub(crate) fn link(row: &impl RowAccess) -> StoreResult<(Uuid, Uuid, String)> {
 pub(crate) const MAILBOX_COLUMNS: &str = "id, name, address, default_group_id, default_category_id, default_type, \
     active, created_at, updated_at, imap_host, imap_port, imap_security, imap_username, imap_password, imap_folder, \
     poll_seconds, after_processing, move_to, imap_uidvalidity, imap_last_uid, last_poll_at, last_error, \
-    max_message_bytes";
+    max_message_bytes, local_senders_as";
 
 pub(crate) fn mailbox(row: &impl RowAccess) -> StoreResult<Mailbox> {
     Ok(Mailbox {
@@ -269,6 +269,7 @@ pub(crate) fn mailbox(row: &impl RowAccess) -> StoreResult<Mailbox> {
         default_type: parse_enum(row, "default_type", TicketType::parse)?,
         active: row.boolean("active")?,
         max_message_bytes: row.int("max_message_bytes")?,
+        local_senders_as: row.opt_uuid("local_senders_as")?.map(UserId),
         imap: match row.opt_text("imap_host")? {
             Some(host) => Some(ferrodesk_core::mail::ImapSettings {
                 host,

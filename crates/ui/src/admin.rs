@@ -918,6 +918,7 @@ pub async fn add_mailbox(
         default_group_id: None,
         default_category_id: None,
         default_type: None,
+        local_senders_as: None,
         max_message_bytes: match f.max_mib.trim() {
             "" => None,
             n => Some(

@@ -1,6 +1,7 @@
-//! Bounded resources on the e-mail channel (issue 19 §2): a mailbox takes messages up to its
-//! own size limit, keeps larger ones unread in the quarantine and tells their sender once; an
-//! attachment whose encoding is broken is kept as received and marked damaged.
+//! Bounded resources and mailbox policies on the e-mail channel (issue 19 §2, §4): a mailbox
+//! takes messages up to its own size limit, keeps larger ones unread in the quarantine and tells
+//! their sender once; an attachment whose encoding is broken is kept as received and marked
+//! damaged; mail from the mail host's own senders waits, or opens tickets as a named user.
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -12,7 +13,8 @@ use crate::mail::{SUPPORT, SmtpCapture, deliver_expecting, mail, outbox, read};
 dual!(
     a_message_over_the_mailbox_limit_waits_unread_and_its_sender_is_told_once,
     a_broken_attachment_is_kept_as_received_and_marked_damaged,
-    raw_messages_survive_the_move_to_their_own_table
+    raw_messages_survive_the_move_to_their_own_table,
+    senders_without_a_dotted_domain_wait_or_open_tickets_as_a_named_user
 );
 
 const MIB: usize = 1024 * 1024;
@@ -126,4 +128,38 @@ async fn raw_messages_survive_the_move_to_their_own_table(b: Backend) {
     let (status, _, kept) = app.download(&format!("/api/v1/mail/inbound/{id}/raw"), &app.admin).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(kept, raw.as_bytes());
+}
+
+async fn senders_without_a_dotted_domain_wait_or_open_tickets_as_a_named_user(b: Backend) {
+    let app = crate::mail::with_mailbox(b).await;
+    let mailbox =
+        app.get("/api/v1/mailboxes", &app.admin).await.body["items"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let cron = "From: Cron Daemon <root@mailhost>\r\nTo: help@desk.example\r\nSubject: backup failed\r\n\
+                Message-ID: <cron1@mailhost>\r\n\r\n/usr/local/bin/backup: disk full\r\n";
+    let held = deliver_expecting(&app, cron, "quarantined").await;
+    assert!(held["error"].as_str().unwrap_or_default().contains("no usable sender"), "{held}");
+
+    let path = format!("/api/v1/mailboxes/{mailbox}");
+    let refused =
+        app.call(Method::PATCH, &path, &app.admin, Some(json!({"local_senders_as": uuid::Uuid::now_v7()})), &[]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    let (monitoring, _) = app.user_with_token("monitoring@desk.example", ferrodesk_core::user::Role::Requester).await;
+    let r = app.call(Method::PATCH, &path, &app.admin, Some(json!({"local_senders_as": monitoring})), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["local_senders_as"], json!(monitoring));
+
+    let retried = app
+        .post(&format!("/api/v1/mail/inbound/{}/retry", held["id"].as_str().unwrap_or_default()), &app.admin, json!({}))
+        .await;
+    assert_eq!(retried.body["outcome"], "opened", "{}", retried.body);
+    let ticket = retried.body["message"]["ticket_id"].as_str().unwrap_or_default().to_owned();
+    let t = app.get(&format!("/api/v1/tickets/{ticket}"), &app.admin).await.body;
+    assert_eq!(t["requester_id"], json!(monitoring));
+    assert!(t["description"].as_str().unwrap_or_default().starts_with("[Sent by root@mailhost"), "{t}");
+    let id = ferrodesk_core::ids::TicketId(ticket.parse().unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(
+        app.store.ticket_jobs(id).await.map(|j| j.len()).unwrap_or(99),
+        0,
+        "nothing is mailed back to a cron job"
+    );
 }

@@ -30,6 +30,12 @@ impl Ingest {
         vouch: Option<Vouch>,
     ) -> Result<InboundOutcome, Plan> {
         let g = self.gather(mail, vouch).await?;
+        // The mail host's own senders (cron, monitoring), when the mailbox names who they are.
+        if let (None, Some(local), Some(user), None) =
+            (&mail.from, &mail.local_from, mailbox.and_then(|m| m.local_senders_as), vouch)
+        {
+            return self.local_sender_ticket(mail, mailbox, &g, local, user, now, inbound_id).await;
+        }
         let decision = decide(&g.facts(mail, &self.config.internal_marker));
         let base = InboundOutcome {
             inbound_id,
@@ -95,6 +101,59 @@ impl Ingest {
             return Err(Plan::Quarantine("the message has no usable sender address".into()));
         };
         let requester = self.sender(from, now).await?;
+        self.opened_by(mail, mailbox, g, requester, copy_in, flagged, None, base).await
+    }
+
+    /// A new ticket from the mail host's own sender `local`, opened as `user`: no answer goes
+    /// back (a cron job reads none), nobody copied is added.
+    #[allow(clippy::too_many_arguments)]
+    async fn local_sender_ticket(
+        &self,
+        mail: &InboundMail,
+        mailbox: Option<&Mailbox>,
+        g: &Gathered,
+        local: &str,
+        user: UserId,
+        now: Timestamp,
+        inbound_id: uuid::Uuid,
+    ) -> Result<InboundOutcome, Plan> {
+        let requester = match self.store.user(user).await? {
+            Some(u) if u.active => u,
+            _ => return Err(Plan::Quarantine("the user this mailbox opens local senders' tickets as is gone".into())),
+        };
+        let base = InboundOutcome {
+            inbound_id,
+            status: InboundStatus::Processed,
+            automation: mail.automation.label().to_owned(),
+            effect: InboundEffect::Nothing,
+            files: vec![],
+            thread_ids: mail.message_id.iter().cloned().collect(),
+            bounced: vec![],
+            jobs: vec![],
+            notes: vec![],
+            decided_by: None,
+            at: now,
+        };
+        let preface = format!("[Sent by {local}, a sender on the mail host.]");
+        let mut outcome = self.opened_by(mail, mailbox, g, requester, false, false, Some(preface), base).await?;
+        outcome.jobs.clear();
+        Ok(outcome)
+    }
+
+    /// A new ticket requested by `requester`, from this message.
+    #[allow(clippy::too_many_arguments)]
+    async fn opened_by(
+        &self,
+        mail: &InboundMail,
+        mailbox: Option<&Mailbox>,
+        g: &Gathered,
+        requester: User,
+        copy_in: bool,
+        flagged: bool,
+        preface: Option<String>,
+        base: InboundOutcome,
+    ) -> Result<InboundOutcome, Plan> {
+        let now = base.at;
         self.refuse_floods(&requester, now).await?;
         let copied = if flagged { vec![] } else { self.copied_people(mail, g).await? };
         let (watchers, waiting) = copied_watchers(copy_in, requester.organisation_id, copied);
@@ -108,6 +167,9 @@ impl Ingest {
         let mut description = with_dropped_note(bounded_text(text, "(no text)"), mail);
         if flagged {
             description = format!("{VERIFICATION_FLAG}\n\n{description}");
+        }
+        if let Some(preface) = preface {
+            description = format!("{preface}\n\n{description}");
         }
         let draft = TicketDraft {
             ticket_type: mailbox.map(|m| m.default_type).unwrap_or(ferrodesk_core::ticket::TicketType::Incident),

@@ -7,7 +7,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ferrodesk_core::access::{Action, Resource};
-use ferrodesk_core::ids::{CategoryId, GroupId, TicketId};
+use ferrodesk_core::ids::{CategoryId, GroupId, TicketId, UserId};
 use ferrodesk_core::mail::{
     AfterProcessing, ImapSecurity, ImapSettings, InboundSource, InboundStatus, validate_mailbox_name,
 };
@@ -51,6 +51,9 @@ pub struct MailboxView {
     active: bool,
     /// Larger messages are kept, unread, in the quarantine, and their sender is told.
     max_message_bytes: i64,
+    /// Mail from addresses without a dotted domain (`root@mailhost`) opens tickets as this
+    /// user; `null`: it is quarantined.
+    local_senders_as: Option<UserId>,
     /// IMAP settings and the poller's state; `null` when mail arrives by relay or pipe only.
     imap: Option<ImapView>,
 }
@@ -84,6 +87,7 @@ impl From<Mailbox> for MailboxView {
             default_type: m.default_type,
             active: m.active,
             max_message_bytes: m.max_message_bytes,
+            local_senders_as: m.local_senders_as,
             imap: m.imap.map(|i| ImapView {
                 host: i.host,
                 port: i.port,
@@ -161,6 +165,9 @@ pub struct CreateMailbox {
     pub default_type: Option<TicketType>,
     /// The largest message taken (1 MiB to 256 MiB; default 50 MiB).
     pub max_message_bytes: Option<i64>,
+    /// The user that mail from addresses without a dotted domain opens tickets as (e.g. a
+    /// "Monitoring" requester); omitted: such mail is quarantined.
+    pub local_senders_as: Option<UserId>,
     /// Read this mailbox over IMAP.
     pub imap: Option<ImapInput>,
 }
@@ -201,6 +208,10 @@ pub struct UpdateMailbox {
     active: Option<bool>,
     /// The largest message taken (1 MiB to 256 MiB).
     max_message_bytes: Option<i64>,
+    /// The user mail from addresses without a dotted domain opens tickets as; `null`: quarantine it.
+    #[serde(default, deserialize_with = "crate::json::double_option")]
+    #[schema(value_type = Option<UserId>)]
+    local_senders_as: Option<Option<UserId>>,
     /// New IMAP settings; `null` stops reading the mailbox over IMAP.
     #[serde(default, deserialize_with = "crate::json::double_option")]
     #[schema(value_type = Option<ImapInput>)]
@@ -240,6 +251,9 @@ async fn update_mailbox(
     }
     if let Some(limit) = body.max_message_bytes {
         mailbox.max_message_bytes = ferrodesk_core::mail::validate_max_message_bytes(limit)?;
+    }
+    if let Some(user) = body.local_senders_as {
+        mailbox.local_senders_as = local_senders_user(&state, user).await?;
     }
     if let Some(imap) = body.imap {
         mailbox.imap = imap.map(|i| imap_settings(&state, i, mailbox.imap.as_ref())).transpose()?;
@@ -530,11 +544,21 @@ pub async fn add_mailbox(state: &AppState, body: CreateMailbox) -> Result<Mailbo
         max_message_bytes: ferrodesk_core::mail::validate_max_message_bytes(
             body.max_message_bytes.unwrap_or(ferrodesk_core::mail::DEFAULT_MAX_MESSAGE_BYTES),
         )?,
+        local_senders_as: local_senders_user(state, body.local_senders_as).await?,
         created_at: now,
         updated_at: now,
     };
     state.store.create_mailbox(&mailbox).await?;
     Ok(mailbox)
+}
+
+/// Checks the user local senders' mail is opened as: an active account.
+async fn local_senders_user(state: &AppState, user: Option<UserId>) -> Result<Option<UserId>, ApiError> {
+    let Some(id) = user else { return Ok(None) };
+    match state.store.user(id).await? {
+        Some(u) if u.active => Ok(Some(id)),
+        _ => Err(ApiError::invalid("local_senders_as", "an active user")),
+    }
 }
 
 fn not_quarantined(message: &InboundMessage) -> ApiError {
