@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
         trust: SenderTrust::Unproven,
         thread: None,
         verification: false,
+        invitation: false,
         reply_text: &visible,
         internal_marker: "#internal",
     };

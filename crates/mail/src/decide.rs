@@ -24,6 +24,8 @@ pub struct Facts<'a> {
     pub thread: Option<ThreadFacts>,
     /// It looks like another service's account verification (case B20).
     pub verification: bool,
+    /// A calendar invitation or answer: its invitees are not copied in.
+    pub invitation: bool,
     /// The visible text of the reply (quotes and signature cut).
     pub reply_text: &'a str,
     /// What marks a staff member's mailed reply as an internal note.
@@ -101,7 +103,7 @@ pub fn decide(f: &Facts<'_>) -> Decision {
         return match f.automation {
             Automation::Bounce { .. } => Decision::Ignore("a delivery failure about no ticket of ours"),
             Automation::AutoReply { .. } => Decision::Ignore("an automatic reply about no ticket of ours"),
-            _ => Decision::NewTicket { copy_in: f.trust.is_verified() && !flagged, flagged },
+            _ => Decision::NewTicket { copy_in: f.trust.is_verified() && !flagged && !f.invitation, flagged },
         };
     };
     let marked = f.sender_is_staff && f.reply_text.trim_start().starts_with(f.internal_marker);
@@ -122,7 +124,7 @@ pub fn decide(f: &Facts<'_>) -> Decision {
             staff: f.sender_is_staff,
             // Only those taking part copy others in (a stranger who learnt a Message-ID
             // cannot hand the ticket to more strangers), never with a flagged message.
-            copy_in: (f.sender_is_staff || thread.sender_takes_part) && !flagged,
+            copy_in: (f.sender_is_staff || thread.sender_takes_part) && !flagged && !f.invitation,
         },
     };
     let internal = internal || !matches!(kind, CommentKind::BySender { .. });
@@ -146,6 +148,7 @@ mod tests {
             trust: SenderTrust::Unproven,
             thread,
             verification: false,
+            invitation: false,
             reply_text: text,
             internal_marker: "#internal",
         }
@@ -275,6 +278,15 @@ mod tests {
         );
         let new = Facts { trust: VERIFIED, verification: true, ..facts(&human, None, "") };
         assert_eq!(decide(&new), Decision::NewTicket { copy_in: false, flagged: true });
+    }
+
+    #[test]
+    fn invitations_copy_nobody_in() {
+        let human = Automation::Human;
+        let invite = Facts { trust: VERIFIED, invitation: true, ..facts(&human, None, "") };
+        assert_eq!(decide(&invite), Decision::NewTicket { copy_in: false, flagged: false });
+        let on_thread = Facts { trust: VERIFIED, invitation: true, ..facts(&human, Some(REQUESTER), "ok") };
+        assert_eq!(decide(&on_thread), comment(CommentKind::BySender { staff: false, copy_in: false }, false, "ok"));
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub struct InboundMail {
     pub files: Vec<MailFile>,
     pub dropped: Vec<DroppedFile>,
     pub automation: Automation,
+    /// A calendar invitation or answer (iMIP: a `text/calendar` part with a `method`), by its
+    /// method (`request`, `cancel`, `reply`, …): machine mail for acknowledgements and copying.
+    pub calendar_method: Option<String>,
     /// `Authentication-Results` headers as written, topmost (newest) first; at most
     /// [`MAX_AUTH_RESULTS`], each cut to 2,000 bytes. Trusted only from an authserv-id the
     /// admin names (see [`crate::trust`]).
@@ -177,6 +180,11 @@ pub fn parse(raw: &[u8], limits: &ParseLimits) -> InboundMail {
         references: ids(message.references()),
         from: message.from().and_then(first_address),
         local_from: message.from().and_then(|list| list.first()).and_then(local_address),
+        calendar_method: message.parts.iter().find_map(|part| {
+            let ct = part.content_type()?;
+            let calendar = ct.ctype().eq_ignore_ascii_case("text") && ct.subtype()?.eq_ignore_ascii_case("calendar");
+            calendar.then(|| ct.attribute("method").map(|m| clean_line(m).to_ascii_lowercase()))?
+        }),
         reply_to: message.reply_to().and_then(first_address),
         to,
         cc,
@@ -207,6 +215,7 @@ impl InboundMail {
             references: vec![],
             from: None,
             local_from: None,
+            calendar_method: None,
             reply_to: None,
             to: vec![],
             cc: vec![],

@@ -26,6 +26,7 @@ fn summary(raw: &[u8]) -> Value {
         trust: SenderTrust::Unproven,
         thread: None,
         verification: false,
+        invitation: false,
         reply_text: &visible,
         internal_marker: "#internal",
     };
@@ -50,6 +51,7 @@ fn summary(raw: &[u8]) -> Value {
         "files": mail.files.iter().map(|f| json!([f.filename, f.content_type, f.data.len()])).collect::<Vec<_>>(),
         "dropped": mail.dropped.len(),
         "verification": ferrodesk_mail::classify::looks_like_account_verification(&mail.subject, &mail.text),
+        "calendar": mail.calendar_method,
     })
 }
 

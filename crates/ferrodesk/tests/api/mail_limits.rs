@@ -14,7 +14,8 @@ dual!(
     a_message_over_the_mailbox_limit_waits_unread_and_its_sender_is_told_once,
     a_broken_attachment_is_kept_as_received_and_marked_damaged,
     raw_messages_survive_the_move_to_their_own_table,
-    senders_without_a_dotted_domain_wait_or_open_tickets_as_a_named_user
+    senders_without_a_dotted_domain_wait_or_open_tickets_as_a_named_user,
+    a_calendar_invitation_is_acknowledged_to_nobody_and_copies_nobody_in
 );
 
 const MIB: usize = 1024 * 1024;
@@ -162,4 +163,44 @@ async fn senders_without_a_dotted_domain_wait_or_open_tickets_as_a_named_user(b:
         0,
         "nothing is mailed back to a cron job"
     );
+}
+
+/// iMIP invitations are machine mail for acknowledgements and copying: the organiser gets no
+/// "we have your request", the invitees are not made watchers (issue 19 §4).
+async fn a_calendar_invitation_is_acknowledged_to_nobody_and_copies_nobody_in(b: Backend) {
+    let app = crate::mail::with_mailbox(b).await;
+    crate::mail::trust_the_mta(&app).await;
+    let invite = format!(
+        "From: Ann <ann@customer.example>\r\nTo: {SUPPORT}\r\nCc: bob@customer.example\r\n\
+         Subject: Invitation: Laptop handover @ Mon 10:00\r\nMessage-ID: <inv1@customer.example>\r\n{}\
+         MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=CAL\r\n\r\n\
+         --CAL\r\nContent-Type: text/plain\r\n\r\nLaptop handover, Monday 10:00.\r\n\
+         --CAL\r\nContent-Type: text/calendar; charset=utf-8; method=REQUEST\r\n\r\n\
+         BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nSUMMARY:Laptop handover\r\n\
+         DTSTART:20261214T100000Z\r\nORGANIZER:mailto:ann@customer.example\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n\
+         --CAL--\r\n",
+        crate::mail::dmarc_pass("customer.example")
+    );
+    let opened = deliver_expecting(&app, &invite, "opened").await;
+    let ticket = opened["ticket_id"].as_str().unwrap_or_default().to_owned();
+    let t = app.get(&format!("/api/v1/tickets/{ticket}"), &app.admin).await.body;
+    assert_eq!(t["watchers"], json!([]), "invitees are not copied in: {t}");
+    let id = ferrodesk_core::ids::TicketId(ticket.parse().unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(
+        app.store.ticket_jobs(id).await.map(|j| j.len()).unwrap_or(99),
+        0,
+        "no acknowledgement to the organiser"
+    );
+    // The same from a verified sender without the invitation copies Bob in and is acknowledged.
+    let plain = format!(
+        "From: Ann <ann@customer.example>\r\nTo: {SUPPORT}\r\nCc: bob@customer.example\r\nSubject: Laptop\r\n\
+         Message-ID: <inv2@customer.example>\r\n{}\r\nLaptop handover, Monday 10:00.\r\n",
+        crate::mail::dmarc_pass("customer.example")
+    );
+    let opened = deliver_expecting(&app, &plain, "opened").await;
+    let t = app
+        .get(&format!("/api/v1/tickets/{}", opened["ticket_id"].as_str().unwrap_or_default()), &app.admin)
+        .await
+        .body;
+    assert_eq!(t["watchers"].as_array().map(Vec::len), Some(1), "{t}");
 }

@@ -49,6 +49,7 @@ impl Gathered {
             trust: self.trust,
             thread: self.thread_facts,
             verification: self.verification,
+            invitation: mail.calendar_method.is_some(),
             reply_text: &self.reply_text,
             internal_marker,
         }

@@ -318,7 +318,8 @@ impl Ingest {
         ticket: TicketId,
         now: Timestamp,
     ) -> Result<Vec<NewJob>, Plan> {
-        if mail.automation != Automation::Human {
+        // A calendar invitation's organiser gets no "we have your request".
+        if mail.automation != Automation::Human || mail.calendar_method.is_some() {
             return Ok(vec![]);
         }
         let topic = format!("ack:{}", requester.email);
