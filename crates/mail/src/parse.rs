@@ -102,7 +102,16 @@ pub const MAX_AUTH_RESULTS: usize = 10;
 /// The HTML body of a stored message as it came (unsanitised: only for
 /// [`crate::html::sanitise_for_view`]); `None` when it has none.
 pub fn original_html(raw: &[u8]) -> Option<String> {
-    MessageParser::default().parse(raw)?.body_html(0).map(|h| h.into_owned())
+    // A panic inside the parser (a defect in it) means "no formatted view", never a 500.
+    std::panic::catch_unwind(|| {
+        let message = MessageParser::default().parse(raw)?;
+        match message.html_body.first().and_then(|id| redecoded(&message, *id, true)) {
+            Some(html) => Some(html),
+            None => message.body_html(0).map(|h| h.into_owned()),
+        }
+    })
+    .ok()
+    .flatten()
 }
 
 /// What the headers alone tell: enough to store a message, de-duplicate it and answer its
