@@ -5,7 +5,7 @@
 #![no_main]
 
 use ferrodesk_mail::decide::{Facts, decide};
-use ferrodesk_mail::trust::{SenderTrust, reported_by_mta};
+use ferrodesk_mail::trust::reported_by_mta;
 use ferrodesk_mail::{ParseLimits, charset, header, html, parse, reply, thread};
 use libfuzzer_sys::fuzz_target;
 
@@ -21,20 +21,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = html::to_text(&String::from_utf8_lossy(data));
     let visible = reply::visible_reply(&mail.text);
-    let facts = Facts {
-        automation: &mail.automation,
-        from: mail.from.as_ref().map(|f| f.address.as_str()),
-        from_ours: false,
-        sender_refused: None,
-        sender_is_staff: false,
-        trust: SenderTrust::Unproven,
-        thread: None,
-        verification: false,
-        invitation: false,
-        reply_text: &visible,
-        internal_marker: "#internal",
-    };
-    let _ = decide(&facts);
+    let _ = decide(&Facts::from_stranger(&mail, &visible));
     for label in [None, Some("utf-8"), Some("iso-2022-jp"), Some("utf-7"), Some("gb18030"), Some("x-unknown")] {
         let _ = charset::decode(data, label);
     }

@@ -32,6 +32,26 @@ pub struct Facts<'a> {
     pub internal_marker: &'a str,
 }
 
+impl<'a> Facts<'a> {
+    /// A message from an unknown sender who proves nothing, answering no ticket of ours (how
+    /// the corpus test and the fuzz target judge every message).
+    pub fn from_stranger(mail: &'a crate::parse::InboundMail, reply_text: &'a str) -> Self {
+        Facts {
+            automation: &mail.automation,
+            from: mail.from.as_ref().map(|f| f.address.as_str()),
+            from_ours: false,
+            sender_refused: None,
+            sender_is_staff: false,
+            trust: SenderTrust::Unproven,
+            thread: None,
+            verification: false,
+            invitation: false,
+            reply_text,
+            internal_marker: "#internal",
+        }
+    }
+}
+
 /// The facts about the ticket a message answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThreadFacts {

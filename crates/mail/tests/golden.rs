@@ -9,28 +9,13 @@
 use std::path::Path;
 
 use ferrodesk_mail::decide::{Decision, Facts, decide};
-use ferrodesk_mail::trust::SenderTrust;
 use ferrodesk_mail::{ParseLimits, parse, reply};
 use serde_json::{Value, json};
 
 fn summary(raw: &[u8]) -> Value {
     let mail = parse(raw, &ParseLimits::default());
     let visible: String = reply::visible_reply(&mail.text).chars().take(240).collect();
-    // From an unknown sender, proving nothing, answering no ticket of ours.
-    let facts = Facts {
-        automation: &mail.automation,
-        from: mail.from.as_ref().map(|f| f.address.as_str()),
-        from_ours: false,
-        sender_refused: None,
-        sender_is_staff: false,
-        trust: SenderTrust::Unproven,
-        thread: None,
-        verification: false,
-        invitation: false,
-        reply_text: &visible,
-        internal_marker: "#internal",
-    };
-    let effect = match decide(&facts) {
+    let effect = match decide(&Facts::from_stranger(&mail, &visible)) {
         Decision::NewTicket { .. } => "ticket",
         Decision::Ignore(_) => "ignored",
         Decision::Quarantine(_) => "quarantined",

@@ -92,9 +92,9 @@ impl Ingest {
                 SenderTrust::combine(reported, answers_ours)
             }
         };
-        let thread_facts = match (&thread, &sender) {
-            (Some(ticket), sender) => Some(self.thread_facts(mail, ticket, sender.as_ref()).await?),
-            (None, _) => None,
+        let thread_facts = match &thread {
+            Some(ticket) => Some(self.thread_facts(mail, ticket, sender.as_ref(), trust).await?),
+            None => None,
         };
         let machine = matches!(mail.automation, Automation::AutoReply { .. } | Automation::Bounce { .. });
         Ok(Gathered {
@@ -114,11 +114,15 @@ impl Ingest {
         mail: &InboundMail,
         ticket: &Ticket,
         sender: Option<&User>,
+        trust: SenderTrust,
     ) -> Result<ThreadFacts, Plan> {
         let signer = self.signer().await?;
         let answers_a_note =
             mail.ancestors().into_iter().any(|id| matches!(signer.verify(id), OurId::Ticket { internal: true, .. }));
-        let actor = match sender.filter(|u| u.active) {
+        // What the access rule allows matters only for a sender the message proves (an agent's
+        // acceptance stands for access too): unproven mail is held whatever it would allow.
+        let asks_access = matches!(trust, SenderTrust::Verified(p) if p != Proof::Agent);
+        let actor = match sender.filter(|u| u.active && asks_access) {
             Some(user) => self.store.actor(user.id).await?,
             None => None,
         };
@@ -244,6 +248,14 @@ impl Ingest {
             }
         }
         Ok(out)
+    }
+
+    /// The sender's account: the one gathered, or [`Self::sender`]'s.
+    pub(super) async fn account(&self, from: &MailAddress, g: &Gathered, now: Timestamp) -> Result<User, Plan> {
+        match &g.sender {
+            Some(user) if user.active => Ok(user.clone()),
+            _ => self.sender(from, now).await,
+        }
     }
 
     /// The sender as a user: found by address, or created as a requester (without a password,

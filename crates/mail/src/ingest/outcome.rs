@@ -37,22 +37,7 @@ impl Ingest {
             return self.local_sender_ticket(mail, mailbox, &g, local, user, now, inbound_id).await;
         }
         let decision = decide(&g.facts(mail, &self.config.internal_marker));
-        let base = InboundOutcome {
-            inbound_id,
-            status: InboundStatus::Processed,
-            automation: mail.automation.label().to_owned(),
-            effect: InboundEffect::Nothing,
-            files: vec![],
-            thread_ids: mail.message_id.iter().cloned().collect(),
-            bounced: match &mail.automation {
-                Automation::Bounce { recipients } => recipients.clone(),
-                _ => vec![],
-            },
-            jobs: vec![],
-            notes: vec![],
-            decided_by: vouch.map(|v| v.by),
-            at: now,
-        };
+        let base = base_outcome(inbound_id, mail, vouch.map(|v| v.by), now);
         if vouch.is_some() && !matches!(decision, Decision::Comment(_)) {
             return Err(Plan::Quarantine("the ticket it was held on is closed or gone".into()));
         }
@@ -100,8 +85,9 @@ impl Ingest {
         let Some(from) = &mail.from else {
             return Err(Plan::Quarantine("the message has no usable sender address".into()));
         };
-        let requester = self.sender(from, now).await?;
-        self.opened_by(mail, mailbox, g, requester, copy_in, flagged, None, base).await
+        let requester = self.account(from, g, now).await?;
+        let opening = Opening { copy_in, flagged, preface: None, answer_sender: !flagged };
+        self.opened_by(mail, mailbox, g, requester, opening, base).await
     }
 
     /// A new ticket from the mail host's own sender `local`, opened as `user`: no answer goes
@@ -121,38 +107,22 @@ impl Ingest {
             Some(u) if u.active => u,
             _ => return Err(Plan::Quarantine("the user this mailbox opens local senders' tickets as is gone".into())),
         };
-        let base = InboundOutcome {
-            inbound_id,
-            status: InboundStatus::Processed,
-            automation: mail.automation.label().to_owned(),
-            effect: InboundEffect::Nothing,
-            files: vec![],
-            thread_ids: mail.message_id.iter().cloned().collect(),
-            bounced: vec![],
-            jobs: vec![],
-            notes: vec![],
-            decided_by: None,
-            at: now,
-        };
-        let preface = format!("[Sent by {local}, a sender on the mail host.]");
-        let mut outcome = self.opened_by(mail, mailbox, g, requester, false, false, Some(preface), base).await?;
-        outcome.jobs.clear();
-        Ok(outcome)
+        let preface = Some(format!("[Sent by {local}, a sender on the mail host.]"));
+        let opening = Opening { copy_in: false, flagged: false, preface, answer_sender: false };
+        self.opened_by(mail, mailbox, g, requester, opening, base_outcome(inbound_id, mail, None, now)).await
     }
 
     /// A new ticket requested by `requester`, from this message.
-    #[allow(clippy::too_many_arguments)]
     async fn opened_by(
         &self,
         mail: &InboundMail,
         mailbox: Option<&Mailbox>,
         g: &Gathered,
         requester: User,
-        copy_in: bool,
-        flagged: bool,
-        preface: Option<String>,
+        opening: Opening,
         base: InboundOutcome,
     ) -> Result<InboundOutcome, Plan> {
+        let Opening { copy_in, flagged, preface, answer_sender } = opening;
         let now = base.at;
         self.refuse_floods(&requester, now).await?;
         let copied = if flagged { vec![] } else { self.copied_people(mail, g).await? };
@@ -196,7 +166,7 @@ impl Ingest {
             actor: Some(requester.id),
         };
         let mut jobs = vec![];
-        if !flagged {
+        if answer_sender {
             jobs.extend(self.acknowledgement(mail, &requester, ticket_id, now).await?);
             jobs.extend(self.dropped_notice(mail, &requester, ticket_id, now).await?);
         }
@@ -245,7 +215,7 @@ impl Ingest {
         let (author, staff, status) = match c.kind {
             CommentKind::BySender { staff, .. } => {
                 let from = mail.from.as_ref().ok_or_else(|| Plan::Quarantine("the message has no sender".into()))?;
-                (Some(self.sender(from, now).await?), staff, InboundStatus::Processed)
+                (Some(self.account(from, g, now).await?), staff, InboundStatus::Processed)
             }
             CommentKind::MachineNote => {
                 body = format!("[{}] {}\n\n{body}", mail.automation.label(), mail.subject);
@@ -375,6 +345,43 @@ impl Ingest {
         if let Err(e) = crate::alerts::alert_admins(&self.store, cause, title, details, now).await {
             tracing::warn!(error = %e, %cause, "cannot queue an alert to the admins");
         }
+    }
+}
+
+/// How a new ticket is opened from a message.
+struct Opening {
+    /// People copied on it may become watchers.
+    copy_in: bool,
+    /// It looks like another service's account verification.
+    flagged: bool,
+    /// A line put above the text.
+    preface: Option<String>,
+    /// Its sender gets the acknowledgement and the dropped-files notice.
+    answer_sender: bool,
+}
+
+/// The outcome every plan starts from: the message processed, changing nothing yet.
+fn base_outcome(
+    inbound_id: uuid::Uuid,
+    mail: &InboundMail,
+    decided_by: Option<UserId>,
+    at: Timestamp,
+) -> InboundOutcome {
+    InboundOutcome {
+        inbound_id,
+        status: InboundStatus::Processed,
+        automation: mail.automation.label().to_owned(),
+        effect: InboundEffect::Nothing,
+        files: vec![],
+        thread_ids: mail.message_id.iter().cloned().collect(),
+        bounced: match &mail.automation {
+            Automation::Bounce { recipients } => recipients.clone(),
+            _ => vec![],
+        },
+        jobs: vec![],
+        notes: vec![],
+        decided_by,
+        at,
     }
 }
 
