@@ -163,6 +163,10 @@ async fn senders_without_a_dotted_domain_wait_or_open_tickets_as_a_named_user(b:
         0,
         "nothing is mailed back to a cron job"
     );
+    // The mail host's own bounces are still machines' mail: stored, no ticket.
+    let bounce = "From: MAILER-DAEMON@mailhost\r\nTo: help@desk.example\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+                  Message-ID: <b1@mailhost>\r\nX-Failed-Recipients: gone@customer.example\r\n\r\nfailed\r\n";
+    deliver_expecting(&app, bounce, "ignored").await;
 }
 
 /// iMIP invitations are machine mail for acknowledgements and copying: the organiser gets no

@@ -30,9 +30,11 @@ impl Ingest {
         vouch: Option<Vouch>,
     ) -> Result<InboundOutcome, Plan> {
         let g = self.gather(mail, vouch).await?;
-        // The mail host's own senders (cron, monitoring), when the mailbox names who they are.
-        if let (None, Some(local), Some(user), None) =
-            (&mail.from, &mail.local_from, mailbox.and_then(|m| m.local_senders_as), vouch)
+        // The mail host's own senders (cron, monitoring), when the mailbox names who they are;
+        // its bounces and auto-replies stay machines' mail.
+        let machine = matches!(mail.automation, Automation::AutoReply { .. } | Automation::Bounce { .. });
+        if let (None, Some(local), Some(user), None, false) =
+            (&mail.from, &mail.local_from, mailbox.and_then(|m| m.local_senders_as), vouch, machine)
         {
             return self.local_sender_ticket(mail, mailbox, &g, local, user, now, inbound_id).await;
         }
