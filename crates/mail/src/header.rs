@@ -89,23 +89,10 @@ fn encoded_word(s: &[u8]) -> Option<(String, Vec<u8>, usize)> {
     Some((label, bytes, 2 + end + 2))
 }
 
-/// RFC 2047 "Q": `_` is a space, `=XX` a byte.
+/// RFC 2047 "Q": quoted-printable where `_` is a space.
 fn q_decode(body: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(body.len());
-    let mut i = 0;
-    while i < body.len() {
-        match body[i] {
-            b'_' => out.push(b' '),
-            b'=' => {
-                let hex = std::str::from_utf8(body.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    Some(out)
+    let spaced: Vec<u8> = body.iter().map(|b| if *b == b'_' { b' ' } else { *b }).collect();
+    mail_parser::decoders::quoted_printable::quoted_printable_decode(&spaced)
 }
 
 /// The parameter `name` of a structured header's raw value (e.g. `filename` of
@@ -153,7 +140,7 @@ pub fn parameter(raw: &[u8], name: &str) -> Option<String> {
             }
         }
         if extended {
-            bytes.extend(percent_decode(value));
+            bytes.extend(percent_encoding::percent_decode(value));
         } else {
             bytes.extend_from_slice(value);
         }
@@ -209,26 +196,6 @@ fn parameters(raw: &[u8]) -> Vec<(String, Vec<u8>)> {
         if !key.is_empty() {
             out.push((key, value));
         }
-    }
-    out
-}
-
-fn percent_decode(value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(value.len());
-    let mut i = 0;
-    while i < value.len() {
-        if value[i] == b'%'
-            && let Some(byte) = value
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(value[i]);
-        i += 1;
     }
     out
 }
