@@ -69,10 +69,10 @@ impl TrustedProxies {
         client
     }
 
-    /// The client of a request, from its connection and headers.
-    pub fn client_of(&self, parts: &Parts) -> Option<IpAddr> {
-        let ConnectInfo(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>()?;
-        Some(self.client(peer.ip(), &parts.headers))
+    /// The client of a request, from its connection (in its extensions) and headers.
+    pub fn client_of(&self, extensions: &axum::http::Extensions, headers: &HeaderMap) -> Option<IpAddr> {
+        let ConnectInfo(peer) = extensions.get::<ConnectInfo<SocketAddr>>()?;
+        Some(self.client(peer.ip(), headers))
     }
 }
 
@@ -98,7 +98,7 @@ impl FromRequestParts<AppState> for ClientAddr {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         state
             .trusted_proxies
-            .client_of(parts)
+            .client_of(&parts.extensions, &parts.headers)
             .map(ClientAddr)
             .ok_or_else(|| ApiError::internal("the connection's address is unknown"))
     }

@@ -139,11 +139,7 @@ pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(CatchPanicLayer::custom(system::panic_response))
         .layer(TraceLayer::new_for_http().make_span_with(move |req: &axum::http::Request<axum::body::Body>| {
             // The path only: queries can carry one-time tokens, which never reach the logs.
-            let client = req
-                .extensions()
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| proxies.client(c.0.ip(), req.headers()).to_string())
-                .unwrap_or_default();
+            let client = proxies.client_of(req.extensions(), req.headers()).map(|c| c.to_string()).unwrap_or_default();
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), %client)
         }))
 }
